@@ -1,0 +1,1 @@
+"""The provincial backend: all business of the residents' pension programme."""

@@ -1,0 +1,158 @@
+"""The FastAPI application factory: routers, the one error handler, health checks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backend.audit.service import Actor, record
+from backend.config import Settings, get_settings
+from backend.db import make_engine, make_session_factory, unit_of_work
+from backend.errors import DomainError, FieldError, InvalidInput, SchemaOutOfDate, problem_body
+from backend.migrations import schema_is_current
+
+log = logging.getLogger("xnb.backend")
+PROBLEM_JSON = "application/problem+json"
+
+API_DESCRIPTION = """
+新农保 / 城乡居民基本养老保险 省级经办系统 API。
+
+* 所有业务接口位于 `/api/v1/`，需先通过 `POST /api/v1/auth/login` 获取会话令牌，
+  并以 `Authorization: Bearer <令牌>` 调用。
+* 改变数据的请求须携带 `Idempotency-Key` 请求头。
+* 错误一律以 `application/problem+json` 返回，含稳定的 `code` 与逐字段的 `errors`。
+* 经办员只能看到其经办机构辖区内的对象；辖区外的对象一律表现为 404。
+"""
+
+
+def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
+    """Build the backend application; refuses to start on an out-of-date schema."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url, echo=settings.database_echo)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if check_schema and not schema_is_current(engine):
+            raise SchemaOutOfDate(detail="数据库结构不是最新版本，请先运行 xnb db upgrade")
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="xnb 城乡居民养老保险经办系统",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "health", "description": "存活与就绪检查"},
+            {"name": "auth", "description": "操作员登录与会话"},
+            {"name": "orgs", "description": "行政区划与经办机构"},
+            {"name": "operators", "description": "操作员账户"},
+            {"name": "persons", "description": "人员基本信息"},
+            {"name": "households", "description": "户籍家庭"},
+            {"name": "enrolments", "description": "参保登记"},
+            {"name": "audit", "description": "审计日志"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    _install_error_handlers(app)
+    _install_routes(app)
+    return app
+
+
+def _install_routes(app: FastAPI) -> None:
+    from backend.audit.views import router as audit_router
+    from backend.auth.views import router as auth_router
+    from backend.orgs.views import router as orgs_router
+    from backend.registry.views import router as registry_router
+
+    @app.get("/healthz", tags=["health"], summary="进程存活")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="数据库可达且结构为最新")
+    def readyz(request: Request) -> JSONResponse:
+        engine = request.app.state.engine
+        checks: dict[str, Any] = {}
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+            checks["schema"] = "ok" if schema_is_current(engine) else "out_of_date"
+        except Exception as exc:  # any driver error means "not ready", reported not raised
+            log.warning("readiness check failed: %s", exc)
+            checks["database"] = "unreachable"
+        ready = checks.get("database") == "ok" and checks.get("schema") == "ok"
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    for router in (auth_router, orgs_router, registry_router, audit_router):
+        app.include_router(router, prefix="/api/v1")
+
+
+def _problem(request: Request, error: DomainError) -> JSONResponse:
+    return JSONResponse(
+        problem_body(error, instance=request.url.path),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers={"WWW-Authenticate": "Bearer"} if error.status == 401 else None,
+    )
+
+
+def _audit_refusal(request: Request, error: DomainError) -> None:
+    """Refused access is audited in its own transaction: the request's was rolled back."""
+    actor: Actor = getattr(request.state, "actor", None) or Actor()
+    try:
+        with unit_of_work(request.app.state.session_factory) as session:
+            record(
+                session=session,
+                actor=actor,
+                action="access.refused",
+                object_type=request.method,
+                object_id=request.url.path[:64],
+                result="denied",
+                detail={"code": error.code, "detail": error.detail},
+            )
+    except Exception:  # the refusal itself must still reach the client
+        log.exception("could not audit a refused access to %s", request.url.path)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        if exc.audit_refusal:
+            await run_in_threadpool(_audit_refusal, request, exc)
+        return _problem(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            code = "malformed_json" if err.get("type") == "json_invalid" else err.get("type", "")
+            fields.append(FieldError(".".join(loc) or "body", str(err.get("msg", "")), code))
+        detail = "; ".join(f"{f.field}: {f.message}" for f in fields)
+        return _problem(request, InvalidInput(detail=detail, fields=fields))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "authentication_failed"}
+        error = DomainError(
+            detail=str(exc.detail),
+            code=codes.get(exc.status_code, "http_error"),
+            status=exc.status_code,
+            title=str(exc.detail),
+        )
+        return _problem(request, error)

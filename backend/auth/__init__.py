@@ -1,0 +1,1 @@
+"""Operator authentication: passwords, sessions, lockout."""

@@ -1,0 +1,222 @@
+"""Passwords (Argon2id), log-in with lockout, and bearer-token sessions.
+
+Log-in is built as a list of factors: today the password; the certificate
+factor of a later issue adds itself to ``LoginOutcome.factors`` without
+changing the session model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from backend.audit.service import Actor, record
+from backend.auth.models import OperatorSession
+from backend.config import Settings
+from backend.db import utcnow
+from backend.errors import AccountLocked, AuthenticationFailed, DomainError, invalid
+from backend.orgs.models import Operator
+
+_hasher = PasswordHasher()  # Argon2id, memory-hard, library defaults (64 MiB, t=3)
+# A hash of a random password, verified against when the user does not exist so that
+# unknown and known user names take the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def hash_password(password: str) -> str:
+    """Argon2id hash of a password that meets the policy."""
+    check_password_policy(password)
+    return _hasher.hash(password)
+
+
+def check_password_policy(password: str) -> None:
+    """At least 10 characters from at least three of: lower, upper, digit, symbol."""
+    classes = sum(
+        [
+            any(c.islower() for c in password),
+            any(c.isupper() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() for c in password),
+        ]
+    )
+    if len(password) < MIN_PASSWORD_LENGTH or classes < 3:
+        raise invalid(
+            "password",
+            "密码至少10位，且须包含大写字母、小写字母、数字、符号中的三类",
+            "weak_password",
+        )
+
+
+def _verify_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str) -> str:
+    """What is stored of a bearer token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class LoginOutcome:
+    """The result of a log-in attempt; failures are returned so the caller can persist them."""
+
+    operator: Operator | None = None
+    token: str | None = None
+    expires_at: dt.datetime | None = None
+    factors: list[str] = field(default_factory=list)
+    error: DomainError | None = None
+
+
+def login(
+    *, session: Session, settings: Settings, username: str, password: str, actor: Actor
+) -> LoginOutcome:
+    """Check the password factor, count failures, lock after too many, open a session.
+
+    The caller must commit even when ``error`` is set: the failure count and the
+    audit record of the refusal are part of the outcome.
+    """
+    now = utcnow()
+    operator = session.scalar(select(Operator).where(Operator.username == username))
+    who = Actor(
+        operator_id=operator.id if operator else None,
+        username=username,
+        device=actor.device,
+        address=actor.address,
+    )
+    if operator is None:
+        _verify_password(_DUMMY_HASH, password)
+        record(
+            session=session,
+            actor=who,
+            action="auth.login",
+            result="denied",
+            detail={"reason": "unknown_user"},
+        )
+        return LoginOutcome(error=AuthenticationFailed(detail="用户名或密码错误"))
+    if not operator.is_active:
+        record(
+            session=session,
+            actor=who,
+            action="auth.login",
+            object_type="operator",
+            object_id=operator.id,
+            result="denied",
+            detail={"reason": "inactive"},
+        )
+        return LoginOutcome(error=AuthenticationFailed(detail="用户名或密码错误"))
+    if operator.locked_until and operator.locked_until > now:
+        record(
+            session=session,
+            actor=who,
+            action="auth.login",
+            object_type="operator",
+            object_id=operator.id,
+            result="denied",
+            detail={"reason": "locked"},
+        )
+        return LoginOutcome(error=_locked_error(operator.locked_until))
+    if not _verify_password(operator.password_hash, password):
+        operator.failed_logins += 1
+        detail: dict[str, object] = {"reason": "bad_password", "failures": operator.failed_logins}
+        error: DomainError = AuthenticationFailed(detail="用户名或密码错误")
+        if operator.failed_logins >= settings.login_max_failures:
+            operator.locked_until = now + dt.timedelta(minutes=settings.lockout_minutes)
+            operator.failed_logins = 0
+            detail["locked_until"] = operator.locked_until.isoformat()
+            error = _locked_error(operator.locked_until)
+        record(
+            session=session,
+            actor=who,
+            action="auth.login",
+            object_type="operator",
+            object_id=operator.id,
+            result="denied",
+            detail=detail,
+        )
+        return LoginOutcome(error=error)
+    operator.failed_logins = 0
+    operator.locked_until = None
+    token = secrets.token_urlsafe(32)
+    expires_at = now + dt.timedelta(minutes=settings.session_idle_minutes)
+    session.add(
+        OperatorSession(
+            token_hash=token_hash(token),
+            operator_id=operator.id,
+            factors="password",
+            device=actor.device,
+            address=actor.address,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=min(expires_at, now + dt.timedelta(hours=settings.session_max_hours)),
+        )
+    )
+    record(
+        session=session,
+        actor=who,
+        action="auth.login",
+        object_type="operator",
+        object_id=operator.id,
+        detail={"factors": ["password"]},
+    )
+    return LoginOutcome(operator=operator, token=token, expires_at=expires_at, factors=["password"])
+
+
+def _locked_error(until: dt.datetime) -> AccountLocked:
+    return AccountLocked(
+        detail=f"连续登录失败次数过多，账户锁定至 {until.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        extra={"locked_until": until.isoformat()},
+    )
+
+
+def authenticate(
+    *, session: Session, settings: Settings, token: str
+) -> tuple[Operator, OperatorSession]:
+    """Resolve a bearer token to its operator; slide the idle expiry within the absolute cap."""
+    now = utcnow()
+    op_session = session.scalar(
+        select(OperatorSession).where(OperatorSession.token_hash == token_hash(token))
+    )
+    if op_session is None or op_session.revoked_at is not None or op_session.expires_at <= now:
+        raise AuthenticationFailed(detail="会话无效或已过期，请重新登录", code="session_expired")
+    operator = session.get(Operator, op_session.operator_id)
+    if operator is None or not operator.is_active:
+        raise AuthenticationFailed(detail="账户已停用", code="operator_inactive")
+    hard_limit = op_session.created_at + dt.timedelta(hours=settings.session_max_hours)
+    op_session.last_seen_at = now
+    op_session.expires_at = min(
+        now + dt.timedelta(minutes=settings.session_idle_minutes), hard_limit
+    )
+    return operator, op_session
+
+
+def logout(*, session: Session, op_session: OperatorSession, actor: Actor) -> None:
+    """End a session now."""
+    op_session.revoked_at = utcnow()
+    record(
+        session=session,
+        actor=actor,
+        action="auth.logout",
+        object_type="operator",
+        object_id=op_session.operator_id,
+    )
+
+
+def revoke_all_sessions(*, session: Session, operator_id: int) -> None:
+    """End every open session of an operator (deactivation, password change)."""
+    session.execute(
+        update(OperatorSession)
+        .where(OperatorSession.operator_id == operator_id, OperatorSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )

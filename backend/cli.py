@@ -1,0 +1,190 @@
+"""Backend commands: serve, database, organisations, operators, audit."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.audit.service import Actor
+from backend.config import get_settings
+from backend.db import make_engine, make_session_factory, unit_of_work
+from backend.errors import DomainError
+from backend.orgs import service as orgs
+from backend.orgs.permissions import ROLE_LABELS, Role
+
+db_app = typer.Typer(help="数据库结构迁移", no_args_is_help=True)
+orgs_app = typer.Typer(help="行政区划与经办机构", no_args_is_help=True)
+operator_app = typer.Typer(help="操作员账户", no_args_is_help=True)
+audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
+
+
+def session_factory() -> sessionmaker[Session]:
+    """A session factory on the configured database (command-line processes)."""
+    return make_session_factory(make_engine(get_settings().database_url))
+
+
+def fail(error: DomainError) -> typer.Exit:
+    """Print a domain error for a person at a terminal and return the exit to raise."""
+    typer.secho(f"错误 [{error.code}]：{error.detail or error.title}", fg="red", err=True)
+    for f in error.fields:
+        typer.secho(f"  {f.field}: {f.message}", fg="red", err=True)
+    return typer.Exit(code=2)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="监听地址")] = None,
+    port: Annotated[int | None, typer.Option(help="监听端口")] = None,
+) -> None:
+    """Start the backend HTTP server (refuses an out-of-date schema)."""
+    import uvicorn
+
+    from backend.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the database schema to the newest revision."""
+    from backend.migrations import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    typer.echo("数据库结构已是最新版本")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and of the code."""
+    from backend.migrations import current_revision, head_revision
+
+    engine = make_engine(get_settings().database_url)
+    typer.echo(f"数据库: {current_revision(engine)}  代码: {head_revision()}")
+
+
+@orgs_app.command("load")
+def orgs_load(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)] = orgs.DATA_DIR
+    / "regions_654226.csv",
+) -> None:
+    """Load (insert or update) the administrative tree from a CSV data file."""
+    with unit_of_work(session_factory()) as session:
+        count = orgs.load_regions(session=session, path=path)
+    typer.echo(f"已载入 {count} 个行政区划节点")
+
+
+@orgs_app.command("office-create")
+def office_create(code: str, name: str, region_code: str) -> None:
+    """Create an office (经办机构) attached to a region."""
+    try:
+        with unit_of_work(session_factory()) as session:
+            office = orgs.create_office(
+                session=session, code=code, name=name, region_code=region_code, actor=Actor.system()
+            )
+            typer.echo(f"经办机构 {office.code} ({office.id}) 已建立于 {region_code}")
+    except DomainError as e:
+        raise fail(e) from e
+
+
+@operator_app.command("create")
+def operator_create(
+    username: str,
+    full_name: str,
+    role: Annotated[Role, typer.Option(help="角色")],
+    office: Annotated[str, typer.Option(help="经办机构编号")],
+    password: Annotated[str | None, typer.Option(help="口令（省略则交互输入）")] = None,
+) -> None:
+    """Create an operator account (server console; audited as the system actor)."""
+    secret = password or getpass.getpass("口令: ")
+    try:
+        with unit_of_work(session_factory()) as session:
+            off = orgs.get_office_by_code(session=session, code=office)
+            op = orgs.create_operator(
+                session=session,
+                principal=None,
+                actor=Actor.system(),
+                username=username,
+                full_name=full_name,
+                role=role,
+                office_id=off.id,
+                password=secret,
+            )
+            typer.echo(f"操作员 {op.username} ({ROLE_LABELS[role]}) 已建立，机构 {off.code}")
+    except DomainError as e:
+        raise fail(e) from e
+
+
+@operator_app.command("list")
+def operator_list() -> None:
+    """List every operator with role, office and lock state."""
+    from sqlalchemy import select
+
+    from backend.orgs.models import Operator
+
+    with unit_of_work(session_factory()) as session:
+        for op in session.scalars(select(Operator).order_by(Operator.username)):
+            state = "停用" if not op.is_active else ("锁定" if op.locked_until else "正常")
+            typer.echo(
+                f"{op.username:<20} {ROLE_LABELS[Role(op.role)]:<8} {op.office.code:<16} {state}"
+            )
+
+
+@operator_app.command("unlock")
+def operator_unlock(username: str) -> None:
+    """Lift a log-in lockout."""
+    try:
+        with unit_of_work(session_factory()) as session:
+            op = orgs.get_operator_by_username(session=session, username=username)
+            orgs.unlock_operator(session=session, principal=None, actor=Actor.system(), operator=op)
+        typer.echo(f"{username} 已解锁")
+    except DomainError as e:
+        raise fail(e) from e
+
+
+@operator_app.command("passwd")
+def operator_passwd(username: str) -> None:
+    """Set a new password (interactive); ends the operator's sessions."""
+    secret = getpass.getpass("新口令: ")
+    try:
+        with unit_of_work(session_factory()) as session:
+            op = orgs.get_operator_by_username(session=session, username=username)
+            orgs.update_operator(
+                session=session, principal=None, actor=Actor.system(), operator=op, password=secret
+            )
+        typer.echo(f"{username} 的口令已更新")
+    except DomainError as e:
+        raise fail(e) from e
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit hash chain; name every edited or deleted record (exit 1 if any)."""
+    from backend.audit.service import verify
+
+    with unit_of_work(session_factory()) as session:
+        count, faults = verify(session=session)
+    if not faults:
+        typer.secho(f"审计日志完整：已校验 {count} 条记录", fg="green")
+        return
+    for fault in faults:
+        typer.secho(f"记录 {fault.record_id}: {fault.kind} — {fault.message}", fg="red", err=True)
+    typer.secho(f"审计日志被破坏：{len(faults)} 处异常（共 {count} 条）", fg="red", err=True)
+    raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount the backend commands on the root ``xnb`` command."""
+    app.command("serve")(serve)
+    app.add_typer(db_app, name="db")
+    app.add_typer(orgs_app, name="orgs")
+    app.add_typer(operator_app, name="operator")
+    app.add_typer(audit_app, name="audit")

@@ -1,0 +1,87 @@
+"""Process settings: ``XNB_*`` environment variables, optionally a TOML file.
+
+The TOML file is named by ``XNB_CONFIG``; environment variables win over it.
+Unsafe development defaults are refused when ``XNB_ENV=production``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite:///var/xnb.db"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the optional TOML file named by ``XNB_CONFIG`` (a flat table of settings)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("XNB_CONFIG")
+        self._data: dict[str, Any] = {}
+        if path:
+            with Path(path).open("rb") as fh:
+                self._data = tomllib.load(fh)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Everything a backend process may be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="XNB_", extra="ignore")
+
+    env: Literal["dev", "test", "production"] = "dev"
+    database_url: str = DEFAULT_SQLITE_URL
+    database_echo: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Operator sessions: short-lived bearer tokens with an idle and an absolute limit.
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=8, ge=1, le=24)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1)
+    # Passwords of demo operators; only ever used by ``xnb demo`` in dev mode.
+    demo_password: SecretStr = SecretStr("Demo-2026!")
+    import_chunk_rows: int = Field(default=20_000, ge=100)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls), file_secret_settings)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env == "production":
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("production needs PostgreSQL: set XNB_DATABASE_URL")
+            if self.host not in ("127.0.0.1", "::1", "localhost") and self.port == 8000:
+                raise ValueError("production must not serve plain HTTP on the default port")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the embedded SQLite database is in use."""
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

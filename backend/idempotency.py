@@ -1,0 +1,101 @@
+"""Client idempotency keys: a repeated state-changing request returns the first result.
+
+The stored response is written in the same transaction as the change it
+describes, so either both exist or neither does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from backend.db import Base, IdType, UtcDateTime, id_column, utcnow
+from backend.errors import Conflict, invalid
+
+
+class IdempotencyRecord(Base):
+    """The first answer given to one (operator, key)."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("operator_id", "key"),)
+
+    id: Mapped[int] = id_column()
+    operator_id: Mapped[int] = mapped_column(IdType, ForeignKey("operators.id"))
+    key: Mapped[str] = mapped_column(String(128))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+def fingerprint(method: str, path: str, payload: Any) -> str:
+    """A stable hash of what was asked, to detect a key reused for another request."""
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{method} {path} {canonical}".encode()).hexdigest()
+
+
+def run_once(
+    *,
+    session: Session,
+    operator_id: int,
+    key: str | None,
+    request_fingerprint: str,
+    action: Callable[[], tuple[int, Any]],
+) -> tuple[int, Any]:
+    """Run ``action`` unless this key was seen; return (status code, JSON-able body)."""
+    if not key:
+        raise invalid("Idempotency-Key", "状态变更请求必须携带 Idempotency-Key 请求头", "required")
+    if len(key) > 128:
+        raise invalid("Idempotency-Key", "Idempotency-Key 不能超过128个字符", "too_long")
+    existing = session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.operator_id == operator_id, IdempotencyRecord.key == key
+        )
+    )
+    if existing is not None:
+        if existing.request_fingerprint != request_fingerprint:
+            raise Conflict(
+                detail="此 Idempotency-Key 已用于另一个不同的请求",
+                code="idempotency_key_reused",
+            )
+        return existing.status_code, json.loads(existing.response_json)
+    status_code, body = action()
+    session.add(
+        IdempotencyRecord(
+            operator_id=operator_id,
+            key=key,
+            request_fingerprint=request_fingerprint,
+            status_code=status_code,
+            response_json=json.dumps(body, ensure_ascii=False, default=str),
+        )
+    )
+    session.flush()
+    return status_code, body
+
+
+def respond_once(
+    *,
+    session: Session,
+    operator_id: int,
+    key: str | None,
+    method: str,
+    path: str,
+    payload: Any,
+    action: Callable[[], tuple[int, Any]],
+) -> JSONResponse:
+    """The view-side wrapper of ``run_once``: answers with the first response's JSON."""
+    status_code, body = run_once(
+        session=session,
+        operator_id=operator_id,
+        key=key,
+        request_fingerprint=fingerprint(method, path, payload),
+        action=action,
+    )
+    return JSONResponse(body, status_code=status_code)

@@ -1,0 +1,1 @@
+"""Organisations: the administrative region tree, offices, operators, roles and scopes."""

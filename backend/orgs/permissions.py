@@ -1,0 +1,119 @@
+"""Roles and their permissions, and the region scope an office gives.
+
+Protection level 3 (等保三级) asks for three separate administrators — system,
+security and audit — none of whom may do the others' work or handle cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    """One thing an operator may be allowed to do."""
+
+    PERSON_READ = "person:read"
+    PERSON_WRITE = "person:write"
+    PERSON_IMPORT = "person:import"
+    CHANGE_APPROVE = "change:approve"
+    ENROLMENT_WRITE = "enrolment:write"
+    ORG_READ = "org:read"
+    OPERATOR_READ = "operator:read"
+    OPERATOR_MANAGE = "operator:manage"
+    OPERATOR_UNLOCK = "operator:unlock"
+    AUDIT_READ = "audit:read"
+
+
+class Role(StrEnum):
+    """Operator roles (经办员, 复核员, administrators)."""
+
+    CLERK = "clerk"
+    REVIEWER = "reviewer"
+    COUNTY_ADMIN = "county_admin"
+    PROVINCE_ADMIN = "province_admin"
+    SYSTEM_ADMIN = "system_admin"
+    SECURITY_ADMIN = "security_admin"
+    AUDIT_ADMIN = "audit_admin"
+
+
+ROLE_LABELS: dict[Role, str] = {
+    Role.CLERK: "经办员",
+    Role.REVIEWER: "复核员",
+    Role.COUNTY_ADMIN: "县级管理员",
+    Role.PROVINCE_ADMIN: "省级管理员",
+    Role.SYSTEM_ADMIN: "系统管理员",
+    Role.SECURITY_ADMIN: "安全管理员",
+    Role.AUDIT_ADMIN: "审计管理员",
+}
+
+_P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.CLERK: frozenset(
+        {_P.PERSON_READ, _P.PERSON_WRITE, _P.PERSON_IMPORT, _P.ENROLMENT_WRITE, _P.ORG_READ}
+    ),
+    Role.REVIEWER: frozenset({_P.PERSON_READ, _P.CHANGE_APPROVE, _P.ORG_READ}),
+    Role.COUNTY_ADMIN: frozenset(
+        {_P.PERSON_READ, _P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_MANAGE}
+    ),
+    Role.PROVINCE_ADMIN: frozenset(
+        {_P.PERSON_READ, _P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_MANAGE}
+    ),
+    Role.SYSTEM_ADMIN: frozenset({_P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_MANAGE}),
+    Role.SECURITY_ADMIN: frozenset({_P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_UNLOCK}),
+    Role.AUDIT_ADMIN: frozenset({_P.AUDIT_READ, _P.OPERATOR_READ}),
+}
+
+# Which roles an administrator of each kind may create or change.
+MANAGEABLE_ROLES: dict[Role, frozenset[Role]] = {
+    Role.COUNTY_ADMIN: frozenset({Role.CLERK, Role.REVIEWER}),
+    Role.PROVINCE_ADMIN: frozenset({Role.CLERK, Role.REVIEWER, Role.COUNTY_ADMIN}),
+    Role.SYSTEM_ADMIN: frozenset(Role),
+}
+
+_PREFIX_LENGTH_BY_LEVEL = {1: 2, 2: 4, 3: 6, 4: 9, 5: 12}
+LEVEL_LABELS = {1: "省", 2: "市", 3: "县", 4: "乡镇", 5: "村"}
+
+
+def level_of(code: str) -> int:
+    """The tree level of a 12-digit region code (1 province … 5 village)."""
+    if len(code) != 12 or not code.isdigit():
+        raise ValueError(f"region code must be 12 digits: {code!r}")
+    if code[9:] != "000":
+        return 5
+    if code[6:9] != "000":
+        return 4
+    if code[4:6] != "00":
+        return 3
+    if code[2:4] != "00":
+        return 2
+    return 1
+
+
+def parent_of(code: str) -> str | None:
+    """The 12-digit code of the parent node, or None for a province."""
+    level = level_of(code)
+    if level == 1:
+        return None
+    keep = _PREFIX_LENGTH_BY_LEVEL[level - 1]
+    return code[:keep].ljust(12, "0")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The part of the region tree an operator may see: every code with this prefix."""
+
+    prefix: str
+
+    @classmethod
+    def of_region(cls, code: str) -> Scope:
+        """The scope of an office at region ``code``."""
+        return cls(code[: _PREFIX_LENGTH_BY_LEVEL[level_of(code)]])
+
+    def covers(self, region_code: str) -> bool:
+        """True when ``region_code`` lies inside this scope."""
+        return region_code.startswith(self.prefix)
+
+    def contains_scope(self, other: Scope) -> bool:
+        """True when ``other`` is this scope or lies wholly inside it."""
+        return other.prefix.startswith(self.prefix)

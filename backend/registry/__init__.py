@@ -1,0 +1,1 @@
+"""Resident registry: persons, households and enrolment (参保登记)."""

@@ -1,0 +1,7 @@
+"""Persons, households and enrolments under ``/api/v1``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

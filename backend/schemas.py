@@ -1,0 +1,24 @@
+"""Pydantic pieces shared by every domain's schemas."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+
+class Out(BaseModel):
+    """Base of response models read from ORM objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing."""
+
+    total: int
+    offset: int
+    limit: int
+    items: list[T]

@@ -1,0 +1,1 @@
+"""xnb: the residents' pension and social security card platform (command-line root)."""

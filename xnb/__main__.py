@@ -1,0 +1,5 @@
+"""``python -m xnb``."""
+
+from xnb.cli import main
+
+main()
