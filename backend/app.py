@@ -140,7 +140,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = []
         for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            loc = [
+                str(p)
+                for p in err.get("loc", ())
+                if p not in ("body", "query", "path", "header", "cookie")
+            ]
             code = "malformed_json" if err.get("type") == "json_invalid" else err.get("type", "")
             fields.append(FieldError(".".join(loc) or "body", str(err.get("msg", "")), code))
         detail = "; ".join(f"{f.field}: {f.message}" for f in fields)
