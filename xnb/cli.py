@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from backend.cli import register as register_backend
@@ -13,6 +15,19 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 register_backend(app)
+
+
+@app.command("demo")
+def demo(
+    residents: Annotated[int, typer.Option(min=0, help="合成居民人数")] = 3000,
+    seed: Annotated[int, typer.Option(help="随机种子")] = 2026,
+    serve: Annotated[bool, typer.Option(help="准备完成后启动服务")] = True,
+    port: Annotated[int, typer.Option(help="服务端口")] = 8000,
+) -> None:
+    """The demo: fresh embedded database, demo county, operators, residents, server."""
+    from backend.demo import run_demo
+
+    run_demo(residents=residents, seed=seed, serve=serve, port=port)
 
 
 def main() -> None:

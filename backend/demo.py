@@ -1,0 +1,140 @@
+"""``xnb demo``: a fresh embedded database with the demo county, its offices, operators
+of every role and a few thousand synthetic residents, then the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.audit.service import Actor
+from backend.orgs import service as orgs
+from backend.orgs.models import Office, Operator, Region
+from backend.orgs.permissions import ROLE_LABELS, Role
+
+DEMO_COUNTY = "654226"
+
+
+@dataclass(frozen=True)
+class DemoOperator:
+    """A demo log-in printed for the person trying the system."""
+
+    username: str
+    full_name: str
+    role: Role
+    office_code: str
+
+
+def demo_offices(session: Session) -> list[tuple[str, str, str]]:
+    """(code, name, region) of the province, county and every township office of the demo."""
+    townships = session.scalars(
+        select(Region).where(Region.level == 4, Region.code.startswith(DEMO_COUNTY))
+        .order_by(Region.code)
+    ).all()
+    offices = [
+        ("65-SB", "新疆维吾尔自治区社会保险事业管理局", "650000000000"),
+        (f"{DEMO_COUNTY}-SB", "和布克赛尔蒙古自治县社会保险事业管理局", f"{DEMO_COUNTY}000000"),
+    ]
+    offices += [(f"{t.code[:9]}-SB", f"{t.name}社会保障所", t.code) for t in townships]
+    return offices
+
+
+DEMO_OPERATORS = [
+    DemoOperator("clerk_xzg", "乌兰（夏孜盖乡经办员）", Role.CLERK, "654226200-SB"),
+    DemoOperator("reviewer_xzg", "孟克（夏孜盖乡复核员）", Role.REVIEWER, "654226200-SB"),
+    DemoOperator("clerk_hbk", "叶尔兰·努尔兰（和布克赛尔镇经办员）", Role.CLERK, "654226100-SB"),
+    DemoOperator("clerk_county", "张丽（县经办员）", Role.CLERK, "654226-SB"),
+    DemoOperator("reviewer_county", "马强（县复核员）", Role.REVIEWER, "654226-SB"),
+    DemoOperator("admin_county", "巴特尔（县级管理员）", Role.COUNTY_ADMIN, "654226-SB"),
+    DemoOperator("admin_province", "王芳（省级管理员）", Role.PROVINCE_ADMIN, "65-SB"),
+    DemoOperator("sysadmin", "系统管理员", Role.SYSTEM_ADMIN, "65-SB"),
+    DemoOperator("secadmin", "安全管理员", Role.SECURITY_ADMIN, "65-SB"),
+    DemoOperator("auditor", "审计管理员", Role.AUDIT_ADMIN, "65-SB"),
+]
+
+
+def build_world(*, session: Session, password: str) -> list[DemoOperator]:
+    """Load the tree, create the offices and the demo operators (idempotent)."""
+    actor = Actor.system("demo")
+    orgs.load_regions(session=session, path=orgs.DATA_DIR / "regions_654226.csv")
+    existing = set(session.scalars(select(Office.code)))
+    for code, name, region in demo_offices(session):
+        if code not in existing:
+            orgs.create_office(session=session, code=code, name=name, region_code=region,
+                               actor=actor)
+    known = set(session.scalars(select(Operator.username)))
+    for op in DEMO_OPERATORS:
+        if op.username in known:
+            continue
+        office = orgs.get_office_by_code(session=session, code=op.office_code)
+        orgs.create_operator(session=session, principal=None, actor=actor,
+                             username=op.username, full_name=op.full_name, role=op.role,
+                             office_id=office.id, password=password)
+    return DEMO_OPERATORS
+
+
+def banner(*, base_url: str, password: str, residents: int, database: Path) -> str:
+    """What the demo prints before the server starts."""
+    lines = [
+        "",
+        "══ xnb 演示环境（开发模式：明文 HTTP，仅监听本机）══",
+        f"数据库      {database}",
+        f"居民        {residents} 人（合成数据，和布克赛尔蒙古自治县）",
+        f"接口文档    {base_url}/docs",
+        f"健康检查    {base_url}/healthz   {base_url}/readyz",
+        f"登录        POST {base_url}/api/v1/auth/login",
+        "",
+        f"演示账户（口令均为 {password}）：",
+    ]
+    lines += [f"  {op.username:<16} {ROLE_LABELS[op.role]:<6} {op.full_name}"
+              for op in DEMO_OPERATORS]
+    lines += [
+        "",
+        "试一试：",
+        f"  TOKEN=$(curl -s {base_url}/api/v1/auth/login -H 'Content-Type: application/json' \\",
+        f"    -d '{{\"username\":\"clerk_xzg\",\"password\":\"{password}\"}}' | python3 -c "
+        "'import json,sys;print(json.load(sys.stdin)[\"access_token\"])')",
+        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base_url}/api/v1/persons?limit=5'",
+        "",
+        "按 Ctrl+C 停止。",
+    ]
+    return "\n".join(lines)
+
+
+def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> None:
+    """Fresh SQLite database under var/, the demo world, synthetic residents, then the server."""
+    import typer
+
+    from backend.config import Settings
+    from backend.db import make_engine, make_session_factory, unit_of_work
+    from backend.migrations import upgrade
+    from backend.seed import seed_residents
+
+    settings = Settings()
+    if settings.env == "production" or not settings.is_sqlite:
+        raise typer.BadParameter("演示只在开发模式的嵌入式 SQLite 数据库上运行")
+    database = Path(settings.database_url.split("///", 1)[1]).resolve()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    typer.echo(f"迁移新数据库 {database} …")
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    password = settings.demo_password.get_secret_value()
+    with unit_of_work(factory) as session:
+        build_world(session=session, password=password)
+    typer.echo(f"生成 {residents} 名合成居民（种子 {seed}）…")
+    with unit_of_work(factory) as session:
+        seed_residents(session=session, county=DEMO_COUNTY, residents=residents, seed=seed)
+    engine.dispose()
+    base_url = f"http://127.0.0.1:{port}"
+    typer.echo(banner(base_url=base_url, password=password, residents=residents,
+                      database=database))
+    if serve:
+        import uvicorn
+
+        from backend.app import create_app
+
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info")
