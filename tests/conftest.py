@@ -232,3 +232,13 @@ def world(client: TestClient, session_factory: sessionmaker[Session]) -> World:
             )
             w.operator_ids[username] = op.id
     return w
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """In CI (``XNB_REQUIRE_RIGS=1``) a skipped test is a failed test: nothing may hide."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_RIGS and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which requires every rig: {report.longrepr}"
