@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from backend.cli import register as register_backend
+from device_drivers.cli import card_app
 
 app = typer.Typer(
     name="xnb",
@@ -15,6 +16,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 register_backend(app)
+app.add_typer(card_app, name="card", help="社保卡：虚拟卡与读卡器")
 
 
 @app.command("demo")

@@ -86,7 +86,7 @@ def pcsc_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscRig]:
         pcscd.start()
     except RigUnavailableError as exc:
         _missing(str(exc))
-    deck = CardDeck(base / "cards", slots=2)
+    deck = CardDeck(base / "cards", slots=1)
     rig = PcscRig(pcscd=pcscd, deck=deck, reader=open_pcsc_reader(), log_path=log_path)
     try:
         yield rig
