@@ -74,6 +74,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.audit.views import router as audit_router
     from backend.auth.views import router as auth_router
     from backend.orgs.views import router as orgs_router
+    from backend.registry.import_views import router as import_router
     from backend.registry.views import router as registry_router
 
     @app.get("/healthz", tags=["health"], summary="进程存活")
@@ -98,7 +99,7 @@ def _install_routes(app: FastAPI) -> None:
             status_code=200 if ready else 503,
         )
 
-    for router in (auth_router, orgs_router, registry_router, audit_router):
+    for router in (auth_router, orgs_router, import_router, registry_router, audit_router):
         app.include_router(router, prefix="/api/v1")
 
 

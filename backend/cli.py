@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,10 +16,14 @@ from backend.errors import DomainError
 from backend.orgs import service as orgs
 from backend.orgs.permissions import ROLE_LABELS, Role
 
+if TYPE_CHECKING:
+    from backend.registry.importer import RowError
+
 db_app = typer.Typer(help="数据库结构迁移", no_args_is_help=True)
 orgs_app = typer.Typer(help="行政区划与经办机构", no_args_is_help=True)
 operator_app = typer.Typer(help="操作员账户", no_args_is_help=True)
 audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
+persons_app = typer.Typer(help="人员基本信息", no_args_is_help=True)
 
 
 def session_factory() -> sessionmaker[Session]:
@@ -181,6 +185,80 @@ def audit_verify() -> None:
     raise typer.Exit(code=1)
 
 
+@persons_app.command("import")
+def persons_import(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV 文件")],
+    accept_valid: Annotated[
+        bool, typer.Option("--accept-valid", help="只导入正确的行，错误行写入拒收文件")
+    ] = False,
+    reject_file: Annotated[
+        Path | None, typer.Option(help="拒收文件路径（默认：<文件名>.rejected.csv）")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="文件编码 utf-8 或 gb18030（默认自动识别）")
+    ] = None,
+) -> None:
+    """Import residents from a CSV file (whole province; audited as the system actor)."""
+    import time
+
+    from backend.registry.importer import ImportRejected, import_persons
+
+    if reject_file is None and accept_valid:
+        reject_file = path.with_name(path.name + ".rejected.csv")
+    started = time.perf_counter()
+
+    def progress(rows: int) -> None:
+        rate = rows / max(time.perf_counter() - started, 1e-6)
+        typer.echo(f"\r已读取 {rows:,} 行（{rate:,.0f} 行/秒）", nl=False, err=True)
+
+    try:
+        with unit_of_work(session_factory()) as session:
+            report = import_persons(
+                session=session,
+                path=path,
+                actor=Actor.system(),
+                accept_valid=accept_valid,
+                reject_path=reject_file,
+                encoding=encoding,
+                chunk_rows=get_settings().import_chunk_rows,
+                progress=progress,
+            )
+    except ImportRejected as e:
+        typer.echo(err=True)
+        _print_import_errors(e.report.errors, e.report.error_count)
+        typer.secho(
+            f"已拒收：共 {e.report.rows_read:,} 行，其中 {e.report.rows_rejected:,} 行有误；"
+            "未导入任何数据（可用 --accept-valid 只导入正确的行）",
+            fg="red",
+            err=True,
+        )
+        if reject_file is not None:
+            typer.echo(f"错误行已写入 {reject_file}", err=True)
+        raise typer.Exit(code=2) from e
+    except DomainError as e:
+        typer.echo(err=True)
+        raise fail(e) from e
+    typer.echo(err=True)
+    typer.echo(
+        f"文件 {report.file_name}（{report.encoding}，SHA-256 {report.sha256[:16]}…）："
+        f"共 {report.rows_read:,} 行，新导入 {report.imported:,} 人，"
+        f"已存在 {report.already_present:,} 人（其中信息不同 {report.present_differing:,} 人），"
+        f"新建家庭户 {report.households_created:,} 户，用时 {report.seconds:.1f} 秒"
+    )
+    for d in report.differing:
+        typer.echo(f"  第{d.line}行 {d.id_number} 已存在，信息不同：{'、'.join(d.fields)}")
+    if report.rows_rejected:
+        _print_import_errors(report.errors, report.error_count)
+        typer.secho(f"拒收 {report.rows_rejected:,} 行，已写入 {report.reject_file}", fg="yellow")
+
+
+def _print_import_errors(errors: list[RowError], total: int) -> None:
+    for e in errors:
+        typer.secho(f"  第{e.line}行 {e.column}：{e.message}", fg="red", err=True)
+    if total > len(errors):
+        typer.secho(f"  ……另有 {total - len(errors):,} 处错误未显示", fg="red", err=True)
+
+
 def register(app: typer.Typer) -> None:
     """Mount the backend commands on the root ``xnb`` command."""
     app.command("serve")(serve)
@@ -188,3 +266,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(orgs_app, name="orgs")
     app.add_typer(operator_app, name="operator")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(persons_app, name="persons")
