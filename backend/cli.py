@@ -261,9 +261,12 @@ def _print_import_errors(errors: list[RowError], total: int) -> None:
 
 def register(app: typer.Typer) -> None:
     """Mount the backend commands on the root ``xnb`` command."""
+    from backend.keys.cli import keys_app
+
     app.command("serve")(serve)
     app.add_typer(db_app, name="db")
     app.add_typer(orgs_app, name="orgs")
     app.add_typer(operator_app, name="operator")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(keys_app, name="keys")
     app.add_typer(persons_app, name="persons")

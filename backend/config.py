@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///var/xnb.db"
+DEV_CARD_VAULT_PASSPHRASE = "xnb-dev-card-vault-passphrase"
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
     # Passwords of demo operators; only ever used by ``xnb demo`` in dev mode.
     demo_password: SecretStr = SecretStr("Demo-2026!")
     import_chunk_rows: int = Field(default=20_000, ge=100)
+    # Card master keys: the local key vault file, sealed under this passphrase.
+    card_vault_path: Path = Path("var/keys/card-vault.json")
+    card_vault_passphrase: SecretStr = SecretStr(DEV_CARD_VAULT_PASSPHRASE)
 
     @classmethod
     def settings_customise_sources(
@@ -73,6 +77,8 @@ class Settings(BaseSettings):
                 raise ValueError("production needs PostgreSQL: set XNB_DATABASE_URL")
             if self.host not in ("127.0.0.1", "::1", "localhost") and self.port == 8000:
                 raise ValueError("production must not serve plain HTTP on the default port")
+            if self.card_vault_passphrase.get_secret_value() == DEV_CARD_VAULT_PASSPHRASE:
+                raise ValueError("production needs its own XNB_CARD_VAULT_PASSPHRASE")
         return self
 
     @property

@@ -1,0 +1,93 @@
+"""The key ceremony: create the vault, rotate a family's keys, publish check values.
+
+Run on the server console by the security administrator; every step is audited with
+the check values it produced (never the keys).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from backend.audit.service import Actor, record
+from backend.config import Settings
+from backend.errors import Conflict, PermissionDenied
+from backend.keys.local import DEFAULT_SCRYPT_N, LocalKeyVault
+from backend.keys.vault import KeyCheckValue, KeyFamily, VaultError
+
+
+def _kcv_detail(values: list[KeyCheckValue]) -> list[str]:
+    return [f"{v.family.value} v{v.version} {v.key_name} {v.kcv}" for v in values]
+
+
+def init_vault(
+    *,
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    province_code: str,
+    demo_keys: bool = False,
+    scrypt_n: int = DEFAULT_SCRYPT_N,
+) -> LocalKeyVault:
+    """Generate the province's master keys (version 1 of each family) into a new vault."""
+    if demo_keys and settings.env == "production":
+        raise PermissionDenied(detail="生产环境不得使用公开的演示密钥", code="demo_keys_refused")
+    try:
+        vault = LocalKeyVault.create(
+            settings.card_vault_path,
+            passphrase=settings.card_vault_passphrase.get_secret_value(),
+            province_code=province_code,
+            demo_keys=demo_keys,
+            scrypt_n=scrypt_n,
+        )
+    except VaultError as exc:
+        raise Conflict(detail=str(exc), code="key_vault_exists") from exc
+    record(
+        session=session,
+        actor=actor,
+        action="keys.init",
+        object_type="key_vault",
+        object_id=province_code,
+        detail={"demo_keys": demo_keys, "kcv": _kcv_detail(vault.key_check_values())},
+    )
+    return vault
+
+
+def open_local(*, settings: Settings) -> LocalKeyVault:
+    """Open the configured local vault, translating vault errors to a domain conflict."""
+    try:
+        return LocalKeyVault.open(
+            settings.card_vault_path, passphrase=settings.card_vault_passphrase.get_secret_value()
+        )
+    except VaultError as exc:
+        raise Conflict(detail=str(exc), code="key_vault_unavailable") from exc
+
+
+def rotate(
+    *, session: Session, settings: Settings, actor: Actor, family: KeyFamily
+) -> KeyCheckValue:
+    """Make a new version of one family's issuer keys the active one; old ones stay."""
+    vault = open_local(settings=settings)
+    version = vault.rotate(family)
+    values = [v for v in vault.key_check_values() if v.family == family and v.version == version]
+    record(
+        session=session,
+        actor=actor,
+        action="keys.rotate",
+        object_type="key_vault",
+        object_id=vault.province_code,
+        detail={"family": family.value, "version": version, "kcv": _kcv_detail(values)},
+    )
+    return next(v for v in values if v.key_name == "internal_auth")
+
+
+def check_values(*, session: Session, settings: Settings, actor: Actor) -> list[KeyCheckValue]:
+    """Every key check value (for comparison with the card factory's and the PSAMs')."""
+    values = open_local(settings=settings).key_check_values()
+    record(
+        session=session,
+        actor=actor,
+        action="keys.kcv_export",
+        object_type="key_vault",
+        detail={"count": len(values)},
+    )
+    return values
