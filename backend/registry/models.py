@@ -22,6 +22,8 @@ class Household(Base):
     address: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
+    members: Mapped[list[Person]] = relationship(viewonly=True, lazy="select", order_by="Person.id")
+
 
 class Person(Base):
     """A resident, keyed naturally by the citizen ID number (AAC002)."""
@@ -62,6 +64,15 @@ class Person(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     household: Mapped[Household | None] = relationship(lazy="selectin")
+    enrolments: Mapped[list[Enrolment]] = relationship(
+        viewonly=True, lazy="select", order_by="Enrolment.id"
+    )
+    changes: Mapped[list[PersonChange]] = relationship(
+        viewonly=True, lazy="select", order_by="PersonChange.id"
+    )
+
+    # Optimistic concurrency: every UPDATE checks and increments ``version``.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy declares its type)
 
 
 class PersonChange(Base):
