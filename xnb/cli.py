@@ -8,6 +8,7 @@ import typer
 
 from backend.cli import register as register_backend
 from device_drivers.cli import card_app
+from device_drivers.receipt_cli import app as receipt_app
 
 app = typer.Typer(
     name="xnb",
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 register_backend(app)
 app.add_typer(card_app, name="card", help="社保卡：虚拟卡与读卡器")
+app.add_typer(receipt_app, name="receipt", help="收据：预览与模拟打印机")
 
 
 @app.command("demo")

@@ -1,0 +1,213 @@
+"""Receipts as data: a few element kinds, and the layouts the counter prints.
+
+A layout turns business facts into elements; the renderer turns elements into
+ESC/POS bytes for one printer profile. Layouts know nothing about paper width.
+Every receipt ends with its number as a Code 128 barcode and the backend's signed
+token (:mod:`receipts`) as a QR code, so a forged receipt is detectable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from device_drivers.printer.text import Align
+from receipts import ReceiptKind, mask_id_number, read_unverified
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line of text (wrapped when longer than the paper)."""
+
+    text: str
+    align: Align = Align.LEFT
+    bold: bool = False
+    tall: bool = False
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A label at the left margin and its value at the right."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A line of dashes across the paper."""
+
+
+@dataclass(frozen=True)
+class Barcode:
+    """A Code 128 barcode (ASCII data)."""
+
+    data: str
+
+
+@dataclass(frozen=True)
+class QrCode:
+    """A QR code."""
+
+    payload: str
+
+
+Element = Line | Pair | Rule | Barcode | QrCode
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What to print, top to bottom."""
+
+    kind: ReceiptKind
+    number: str
+    elements: tuple[Element, ...]
+
+
+@dataclass(frozen=True)
+class Counter:
+    """Where and by whom a receipt is issued."""
+
+    office: str
+    operator: str
+
+
+def yuan(amount_fen: int) -> str:
+    """Money as printed: ``50000`` fen → ``500.00元``."""
+    sign = "-" if amount_fen < 0 else ""
+    return f"{sign}{abs(amount_fen) // 100:,}.{abs(amount_fen) % 100:02d}元"
+
+
+def _local(moment: dt.datetime) -> str:
+    # Receipts show Beijing time; the token carries UTC.
+    return moment.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+
+
+def _frame(
+    title: str,
+    token: str,
+    counter: Counter,
+    body: list[Element],
+    *,
+    expected_kind: ReceiptKind,
+) -> Receipt:
+    claims = read_unverified(token)
+    if claims.kind is not expected_kind:
+        raise ValueError(f"token is for a {claims.kind.value} receipt, not {expected_kind.value}")
+    elements: list[Element] = [
+        Line("城乡居民基本养老保险", Align.CENTER, bold=True),
+        Line(title, Align.CENTER, bold=True, tall=True),
+        Rule(),
+        Pair("收据号", claims.receipt_number),
+        *body,
+        Rule(),
+        Pair("经办机构", counter.office),
+        Pair("经办人", counter.operator),
+        Pair("打印时间", _local(claims.issued_at)),
+        Barcode(claims.receipt_number),
+        QrCode(token),
+        Line("扫码或登录12333核验本凭证", Align.CENTER),
+    ]
+    return Receipt(kind=expected_kind, number=claims.receipt_number, elements=tuple(elements))
+
+
+def contribution_receipt(
+    *,
+    token: str,
+    counter: Counter,
+    name: str,
+    id_number: str,
+    contribution_year: int,
+    grade_fen: int,
+    amount_fen: int,
+    channel: str,
+) -> Receipt:
+    """缴费凭证: a resident paid their yearly contribution at the counter."""
+    body: list[Element] = [
+        Pair("姓名", name),
+        Pair("身份证号", mask_id_number(id_number)),
+        Pair("缴费年度", f"{contribution_year}年"),
+        Pair("缴费档次", yuan(grade_fen)),
+        Pair("缴费方式", channel),
+        Line(f"实收金额：{yuan(amount_fen)}", bold=True),
+    ]
+    return _frame("个人缴费凭证", token, counter, body, expected_kind=ReceiptKind.CONTRIBUTION)
+
+
+def card_receipt(
+    *,
+    token: str,
+    counter: Counter,
+    name: str,
+    id_number: str,
+    card_number: str,
+    bank: str,
+    loss_reported: bool = False,
+) -> Receipt:
+    """社保卡发卡 or 挂失 receipt."""
+    kind = ReceiptKind.CARD_LOSS if loss_reported else ReceiptKind.CARD_ISSUED
+    title = "社会保障卡挂失回执" if loss_reported else "社会保障卡领卡回执"
+    body: list[Element] = [
+        Pair("姓名", name),
+        Pair("身份证号", mask_id_number(id_number)),
+        Pair("社保卡号", card_number),
+        Pair("金融账户", bank),
+        Line(
+            "卡片已挂失，挂失期间暂停使用。"
+            if loss_reported
+            else "请妥善保管，初始密码请及时修改。"
+        ),
+    ]
+    return _frame(title, token, counter, body, expected_kind=kind)
+
+
+def survival_receipt(
+    *,
+    token: str,
+    counter: Counter,
+    name: str,
+    id_number: str,
+    method: str,
+    valid_until: dt.date,
+) -> Receipt:
+    """生存认证 receipt: the pensioner was certified alive (pension keeps paying)."""
+    body: list[Element] = [
+        Pair("姓名", name),
+        Pair("身份证号", mask_id_number(id_number)),
+        Pair("认证方式", method),
+        Pair("认证结果", "通过"),
+        Pair("有效期至", f"{valid_until:%Y-%m-%d}"),
+    ]
+    return _frame("领取待遇资格认证回执", token, counter, body, expected_kind=ReceiptKind.SURVIVAL)
+
+
+@dataclass(frozen=True)
+class PensionMonth:
+    """One month's pension on a statement."""
+
+    month: str  # YYYY-MM
+    basic_fen: int
+    account_fen: int
+
+
+def pension_statement(
+    *,
+    token: str,
+    counter: Counter,
+    name: str,
+    id_number: str,
+    months: list[PensionMonth],
+) -> Receipt:
+    """养老金对账单: months paid, basic and individual-account parts, and the total."""
+    body: list[Element] = [
+        Pair("姓名", name),
+        Pair("身份证号", mask_id_number(id_number)),
+        Pair("月份", "基础/个人账户"),
+    ]
+    for month in months:
+        body.append(Pair(month.month, f"{yuan(month.basic_fen)}/{yuan(month.account_fen)}"))
+    total = sum(m.basic_fen + m.account_fen for m in months)
+    body.append(Line(f"合计发放：{yuan(total)}", bold=True))
+    return _frame(
+        "养老金发放对账单", token, counter, body, expected_kind=ReceiptKind.PENSION_STATEMENT
+    )
