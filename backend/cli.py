@@ -259,6 +259,57 @@ def _print_import_errors(errors: list[RowError], total: int) -> None:
         typer.secho(f"  ……另有 {total - len(errors):,} 处错误未显示", fg="red", err=True)
 
 
+def seed(
+    county: Annotated[str, typer.Option(help="县级区划代码（6位）")] = "654226",
+    residents: Annotated[int, typer.Option(min=1, help="居民人数")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="随机种子（同一种子生成同一批人）")] = 1,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="只写出导入用 CSV 文件，不写数据库")
+    ] = None,
+) -> None:
+    """Generate a synthetic county: residents, households and enrolments (or a CSV file)."""
+    import time
+
+    from backend.seed.generator import ResidentGenerator, villages_from_file, write_csv
+    from backend.seed.service import seed_residents
+
+    started = time.perf_counter()
+    if csv_path is not None:
+        villages = villages_from_file(orgs.DATA_DIR / "regions_654226.csv", county)
+        if not villages:
+            raise fail(DomainError(detail=f"区划数据中没有县{county}的村（社区）"))
+        generator = ResidentGenerator(county=county, villages=villages, seed=seed)
+        count = write_csv(csv_path, generator.residents(residents))
+        typer.echo(
+            f"已写出 {count:,} 名居民到 {csv_path}（用时 {time.perf_counter() - started:.1f} 秒）"
+        )
+        return
+
+    def progress(rows: int) -> None:
+        rate = rows / max(time.perf_counter() - started, 1e-6)
+        typer.echo(f"\r已生成 {rows:,} 人（{rate:,.0f} 人/秒）", nl=False, err=True)
+
+    try:
+        with unit_of_work(session_factory()) as session:
+            report = seed_residents(
+                session=session,
+                county=county,
+                residents=residents,
+                seed=seed,
+                actor=Actor.system("seed"),
+                progress=progress,
+                chunk_rows=get_settings().import_chunk_rows,
+            )
+    except DomainError as e:
+        raise fail(e) from e
+    typer.echo(err=True)
+    typer.echo(
+        f"县 {county}：生成 {report.residents:,} 人，新增 {report.imported:,} 人"
+        f"（已存在 {report.already_present:,} 人），新建家庭户 {report.households_created:,} 户，"
+        f"参保登记 {report.enrolled:,} 人，用时 {time.perf_counter() - started:.1f} 秒"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Mount the backend commands on the root ``xnb`` command."""
     from backend.keys.cli import keys_app
@@ -268,5 +319,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(orgs_app, name="orgs")
     app.add_typer(operator_app, name="operator")
     app.add_typer(audit_app, name="audit")
-    app.add_typer(keys_app, name="keys")
     app.add_typer(persons_app, name="persons")
+    app.command("seed")(seed)
+    app.add_typer(keys_app, name="keys")
