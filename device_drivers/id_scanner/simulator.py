@@ -52,17 +52,21 @@ class Transmission:
 
 @dataclass
 class ScannerSimulator:
-    """The scanner's behaviour, independent of any transport."""
+    """The scanner's behaviour, independent of any transport.
+
+    ``traffic`` records ``("in", request body)`` (CMD PARA DATA, as decoded) and
+    ``("out", reply frame)`` (the exact bytes put on the line, faults included).
+    """
 
     baudrate: int = 115200
     slow_seconds: float = 1.0
     traffic: list[tuple[str, bytes]] = field(default_factory=list)
-    _card: IdCard | None = None
-    _found = False
-    _selected = False
-    _read_since_placed = False
-    _faults: Counter[Fault] = field(default_factory=Counter)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _card: IdCard | None = field(default=None, init=False, repr=False)
+    _found: bool = field(default=False, init=False, repr=False)
+    _selected: bool = field(default=False, init=False, repr=False)
+    _read_since_placed: bool = field(default=False, init=False, repr=False)
+    _faults: Counter[Fault] = field(default_factory=Counter, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def place(self, card: IdCard) -> None:
         """Put a card on the scanner (replacing any card there)."""
