@@ -156,6 +156,8 @@ class _Decoder:
                 self.gs()
             elif byte == b"\x1c":
                 self.fs()
+            elif byte == b"\x10":
+                self.real_time()
             elif byte in (b"\r", b"\x00"):
                 continue
             elif byte[0] >= 0x80 and not self.chinese:
@@ -212,6 +214,14 @@ class _Decoder:
             self.chinese = False
         else:
             raise EscposDecodeError(f"unknown command FS {command!r} at byte {self.pos - 2}")
+
+    def real_time(self) -> None:
+        # DLE EOT n (status request) and DLE ENQ n (recover): the driver's status
+        # checks around a receipt; they put nothing on paper.
+        command = self.take(1)
+        if command not in (b"\x04", b"\x05"):
+            raise EscposDecodeError(f"unknown command DLE {command!r} at byte {self.pos - 2}")
+        self.take(1)
 
     def raster(self) -> None:
         if self.take(1) != b"0":
