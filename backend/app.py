@@ -60,6 +60,10 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             {"name": "households", "description": "户籍家庭"},
             {"name": "enrolments", "description": "参保登记"},
             {"name": "audit", "description": "审计日志"},
+            {"name": "policy", "description": "政策参数版本"},
+            {"name": "contributions", "description": "缴费核定、收款、冲正与退费"},
+            {"name": "accounts", "description": "个人账户与对账单"},
+            {"name": "ledger", "description": "基金会计账簿"},
         ],
     )
     app.state.settings = settings
@@ -71,9 +75,13 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
 
 
 def _install_routes(app: FastAPI) -> None:
+    from backend.accounts.views import router as accounts_router
     from backend.audit.views import router as audit_router
     from backend.auth.views import router as auth_router
+    from backend.contributions.views import router as contributions_router
+    from backend.ledger.views import router as ledger_router
     from backend.orgs.views import router as orgs_router
+    from backend.policy.views import router as policy_router
     from backend.registry.import_views import router as import_router
     from backend.registry.views import router as registry_router
 
@@ -99,7 +107,17 @@ def _install_routes(app: FastAPI) -> None:
             status_code=200 if ready else 503,
         )
 
-    for router in (auth_router, orgs_router, import_router, registry_router, audit_router):
+    for router in (
+        auth_router,
+        orgs_router,
+        import_router,
+        registry_router,
+        audit_router,
+        policy_router,
+        contributions_router,
+        accounts_router,
+        ledger_router,
+    ):
         app.include_router(router, prefix="/api/v1")
 
 

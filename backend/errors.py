@@ -9,6 +9,7 @@ Exception tree::
     ├── PermissionDenied             (403)
     ├── AuthenticationFailed         (401)
     ├── AccountLocked                (423)
+    ├── NoPolicyVersion              (422; no rule version covers a date and region)
     └── SchemaOutOfDate              (503)
 
 Services raise these; views never build error responses themselves.
@@ -91,6 +92,15 @@ class AccountLocked(DomainError):
     code: str = "account_locked"
     status: int = 423
     title: str = "账户已锁定"
+
+
+@dataclass
+class NoPolicyVersion(DomainError):
+    """No policy version covers the asked date and region: never a silent default."""
+
+    code: str = "no_policy_version"
+    status: int = 422
+    title: str = "没有适用的政策版本"
 
 
 @dataclass

@@ -1,23 +1,57 @@
 """Imports every domain's models so ``Base.metadata`` knows all tables (migrations, tests)."""
 
+from backend.accounts.models import Account, AccountEntry
 from backend.audit.models import AuditRecord
 from backend.auth.models import OperatorSession
+from backend.banks.models import (
+    BankBatch,
+    BankBatchRow,
+    BankReturnFile,
+    BankReturnRow,
+    WithholdingMandate,
+)
+from backend.contributions.models import (
+    Assessment,
+    Collection,
+    Refund,
+    TaxResultFile,
+    TaxResultRow,
+)
 from backend.db import Base
 from backend.idempotency import IdempotencyRecord
+from backend.ledger.models import JobChunk, JobRun, JournalEntry, JournalLine
 from backend.orgs.models import Office, Operator, Region
+from backend.policy.models import PolicyVersion
 from backend.registry.models import Enrolment, EnrolmentEvent, Household, Person, PersonChange
 
 __all__ = [
+    "Account",
+    "AccountEntry",
+    "Assessment",
     "AuditRecord",
+    "BankBatch",
+    "BankBatchRow",
+    "BankReturnFile",
+    "BankReturnRow",
     "Base",
+    "Collection",
     "Enrolment",
     "EnrolmentEvent",
     "Household",
     "IdempotencyRecord",
+    "JobChunk",
+    "JobRun",
+    "JournalEntry",
+    "JournalLine",
     "Office",
     "Operator",
     "OperatorSession",
     "Person",
     "PersonChange",
+    "PolicyVersion",
+    "Refund",
     "Region",
+    "TaxResultFile",
+    "TaxResultRow",
+    "WithholdingMandate",
 ]

@@ -23,6 +23,14 @@ class Permission(StrEnum):
     OPERATOR_MANAGE = "operator:manage"
     OPERATOR_UNLOCK = "operator:unlock"
     AUDIT_READ = "audit:read"
+    CONTRIBUTION_READ = "contribution:read"
+    CONTRIBUTION_COLLECT = "contribution:collect"
+    CONTRIBUTION_REVERSE = "contribution:reverse"
+    REFUND_REQUEST = "refund:request"
+    REFUND_APPROVE = "refund:approve"
+    BANK_FILES = "bank:files"
+    POLICY_MANAGE = "policy:manage"
+    LEDGER_READ = "ledger:read"
 
 
 class Role(StrEnum):
@@ -62,6 +70,25 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SYSTEM_ADMIN: frozenset({_P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_MANAGE}),
     Role.SECURITY_ADMIN: frozenset({_P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_UNLOCK}),
     Role.AUDIT_ADMIN: frozenset({_P.AUDIT_READ, _P.OPERATOR_READ}),
+}
+
+# Contributions, refunds, bank files, policy and the fund's books. The clerk makes
+# (assesses, collects, asks for refunds, exchanges bank files) and the reviewer checks
+# (reverses collections, approves refunds); policy versions are proposed and approved by
+# two province administrators. The system, security and audit administrators get none.
+_FUND_GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.CLERK: frozenset(
+        {_P.CONTRIBUTION_READ, _P.CONTRIBUTION_COLLECT, _P.REFUND_REQUEST, _P.BANK_FILES}
+    ),
+    Role.REVIEWER: frozenset(
+        {_P.CONTRIBUTION_READ, _P.CONTRIBUTION_REVERSE, _P.REFUND_APPROVE, _P.LEDGER_READ}
+    ),
+    Role.COUNTY_ADMIN: frozenset({_P.LEDGER_READ}),
+    Role.PROVINCE_ADMIN: frozenset({_P.POLICY_MANAGE, _P.LEDGER_READ}),
+}
+ROLE_PERMISSIONS = {
+    role: granted | _FUND_GRANTS.get(role, frozenset())
+    for role, granted in ROLE_PERMISSIONS.items()
 }
 
 # Which roles an administrator of each kind may create or change.

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 18:36:07.285414
+Create Date: 2026-11-26 18:57:43.428923
 """
 
 from collections.abc import Sequence
@@ -48,6 +48,38 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "bank_batches",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("batch_no", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False, comment="withholding | payout"),
+        sa.Column("bank_code", sa.String(length=16), nullable=False),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("period", sa.String(length=16), nullable=False, comment="year or YYYY-MM"),
+        sa.Column("format_code", sa.String(length=16), nullable=False),
+        sa.Column("row_count", sa.Integer(), nullable=False),
+        sa.Column("total_fen", sa.BigInteger(), nullable=False),
+        sa.Column("file_sha256", sa.String(length=64), nullable=True),
+        sa.Column("created_on", sa.Date(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_batches")),
+        sa.UniqueConstraint("batch_no", name=op.f("uq_bank_batches_batch_no")),
+    )
+    with op.batch_alter_table("bank_batches", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_bank_batches_county_code"), ["county_code"], unique=False
+        )
+
+    op.create_table(
+        "job_runs",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("job", sa.String(length=32), nullable=False),
+        sa.Column("period", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="running | done"),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_job_runs")),
+    )
+    op.create_table(
         "regions",
         sa.Column("code", sa.String(length=12), nullable=False, comment="12-digit division code"),
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -62,6 +94,50 @@ def upgrade() -> None:
     with op.batch_alter_table("regions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_regions_parent_code"), ["parent_code"], unique=False)
 
+    op.create_table(
+        "tax_result_files",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("file_name", sa.String(length=200), nullable=False),
+        sa.Column("county_code", sa.String(length=6), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="applied | rejected"),
+        sa.Column("reason", sa.String(length=300), nullable=True),
+        sa.Column("row_count", sa.Integer(), nullable=False),
+        sa.Column("total_fen", sa.BigInteger(), nullable=False),
+        sa.Column("applied_rows", sa.Integer(), nullable=False),
+        sa.Column("exception_rows", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tax_result_files")),
+        sa.UniqueConstraint("sha256", name=op.f("uq_tax_result_files_sha256")),
+    )
+    op.create_table(
+        "bank_return_files",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("file_name", sa.String(length=200), nullable=False),
+        sa.Column("batch_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="applying | applied | rejected"
+        ),
+        sa.Column("reason", sa.String(length=300), nullable=True),
+        sa.Column("value_date", sa.Date(), nullable=True),
+        sa.Column("row_count", sa.Integer(), nullable=False),
+        sa.Column("total_fen", sa.BigInteger(), nullable=False),
+        sa.Column("debited_fen", sa.BigInteger(), nullable=False),
+        sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["bank_batches.id"],
+            name=op.f("fk_bank_return_files_batch_id_bank_batches"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["job_runs.id"], name=op.f("fk_bank_return_files_run_id_job_runs")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_return_files")),
+        sa.UniqueConstraint("sha256", name=op.f("uq_bank_return_files_sha256")),
+    )
     op.create_table(
         "households",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -85,6 +161,26 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "job_chunks",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "scope", sa.String(length=32), nullable=False, comment="county code or line range"
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="pending | done"),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["job_runs.id"], name=op.f("fk_job_chunks_run_id_job_runs")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_job_chunks")),
+        sa.UniqueConstraint("run_id", "scope", name=op.f("uq_job_chunks_run_id")),
+    )
+    with op.batch_alter_table("job_chunks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_job_chunks_run_id"), ["run_id"], unique=False)
+
+    op.create_table(
         "offices",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("code", sa.String(length=32), nullable=False),
@@ -98,6 +194,64 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("offices", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_offices_region_code"), ["region_code"], unique=False)
+
+    op.create_table(
+        "tax_result_rows",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("file_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("line_no", sa.Integer(), nullable=False),
+        sa.Column("id_number", sa.String(length=18), nullable=False),
+        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("year", sa.SmallInteger(), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("tax_receipt_no", sa.String(length=40), nullable=False),
+        sa.Column(
+            "assessment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("resolution", sa.String(length=16), nullable=True, comment="applied | exception"),
+        sa.Column("exception_reason", sa.String(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["file_id"],
+            ["tax_result_files.id"],
+            name=op.f("fk_tax_result_rows_file_id_tax_result_files"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tax_result_rows")),
+    )
+    with op.batch_alter_table("tax_result_rows", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_tax_result_rows_file_id"), ["file_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_tax_result_rows_tax_receipt_no"), ["tax_receipt_no"], unique=False
+        )
+
+    op.create_table(
+        "bank_return_rows",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "return_file_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("line_no", sa.Integer(), nullable=False),
+        sa.Column("person_code", sa.String(length=32), nullable=False, comment="社保编号"),
+        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("id_number", sa.String(length=18), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("doc_no", sa.String(length=48), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("debited_fen", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=True),
+        sa.Column("resolution", sa.String(length=16), nullable=True, comment="applied | exception"),
+        sa.Column("exception_reason", sa.String(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["return_file_id"],
+            ["bank_return_files.id"],
+            name=op.f("fk_bank_return_rows_return_file_id_bank_return_files"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_return_rows")),
+    )
+    with op.batch_alter_table("bank_return_rows", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_bank_return_rows_doc_no"), ["doc_no"], unique=False)
+        batch_op.create_index(
+            "ix_bank_return_rows_file_line", ["return_file_id", "line_no"], unique=False
+        )
 
     op.create_table(
         "operators",
@@ -183,6 +337,71 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "accounts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("opened_on", sa.Date(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_accounts_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
+        sa.UniqueConstraint("person_id", name=op.f("uq_accounts_person_id")),
+    )
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_accounts_county_code"), ["county_code"], unique=False)
+
+    op.create_table(
+        "bank_batch_rows",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("batch_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column(
+            "ref_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+            comment="assessment (withholding) or payment",
+        ),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("id_number", sa.String(length=18), nullable=False),
+        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("doc_no", sa.String(length=48), nullable=False, comment="社保单据号"),
+        sa.Column(
+            "state",
+            sa.String(length=16),
+            nullable=False,
+            comment="pending | success | failed | partial | unknown | carried",
+        ),
+        sa.Column("debited_fen", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=True),
+        sa.Column(
+            "return_file_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["batch_id"], ["bank_batches.id"], name=op.f("fk_bank_batch_rows_batch_id_bank_batches")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_bank_batch_rows_person_id_persons")
+        ),
+        sa.ForeignKeyConstraint(
+            ["return_file_id"],
+            ["bank_return_files.id"],
+            name=op.f("fk_bank_batch_rows_return_file_id_bank_return_files"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_batch_rows")),
+        sa.UniqueConstraint("doc_no", name=op.f("uq_bank_batch_rows_doc_no")),
+    )
+    with op.batch_alter_table("bank_batch_rows", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_bank_batch_rows_batch_id"), ["batch_id"], unique=False)
+        batch_op.create_index("ix_bank_batch_rows_ref_state", ["ref_id", "state"], unique=False)
+
+    op.create_table(
         "enrolments",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -247,6 +466,39 @@ def upgrade() -> None:
         sa.UniqueConstraint("operator_id", "key", name=op.f("uq_idempotency_records_operator_id")),
     )
     op.create_table(
+        "journal_entries",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("posted_on", sa.Date(), nullable=False),
+        sa.Column("event", sa.String(length=40), nullable=False),
+        sa.Column("ref_type", sa.String(length=24), nullable=True),
+        sa.Column("ref_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "reverses_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("memo", sa.String(length=200), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["operator_id"], ["operators.id"], name=op.f("fk_journal_entries_operator_id_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["reverses_id"],
+            ["journal_entries.id"],
+            name=op.f("fk_journal_entries_reverses_id_journal_entries"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_entries")),
+        sa.UniqueConstraint("reverses_id", name=op.f("uq_journal_entries_reverses_id")),
+    )
+    with op.batch_alter_table("journal_entries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_journal_entries_county_code"), ["county_code"], unique=False
+        )
+        batch_op.create_index("ix_journal_entries_ref", ["ref_type", "ref_id"], unique=False)
+
+    op.create_table(
         "operator_sessions",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -309,6 +561,185 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "policy_versions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "region_prefix", sa.String(length=6), nullable=False, comment="'' national, 65, 654226"
+        ),
+        sa.Column("valid_from", sa.Date(), nullable=False),
+        sa.Column("valid_to", sa.Date(), nullable=True, comment="inclusive; else next version"),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=300), nullable=False),
+        sa.Column(
+            "rules_json", sa.Text(), nullable=False, comment="merged rules, yuan/percent form"
+        ),
+        sa.Column("rules_sha256", sa.String(length=64), nullable=False),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="pending | active | rejected"
+        ),
+        sa.Column("maker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["checker_id"], ["operators.id"], name=op.f("fk_policy_versions_checker_id_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["maker_id"], ["operators.id"], name=op.f("fk_policy_versions_maker_id_operators")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_policy_versions")),
+    )
+    with op.batch_alter_table("policy_versions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_policy_versions_region_from", ["region_prefix", "valid_from"], unique=False
+        )
+
+    op.create_table(
+        "withholding_mandates",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("bank_code", sa.String(length=16), nullable=False),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_withholding_mandates_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_withholding_mandates")),
+        sa.UniqueConstraint("person_id", name=op.f("uq_withholding_mandates_person_id")),
+    )
+    with op.batch_alter_table("withholding_mandates", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_withholding_mandates_bank_code"), ["bank_code"], unique=False
+        )
+
+    op.create_table(
+        "account_entries",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column(
+            "year",
+            sa.SmallInteger(),
+            nullable=False,
+            comment="AAE001, year of entry_date (when the money earns from)",
+        ),
+        sa.Column("month", sa.SmallInteger(), nullable=False, comment="1-12, month of entry_date"),
+        sa.Column("entry_date", sa.Date(), nullable=False),
+        sa.Column("source", sa.String(length=24), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False, comment="AAE020, signed"),
+        sa.Column(
+            "policy_version_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("ref_type", sa.String(length=24), nullable=True),
+        sa.Column("ref_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "reverses_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "journal_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_account_entries_account_id_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_entry_id"],
+            ["journal_entries.id"],
+            name=op.f("fk_account_entries_journal_entry_id_journal_entries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["policy_version_id"],
+            ["policy_versions.id"],
+            name=op.f("fk_account_entries_policy_version_id_policy_versions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["reverses_id"],
+            ["account_entries.id"],
+            name=op.f("fk_account_entries_reverses_id_account_entries"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_account_entries")),
+        sa.UniqueConstraint("reverses_id", name=op.f("uq_account_entries_reverses_id")),
+    )
+    with op.batch_alter_table("account_entries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_account_entries_account_year", ["account_id", "year"], unique=False
+        )
+        batch_op.create_index(
+            "ix_account_entries_county_year", ["county_code", "year"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_account_entries_journal_entry_id"), ["journal_entry_id"], unique=False
+        )
+        batch_op.create_index("ix_account_entries_ref", ["ref_type", "ref_id"], unique=False)
+        batch_op.create_index(
+            "uq_account_entries_interest_once",
+            ["account_id", "year"],
+            unique=True,
+            postgresql_where=sa.text("source = 'interest' AND reverses_id IS NULL"),
+            sqlite_where=sa.text("source = 'interest' AND reverses_id IS NULL"),
+        )
+
+    op.create_table(
+        "contribution_assessments",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("year", sa.SmallInteger(), nullable=False, comment="AAE001 contribution year"),
+        sa.Column("grade_fen", sa.BigInteger(), nullable=False),
+        sa.Column("own_due_fen", sa.BigInteger(), nullable=False),
+        sa.Column("hardship_group", sa.String(length=32), nullable=True),
+        sa.Column("hardship_paid_fen", sa.BigInteger(), nullable=False),
+        sa.Column("government_subsidy_fen", sa.BigInteger(), nullable=False),
+        sa.Column("collective_fen", sa.BigInteger(), nullable=False),
+        sa.Column("donation_fen", sa.BigInteger(), nullable=False),
+        sa.Column("is_make_up", sa.Boolean(), nullable=False),
+        sa.Column(
+            "policy_version_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("paid_fen", sa.BigInteger(), nullable=False),
+        sa.Column("settled", sa.Boolean(), nullable=False),
+        sa.Column(
+            "created_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["operators.id"],
+            name=op.f("fk_contribution_assessments_created_by_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_contribution_assessments_person_id_persons"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["policy_version_id"],
+            ["policy_versions.id"],
+            name=op.f("fk_contribution_assessments_policy_version_id_policy_versions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contribution_assessments")),
+    )
+    with op.batch_alter_table("contribution_assessments", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_contribution_assessments_county_year", ["county_code", "year"], unique=False
+        )
+        batch_op.create_index(
+            "uq_contribution_assessments_person_year", ["person_id", "year"], unique=True
+        )
+
+    op.create_table(
         "enrolment_events",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -338,15 +769,166 @@ def upgrade() -> None:
             batch_op.f("ix_enrolment_events_enrolment_id"), ["enrolment_id"], unique=False
         )
 
+    op.create_table(
+        "journal_lines",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("account_code", sa.String(length=8), nullable=False),
+        sa.Column("debit_fen", sa.BigInteger(), nullable=False),
+        sa.Column("credit_fen", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(
+            "(debit_fen > 0 AND credit_fen = 0) OR (debit_fen = 0 AND credit_fen > 0)",
+            name=op.f("ck_journal_lines_one_side"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["entry_id"],
+            ["journal_entries.id"],
+            name=op.f("fk_journal_lines_entry_id_journal_entries"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_lines")),
+    )
+    with op.batch_alter_table("journal_lines", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_journal_lines_account_county", ["account_code", "county_code"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_journal_lines_entry_id"), ["entry_id"], unique=False)
+
+    op.create_table(
+        "contribution_collections",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "assessment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("receipt_no", sa.String(length=32), nullable=False),
+        sa.Column("collected_on", sa.Date(), nullable=False),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "reverses_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("reason", sa.String(length=200), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["assessment_id"],
+            ["contribution_assessments.id"],
+            name=op.f("fk_contribution_collections_assessment_id_contribution_assessments"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["operator_id"],
+            ["operators.id"],
+            name=op.f("fk_contribution_collections_operator_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["reverses_id"],
+            ["contribution_collections.id"],
+            name=op.f("fk_contribution_collections_reverses_id_contribution_collections"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contribution_collections")),
+        sa.UniqueConstraint("receipt_no", name=op.f("uq_contribution_collections_receipt_no")),
+        sa.UniqueConstraint("reverses_id", name=op.f("uq_contribution_collections_reverses_id")),
+    )
+    with op.batch_alter_table("contribution_collections", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_contribution_collections_assessment_id"), ["assessment_id"], unique=False
+        )
+
+    op.create_table(
+        "contribution_refunds",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "assessment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column(
+            "reason", sa.String(length=32), nullable=False, comment="duplicate | employee_overlap"
+        ),
+        sa.Column("note", sa.String(length=200), nullable=True),
+        sa.Column(
+            "amount_fen",
+            sa.BigInteger(),
+            nullable=False,
+            comment="own money returned to the resident",
+        ),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="pending | approved | rejected"
+        ),
+        sa.Column("maker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["assessment_id"],
+            ["contribution_assessments.id"],
+            name=op.f("fk_contribution_refunds_assessment_id_contribution_assessments"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["checker_id"],
+            ["operators.id"],
+            name=op.f("fk_contribution_refunds_checker_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["maker_id"], ["operators.id"], name=op.f("fk_contribution_refunds_maker_id_operators")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contribution_refunds")),
+    )
+    with op.batch_alter_table("contribution_refunds", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_contribution_refunds_assessment_id"), ["assessment_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("contribution_refunds", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_contribution_refunds_assessment_id"))
+
+    op.drop_table("contribution_refunds")
+    with op.batch_alter_table("contribution_collections", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_contribution_collections_assessment_id"))
+
+    op.drop_table("contribution_collections")
+    with op.batch_alter_table("journal_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_journal_lines_entry_id"))
+        batch_op.drop_index("ix_journal_lines_account_county")
+
+    op.drop_table("journal_lines")
     with op.batch_alter_table("enrolment_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_enrolment_events_enrolment_id"))
 
     op.drop_table("enrolment_events")
+    with op.batch_alter_table("contribution_assessments", schema=None) as batch_op:
+        batch_op.drop_index("uq_contribution_assessments_person_year")
+        batch_op.drop_index("ix_contribution_assessments_county_year")
+
+    op.drop_table("contribution_assessments")
+    with op.batch_alter_table("account_entries", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_account_entries_interest_once",
+            postgresql_where=sa.text("source = 'interest' AND reverses_id IS NULL"),
+            sqlite_where=sa.text("source = 'interest' AND reverses_id IS NULL"),
+        )
+        batch_op.drop_index("ix_account_entries_ref")
+        batch_op.drop_index(batch_op.f("ix_account_entries_journal_entry_id"))
+        batch_op.drop_index("ix_account_entries_county_year")
+        batch_op.drop_index("ix_account_entries_account_year")
+
+    op.drop_table("account_entries")
+    with op.batch_alter_table("withholding_mandates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_withholding_mandates_bank_code"))
+
+    op.drop_table("withholding_mandates")
+    with op.batch_alter_table("policy_versions", schema=None) as batch_op:
+        batch_op.drop_index("ix_policy_versions_region_from")
+
+    op.drop_table("policy_versions")
     with op.batch_alter_table("person_changes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_person_changes_person_id"))
 
@@ -355,6 +937,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_operator_sessions_operator_id"))
 
     op.drop_table("operator_sessions")
+    with op.batch_alter_table("journal_entries", schema=None) as batch_op:
+        batch_op.drop_index("ix_journal_entries_ref")
+        batch_op.drop_index(batch_op.f("ix_journal_entries_county_code"))
+
+    op.drop_table("journal_entries")
     op.drop_table("idempotency_records")
     with op.batch_alter_table("enrolments", schema=None) as batch_op:
         batch_op.drop_index(
@@ -369,6 +956,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_enrolments_county_code"))
 
     op.drop_table("enrolments")
+    with op.batch_alter_table("bank_batch_rows", schema=None) as batch_op:
+        batch_op.drop_index("ix_bank_batch_rows_ref_state")
+        batch_op.drop_index(batch_op.f("ix_bank_batch_rows_batch_id"))
+
+    op.drop_table("bank_batch_rows")
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_accounts_county_code"))
+
+    op.drop_table("accounts")
     with op.batch_alter_table("persons", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_persons_region_pattern", postgresql_ops={"hukou_region_code": "varchar_pattern_ops"}
@@ -382,19 +978,40 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_operators_office_id"))
 
     op.drop_table("operators")
+    with op.batch_alter_table("bank_return_rows", schema=None) as batch_op:
+        batch_op.drop_index("ix_bank_return_rows_file_line")
+        batch_op.drop_index(batch_op.f("ix_bank_return_rows_doc_no"))
+
+    op.drop_table("bank_return_rows")
+    with op.batch_alter_table("tax_result_rows", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tax_result_rows_tax_receipt_no"))
+        batch_op.drop_index(batch_op.f("ix_tax_result_rows_file_id"))
+
+    op.drop_table("tax_result_rows")
     with op.batch_alter_table("offices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_offices_region_code"))
 
     op.drop_table("offices")
+    with op.batch_alter_table("job_chunks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_job_chunks_run_id"))
+
+    op.drop_table("job_chunks")
     with op.batch_alter_table("households", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_households_region_code"))
         batch_op.drop_index(batch_op.f("ix_households_county_code"))
 
     op.drop_table("households")
+    op.drop_table("bank_return_files")
+    op.drop_table("tax_result_files")
     with op.batch_alter_table("regions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_regions_parent_code"))
 
     op.drop_table("regions")
+    op.drop_table("job_runs")
+    with op.batch_alter_table("bank_batches", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bank_batches_county_code"))
+
+    op.drop_table("bank_batches")
     with op.batch_alter_table("audit_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_records_operator_id"))
         batch_op.drop_index(batch_op.f("ix_audit_records_object_id"))

@@ -1,0 +1,1 @@
+"""Individual accounts: append-only entries by source, balances, statements, yearly interest."""

@@ -1,0 +1,1 @@
+"""Yearly assessment, counter collection and reversal, make-up, refunds, tax-bureau results."""

@@ -1,0 +1,87 @@
+"""Assessments, collections and refunds in and out (money in integer fen)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+from backend.schemas import Out
+
+
+class AssessmentIn(BaseModel):
+    """Assess one person's year at a chosen grade."""
+
+    person_id: int
+    year: int = Field(ge=2009, le=2100)
+    grade_fen: int = Field(gt=0, description="缴费档次（分）")
+    hardship_group: str | None = Field(default=None, max_length=32, description="困难群体代码")
+    collective_fen: int = Field(default=0, ge=0, description="集体补助（分）")
+    donation_fen: int = Field(default=0, ge=0, description="社会捐助（分）")
+
+
+class AssessmentOut(Out):
+    """An assessed year and what has been paid."""
+
+    id: int
+    person_id: int
+    county_code: str
+    year: int
+    grade_fen: int
+    own_due_fen: int
+    hardship_group: str | None
+    hardship_paid_fen: int
+    government_subsidy_fen: int
+    collective_fen: int
+    donation_fen: int
+    is_make_up: bool
+    policy_version_id: int
+    paid_fen: int
+    settled: bool
+
+
+class CollectionIn(BaseModel):
+    """Cash at the counter; without an amount the whole outstanding part is taken."""
+
+    assessment_id: int
+    amount_fen: int | None = Field(default=None, gt=0)
+
+
+class CollectionOut(Out):
+    """A collection (or its reversal) with its receipt number."""
+
+    id: int
+    assessment_id: int
+    amount_fen: int
+    receipt_no: str
+    collected_on: dt.date
+    operator_id: int | None
+    reverses_id: int | None
+    reason: str | None
+
+
+class ReversalIn(BaseModel):
+    """Why a collection is reversed."""
+
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class RefundIn(BaseModel):
+    """A refund request for an assessed year."""
+
+    assessment_id: int
+    reason: str = Field(pattern="^(duplicate|employee_overlap)$")
+    note: str | None = Field(default=None, max_length=200)
+
+
+class RefundOut(Out):
+    """A refund request and its decision."""
+
+    id: int
+    assessment_id: int
+    reason: str
+    note: str | None
+    amount_fen: int
+    status: str
+    maker_id: int
+    checker_id: int | None

@@ -1,0 +1,211 @@
+"""Assessment, counter collection, reversal and refunds under ``/api/v1``.
+
+Every money-moving request needs an ``Idempotency-Key``: a retry returns the first answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from backend.contributions import service
+from backend.contributions.schemas import (
+    AssessmentIn,
+    AssessmentOut,
+    CollectionIn,
+    CollectionOut,
+    RefundIn,
+    RefundOut,
+    ReversalIn,
+)
+from backend.deps import DbSession, IdempotencyKey, Requires
+from backend.idempotency import respond_once
+from backend.orgs.permissions import Permission
+from backend.orgs.service import Principal
+
+router = APIRouter(tags=["contributions"])
+Reader = Annotated[Principal, Depends(Requires(Permission.CONTRIBUTION_READ))]
+Collector = Annotated[Principal, Depends(Requires(Permission.CONTRIBUTION_COLLECT))]
+Reverser = Annotated[Principal, Depends(Requires(Permission.CONTRIBUTION_REVERSE))]
+RefundMaker = Annotated[Principal, Depends(Requires(Permission.REFUND_REQUEST))]
+RefundChecker = Annotated[Principal, Depends(Requires(Permission.REFUND_APPROVE))]
+
+
+def _once(
+    session: DbSession,
+    principal: Principal,
+    key: str | None,
+    request: Request,
+    payload: Any,
+    action: Callable[[], tuple[int, Any]],
+) -> JSONResponse:
+    return respond_once(
+        session=session,
+        operator_id=principal.operator_id,
+        key=key,
+        method=request.method,
+        path=request.url.path,
+        payload=payload,
+        action=action,
+    )
+
+
+@router.post(
+    "/contributions/assessments",
+    response_model=AssessmentOut,
+    status_code=201,
+    summary="年度缴费核定",
+)
+def assess(
+    body: AssessmentIn,
+    session: DbSession,
+    principal: Collector,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Assess a year: grade, subsidies, hardship payer, amount due (make-up for past years)."""
+
+    def action() -> tuple[int, Any]:
+        a = service.assess(session=session, principal=principal, **body.model_dump())
+        return 201, AssessmentOut.model_validate(a).model_dump(mode="json")
+
+    return _once(session, principal, key, request, body.model_dump(mode="json"), action)
+
+
+@router.get(
+    "/contributions/assessments/{assessment_id}", response_model=AssessmentOut, summary="核定详情"
+)
+def get_assessment(assessment_id: int, session: DbSession, principal: Reader) -> AssessmentOut:
+    """One assessed year."""
+    return AssessmentOut.model_validate(
+        service.get_assessment(session=session, principal=principal, assessment_id=assessment_id)
+    )
+
+
+@router.get(
+    "/persons/{person_id}/assessments", response_model=list[AssessmentOut], summary="人员各年度核定"
+)
+def person_assessments(
+    person_id: int, session: DbSession, principal: Reader
+) -> list[AssessmentOut]:
+    """A person's assessed years."""
+    return [
+        AssessmentOut.model_validate(a)
+        for a in service.list_assessments(session=session, principal=principal, person_id=person_id)
+    ]
+
+
+@router.post(
+    "/contributions/collections",
+    response_model=CollectionOut,
+    status_code=201,
+    summary="柜台现金收款",
+)
+def collect(
+    body: CollectionIn,
+    session: DbSession,
+    principal: Collector,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Take cash for an assessed year; answers with the receipt number."""
+
+    def action() -> tuple[int, Any]:
+        c = service.collect(session=session, principal=principal, **body.model_dump())
+        return 201, CollectionOut.model_validate(c).model_dump(mode="json")
+
+    return _once(session, principal, key, request, body.model_dump(mode="json"), action)
+
+
+@router.post(
+    "/contributions/collections/{collection_id}/reversal",
+    response_model=CollectionOut,
+    status_code=201,
+    summary="冲正收款（复核员）",
+)
+def reverse(
+    collection_id: int,
+    body: ReversalIn,
+    session: DbSession,
+    principal: Reverser,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Reverse a mistaken collection with a reversing entry; the collector may not do it."""
+
+    def action() -> tuple[int, Any]:
+        c = service.reverse_collection(
+            session=session, principal=principal, collection_id=collection_id, reason=body.reason
+        )
+        return 201, CollectionOut.model_validate(c).model_dump(mode="json")
+
+    return _once(session, principal, key, request, body.model_dump(mode="json"), action)
+
+
+@router.post(
+    "/contributions/refunds", response_model=RefundOut, status_code=201, summary="申请退费"
+)
+def request_refund(
+    body: RefundIn,
+    session: DbSession,
+    principal: RefundMaker,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Ask for a refund (duplicate payment or overlap with the employee scheme)."""
+
+    def action() -> tuple[int, Any]:
+        r = service.request_refund(session=session, principal=principal, **body.model_dump())
+        return 201, RefundOut.model_validate(r).model_dump(mode="json")
+
+    return _once(session, principal, key, request, body.model_dump(mode="json"), action)
+
+
+def _decide(
+    refund_id: int,
+    approve: bool,
+    session: DbSession,
+    principal: Principal,
+    key: str | None,
+    request: Request,
+) -> JSONResponse:
+    def action() -> tuple[int, Any]:
+        r = service.decide_refund(
+            session=session, principal=principal, refund_id=refund_id, approve=approve
+        )
+        return 200, RefundOut.model_validate(r).model_dump(mode="json")
+
+    return _once(session, principal, key, request, {}, action)
+
+
+@router.post(
+    "/contributions/refunds/{refund_id}/approve",
+    response_model=RefundOut,
+    summary="审核通过退费（复核员）",
+)
+def approve_refund(
+    refund_id: int,
+    session: DbSession,
+    principal: RefundChecker,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Approve a refund: the money goes back; the maker may not approve."""
+    return _decide(refund_id, True, session, principal, key, request)
+
+
+@router.post(
+    "/contributions/refunds/{refund_id}/reject", response_model=RefundOut, summary="驳回退费"
+)
+def reject_refund(
+    refund_id: int,
+    session: DbSession,
+    principal: RefundChecker,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Reject a refund request."""
+    return _decide(refund_id, False, session, principal, key, request)

@@ -1,0 +1,1 @@
+"""The fund's double-entry books: chart of accounts, journal entries, invariants, batch jobs."""

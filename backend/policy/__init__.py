@@ -1,0 +1,1 @@
+"""Dated, regional rule tables: grades, subsidies, hardship groups, make-up, interest, benefits."""
