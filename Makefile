@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # Debian packages: building pyscard, the PC/SC stack with the virtual reader driver, the
 # tools used as a second opinion on the card and on certificates.
 APT_PACKAGES := python3-venv python3-dev swig gcc libpcsclite-dev pcscd vsmartcard-vpcd \
-                pcsc-tools opensc openssl
+                pcsc-tools opensc openssl fonts-wqy-zenhei
 EXTRAS := postgres,agent,dev
 
 .PHONY: demo test lint system-packages venv clean
