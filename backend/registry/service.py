@@ -179,6 +179,8 @@ def create_person(
     _check_village(session, principal, "hukou_region_code", data.hukou_region_code)
     if data.relationship_code and not data.household_number:
         raise invalid("household_number", "填写与户主关系时须同时填写户号", "required")
+    if data.household_number and not data.relationship_code:
+        raise invalid("relationship_code", "填写户号时须同时填写与户主关系", "required")
     if session.scalar(select(Person.id).where(Person.id_number == data.id_number)):
         raise _duplicate_person(session, data.id_number)
     person = _new_person(data)
@@ -196,7 +198,7 @@ def create_person(
         person.id,
         region_code=person.hukou_region_code,
     )
-    if data.household_number:
+    if data.household_number and data.relationship_code:
         household = session.scalar(
             select(Household).where(Household.household_number == data.household_number)
         )
@@ -211,7 +213,7 @@ def create_person(
             principal,
             household,
             person,
-            data.relationship_code or "80",
+            data.relationship_code,
             "relationship_code",
         )
     return person

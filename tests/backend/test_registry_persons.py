@@ -11,12 +11,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.audit.models import AuditRecord
 from backend.registry.idnumber import make_id_number
 from backend.registry.models import Household, Person
+from backend.registry.views import router
 from tests.backend.registry_support import (
     HBK_VILLAGE_2,
     create_person,
     person_body,
 )
 from tests.conftest import World
+
+
+def test_every_registry_route_is_documented_in_chinese():
+    for route in router.routes:
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in route.summary or ""), route.path
+        assert route.description, route.path
 
 
 def _persons(session_factory: sessionmaker[Session]) -> int:
@@ -69,6 +76,7 @@ def test_rare_characters_outside_the_bmp_survive_the_round_trip(world: World):
         ({"address": "村" * 201}, "address", "too_long"),
         ({"phone": "call me"}, "phone", "invalid_phone"),
         ({"relationship_code": "02"}, "household_number", "required"),
+        ({"household_number": "HBK-1"}, "relationship_code", "required"),
         ({"is_student": "perhaps"}, "is_student", "bool_parsing"),
         ({"favourite_colour": "red"}, "favourite_colour", "extra_forbidden"),
     ],
@@ -137,7 +145,12 @@ def test_a_household_number_creates_the_household_and_makes_the_person_a_member(
     assert head["household_id"] == child["household_id"] is not None
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Household)) == 1
-    r = _post(world, person_body(household_number="HBK-100", hukou_region_code=HBK_VILLAGE_2))
+    r = _post(
+        world,
+        person_body(
+            household_number="HBK-100", relationship_code="20", hukou_region_code=HBK_VILLAGE_2
+        ),
+    )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "household_number"
 
