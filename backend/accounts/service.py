@@ -34,6 +34,7 @@ def append(
     policy_version_id: int | None,
     ref_type: str,
     ref_id: int,
+    journal_entry_id: int | None = None,
 ) -> list[AccountEntry]:
     """Append one entry per non-zero (source, amount), all dated ``on``."""
     entries = [
@@ -48,6 +49,7 @@ def append(
             policy_version_id=policy_version_id,
             ref_type=ref_type,
             ref_id=ref_id,
+            journal_entry_id=journal_entry_id,
         )
         for source, amount in amounts
         if amount

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 18:57:43.428923
+Create Date: 2026-11-26 19:03:52.673341
 """
 
 from collections.abc import Sequence
