@@ -9,6 +9,7 @@ import typer
 from backend.cli import register as register_backend
 from device_drivers.cli import card_app
 from device_drivers.receipt_cli import app as receipt_app
+from terminal_agent.cli import agent_app
 
 app = typer.Typer(
     name="xnb",
@@ -19,6 +20,7 @@ app = typer.Typer(
 register_backend(app)
 app.add_typer(card_app, name="card", help="社保卡：虚拟卡与读卡器")
 app.add_typer(receipt_app, name="receipt", help="收据：预览与模拟打印机")
+app.add_typer(agent_app, name="agent", help="终端代理：设备、本机接口、离线队列")
 
 
 @app.command("demo")

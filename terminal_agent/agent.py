@@ -1,0 +1,346 @@
+"""The composition root: ``bootstrap(config)`` chooses real or simulated devices and wires
+them, the backend link and the outbox into one :class:`Agent`.
+
+Nothing else in the agent decides which driver to use. Tests and the demo call the
+same root with a configuration naming simulators.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+import card_services
+from card_services import VirtualCard
+from card_services.demo import DEMO_MASTER_KEYS, demo_personalised_card
+from device_drivers.card_reader import CardReaderDriver, SimulatedCardReader, open_pcsc_reader
+from device_drivers.id_scanner import IdCard, IdScanner, PtyScannerSimulator, synthetic_deck
+from device_drivers.printer import CapturePrinter, ReceiptPrinter
+from firmware_profiles import printer_profile, scanner_profile
+from terminal_agent import __version__
+from terminal_agent.backend_client import BackendLink
+from terminal_agent.config import AgentConfig
+from terminal_agent.devices import CardReaderDevice, Device, IdScannerDevice, PrinterDevice
+from terminal_agent.events import EventBus
+from terminal_agent.outbox import BackendAnswer, BackendUnreachableError, Outbox
+from terminal_agent.printing import PrintRequest, amount_fen, build_receipt, receipt_kind
+
+log = logging.getLogger(__name__)
+
+
+class AgentProblem(Exception):
+    """A refusal of the agent itself (not a device's): bad request, backend refusal."""
+
+    def __init__(
+        self, code: str, detail: str, *, status: int = 400, retriable: bool = False, **extra: Any
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.status = status
+        self.retriable = retriable
+        self.extra = extra
+
+    def to_dict(self) -> dict[str, object]:
+        """What the local API returns."""
+        return {"code": self.code, "retriable": self.retriable, "detail": str(self), **self.extra}
+
+
+class Agent:
+    """One workstation's devices, backend link and outbox."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        bus: EventBus,
+        link: BackendLink,
+        outbox: Outbox,
+        devices: dict[str, Device],
+        resources: ExitStack,
+        capture: CapturePrinter | None = None,
+    ) -> None:
+        self.config = config
+        self.bus = bus
+        self.link = link
+        self.outbox = outbox
+        self.devices = devices
+        self.capture = capture
+        self.started_at = dt.datetime.now(dt.UTC)
+        self._resources = resources
+        self._stop = threading.Event()
+        self._replayer = threading.Thread(target=self._replay_loop, name="outbox", daemon=True)
+
+    def start(self) -> None:
+        """Start watching devices and replaying the outbox."""
+        for device in self.devices.values():
+            device.start()
+        self._replayer.start()
+
+    def close(self) -> None:
+        """Stop every thread and release every device and file."""
+        self._stop.set()
+        for device in self.devices.values():
+            device.stop()
+        if self._replayer.is_alive():
+            self._replayer.join(timeout=10)
+        self.link.close()
+        self.outbox.close()
+        self._resources.close()
+
+    def device(self, name: str) -> Any:
+        """A configured device, or a 503 problem naming the missing one."""
+        device = self.devices.get(name)
+        if device is None:
+            raise AgentProblem("device_not_configured", f"本机未配置设备 {name}", status=503)
+        return device
+
+    def _replay_loop(self) -> None:
+        while not self._stop.wait(self.config.outbox.replay_interval_seconds):
+            try:
+                sent = self.outbox.replay(self.link)
+            except Exception:
+                log.exception("outbox replay failed; trying again later")
+                continue
+            if sent:
+                self.bus.publish("outbox.replayed", count=sent, pending=self.outbox.counts())
+
+    def status(self) -> dict[str, Any]:
+        """Agent version, backend reachability, every device's state, the outbox."""
+        return {
+            "agent": {
+                "version": __version__,
+                "device_id": self.config.device_id,
+                "started_at": self.started_at.isoformat(),
+            },
+            "backend": {"url": self.config.backend_url, "reachable": self.link.reachable()},
+            "devices": {name: device.status() for name, device in self.devices.items()},
+            "outbox": {**self.outbox.counts(), "blocked": self.outbox.blocked},
+        }
+
+    def submit(self, operation: str, body: Any, *, authorization: str | None) -> dict[str, Any]:
+        """Send one configured operation with a fresh idempotency key.
+
+        Operations allowed offline go through the outbox (stored first, then sent in
+        order); others are sent directly and fail with ``backend_unreachable``.
+        """
+        settings = self.config.operations.get(operation)
+        if settings is None:
+            raise AgentProblem("unknown_operation", f"未配置的操作 {operation}", status=404)
+        key = uuid.uuid4().hex
+        if operation not in self.config.outbox.offline_operations:
+            answer = self.link.send(
+                settings.method,
+                settings.path,
+                body=body,
+                idempotency_key=key,
+                authorization=authorization,
+            )
+            return _answer("sent" if answer.status < 400 else "rejected", key, answer)
+        seq = self.outbox.add(
+            operation=operation,
+            method=settings.method,
+            path=settings.path,
+            body=body,
+            idempotency_key=key,
+            authorization=authorization,
+        )
+        self.outbox.replay(self.link)
+        entry = self.outbox.entry(seq)
+        state = "queued" if entry.state == "pending" else entry.state
+        answer = BackendAnswer(entry.response_status or 0, entry.response_body)
+        return {**_answer(state, key, answer), "seq": seq, "blocked": self.outbox.blocked}
+
+    def read_id_card(self) -> dict[str, Any]:
+        """Read the ID card on the scanner (its ID number already checked)."""
+        card: IdCard = self.device("id_scanner").read()
+        return {
+            "name": card.name,
+            "gender": card.gender,
+            "ethnicity": card.ethnicity,
+            "birth_date": card.birth_date.isoformat(),
+            "address": card.address,
+            "id_number": card.id_number,
+            "issuing_authority": card.issuing_authority,
+            "valid_from": card.valid_from.isoformat(),
+            "valid_to": card.valid_to.isoformat() if card.valid_to else None,
+            "photo_wlt": base64.b64encode(card.photo_wlt).decode("ascii"),
+        }
+
+    def sign_receipt(self, request: PrintRequest, *, authorization: str | None) -> str:
+        """Ask the backend to sign the receipt's claims; return the token."""
+        fields = request.receipt
+        body = {
+            "kind": receipt_kind(fields),
+            "id_number": fields.id_number,
+            "amount_fen": amount_fen(fields),
+            "receipt_number": request.receipt_number,
+        }
+        answer = self.link.send(
+            "POST",
+            "/api/v1/receipts",
+            body=body,
+            idempotency_key=uuid.uuid4().hex,
+            authorization=authorization,
+        )
+        if answer.status >= 400:
+            raise AgentProblem(
+                "backend_refused",
+                f"后台拒绝签发收据：{_detail(answer)}",
+                status=502,
+                backend_status=answer.status,
+                backend=answer.body,
+            )
+        token: str = answer.body["token"]
+        return token
+
+    def print_receipt(self, request: PrintRequest, *, authorization: str | None) -> dict[str, Any]:
+        """Print a receipt, getting its signed token from the backend when none came with it."""
+        printer: PrinterDevice = self.device("printer")
+        token = request.token or self.sign_receipt(request, authorization=authorization)
+        try:
+            receipt = build_receipt(request, token)
+        except ValueError as exc:
+            raise AgentProblem("receipt_token_mismatch", str(exc), status=422) from exc
+        sent = printer.print_receipt(receipt)
+        return {"receipt_number": receipt.number, "token": token, "bytes": sent}
+
+
+def _detail(answer: BackendAnswer) -> str:
+    if isinstance(answer.body, dict):
+        return str(answer.body.get("detail") or answer.body.get("title") or answer.status)
+    return str(answer.status)
+
+
+def _answer(state: str, key: str, answer: BackendAnswer) -> dict[str, Any]:
+    return {
+        "state": state,
+        "idempotency_key": key,
+        "backend_status": answer.status or None,
+        "response": answer.body,
+    }
+
+
+def _card_reader(config: AgentConfig) -> CardReaderDriver:
+    if config.card_reader.kind == "pcsc":
+        return open_pcsc_reader()
+    simulated = SimulatedCardReader()
+    for generation in config.card_reader.simulator_cards:
+        state = demo_personalised_card(
+            label=f"demo-gen{generation}", generation=generation, serial=generation
+        )
+        simulated.insert(VirtualCard(state))
+    return simulated
+
+
+def _demo_verifier() -> card_services.CardVerifier:
+    # DEMO keys only (card_services.demo): the virtual and demo cards are made with them.
+    return card_services.MasterKeyVerifier(DEMO_MASTER_KEYS)
+
+
+def _scanner_opener(config: AgentConfig, resources: ExitStack) -> Callable[[], IdScanner]:
+    from device_drivers.id_scanner.serial_port import SerialIdScanner
+
+    settings = config.id_scanner
+    profile = scanner_profile(settings.profile)
+    port = settings.port
+    if settings.kind == "simulator":
+        served = resources.enter_context(PtyScannerSimulator())
+        if settings.simulator_card is not None:
+            served.simulator.place(synthetic_deck()[settings.simulator_card])
+        port = served.port
+    if port is None:
+        raise ValueError("id_scanner.port is needed for a serial scanner")
+    serial_port = port
+    return lambda: SerialIdScanner(serial_port, profile=profile, baudrate=settings.baudrate)
+
+
+def _printer_opener(
+    config: AgentConfig, resources: ExitStack
+) -> tuple[Callable[[], ReceiptPrinter], CapturePrinter | None]:
+    from device_drivers.printer import escpos_transport as transport
+
+    settings = config.printer
+    profile = printer_profile(settings.profile)
+    if settings.kind == "capture":
+        capture = resources.enter_context(CapturePrinter("127.0.0.1", settings.port))
+        host, port = capture.host, capture.port
+        return lambda: transport.network_printer(host, port, profile=profile, timeout=2.0), capture
+    if settings.kind == "network":
+        return (
+            lambda: transport.network_printer(
+                settings.host, settings.port, profile=profile, timeout=2.0
+            ),
+            None,
+        )
+    if settings.kind == "usb":
+        if not settings.usb_id:
+            raise ValueError("printer.usb_id ('vvvv:pppp') is needed for a USB printer")
+        vendor, product = (int(part, 16) for part in settings.usb_id.split(":"))
+        return lambda: transport.usb_printer(vendor, product, profile=profile), None
+    if settings.kind == "serial":
+        if not settings.serial_port:
+            raise ValueError("printer.serial_port is needed for a serial printer")
+        serial_port = settings.serial_port
+        return lambda: transport.serial_printer(serial_port, profile=profile), None
+    if settings.path is None:
+        raise ValueError("printer.path is needed for a file printer")
+    path = settings.path
+    return lambda: transport.file_printer(path, profile=profile), None
+
+
+def bootstrap(config: AgentConfig, *, link: BackendLink | None = None) -> Agent:
+    """Build the agent the configuration describes (devices not yet watched: ``start()``)."""
+    resources = ExitStack()
+    bus = EventBus()
+    devices: dict[str, Device] = {}
+    capture = None
+    try:
+        if config.card_reader.kind != "none":
+            devices["card_reader"] = CardReaderDevice(
+                _card_reader(config),
+                bus=bus,
+                poll_seconds=config.poll_seconds,
+                verifier_factory=_demo_verifier,
+                reader_name=config.card_reader.reader,
+            )
+        if config.id_scanner.kind != "none":
+            devices["id_scanner"] = IdScannerDevice(
+                _scanner_opener(config, resources), bus=bus, poll_seconds=config.poll_seconds
+            )
+        if config.printer.kind != "none":
+            opener, capture = _printer_opener(config, resources)
+            poll = config.printer.status_poll_seconds
+            devices["printer"] = PrinterDevice(
+                opener,
+                bus=bus,
+                poll_seconds=poll or 5.0,
+                status_queries=poll > 0 and config.printer.kind != "file",
+            )
+        outbox = Outbox(config.outbox.path)
+    except BaseException:
+        resources.close()
+        raise
+    link = link or BackendLink(
+        config.backend_url,
+        device_id=config.device_id,
+        tls=config.tls,
+        timeout=config.backend_timeout_seconds,
+    )
+    return Agent(
+        config,
+        bus=bus,
+        link=link,
+        outbox=outbox,
+        devices=devices,
+        resources=resources,
+        capture=capture,
+    )
+
+
+__all__ = ["Agent", "AgentProblem", "BackendUnreachableError", "bootstrap"]

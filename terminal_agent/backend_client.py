@@ -1,0 +1,109 @@
+"""The agent's link to the backend: httpx, mutual TLS with the device certificate.
+
+The agent reaches the backend only over HTTP(S). Every submission carries the
+idempotency key the agent generated for it, the operator's session token the page
+passed on, and the device id. The transport is injectable (``transport=``), so tests
+run this code against the backend app in process as well as over a real socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any
+
+import httpx
+
+from terminal_agent.config import TlsSettings
+from terminal_agent.outbox import BackendAnswer, BackendUnreachableError
+
+log = logging.getLogger(__name__)
+
+
+def tls_context(tls: TlsSettings) -> ssl.SSLContext:
+    """Trust the province's CA chain and present the device certificate (when configured)."""
+    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.client_cert is not None:
+        context.load_cert_chain(
+            str(tls.client_cert),
+            str(tls.client_key or tls.client_cert),
+            tls.key_password.get_secret_value() if tls.key_password else None,
+        )
+    return context
+
+
+class BackendLink:
+    """Calls the backend as this workstation."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        device_id: str,
+        tls: TlsSettings | None = None,
+        timeout: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        verify: ssl.SSLContext | bool = True
+        if base_url.startswith("https://"):
+            verify = tls_context(tls or TlsSettings())
+        self.base_url = base_url
+        self.device_id = device_id
+        self._http = httpx.Client(
+            base_url=base_url,
+            verify=verify,
+            transport=transport,
+            timeout=timeout,
+            headers={"X-XNB-Device": device_id},
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        authorization: str | None = None,
+    ) -> BackendAnswer:
+        """One call; any answer is returned, no answer is ``BackendUnreachableError``."""
+        headers = {}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        if authorization:
+            headers["Authorization"] = authorization
+        try:
+            response = self._http.request(method, path, json=body, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise BackendUnreachableError(f"后台服务无法连接：{exc}") from exc
+        try:
+            content: Any = response.json()
+        except ValueError:
+            content = {"detail": response.text[:500]}
+        return BackendAnswer(response.status_code, content)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any,
+        idempotency_key: str,
+        authorization: str | None,
+    ) -> BackendAnswer:
+        """Submit one state change with its idempotency key (the outbox's sender)."""
+        return self.request(
+            method, path, body=body, idempotency_key=idempotency_key, authorization=authorization
+        )
+
+    def reachable(self) -> bool:
+        """Whether the backend answers its health check."""
+        try:
+            return self.request("GET", "/healthz").status == 200
+        except BackendUnreachableError:
+            return False

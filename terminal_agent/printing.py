@@ -1,0 +1,157 @@
+"""What the counter page asks to print, as checked data, and the layout it becomes.
+
+A print request names a layout and its fields. The signed token either comes with
+the request (the page got it from the backend with the operation) or the agent asks
+the backend to sign one (``POST /api/v1/receipts``) with the operator's session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from device_drivers.printer import (
+    Counter,
+    PensionMonth,
+    Receipt,
+    card_receipt,
+    contribution_receipt,
+    pension_statement,
+    survival_receipt,
+)
+from receipts import ReceiptKind
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CounterIn(_In):
+    """Where and by whom the receipt is issued."""
+
+    office: Annotated[str, Field(min_length=1, max_length=60)]
+    operator: Annotated[str, Field(min_length=1, max_length=60)]
+
+
+class _Person(_In):
+    name: Annotated[str, Field(min_length=1, max_length=60)]
+    id_number: Annotated[str, Field(min_length=18, max_length=18)]
+
+
+class ContributionFields(_Person):
+    """缴费凭证."""
+
+    layout: Literal["contribution"]
+    contribution_year: Annotated[int, Field(ge=2009, le=2100)]
+    grade_fen: Annotated[int, Field(ge=0)]
+    amount_fen: Annotated[int, Field(ge=0)]
+    channel: Annotated[str, Field(min_length=1, max_length=20)] = "柜面现金"
+
+
+class CardFields(_Person):
+    """社保卡领卡 / 挂失回执."""
+
+    layout: Literal["card_issued", "card_loss"]
+    card_number: Annotated[str, Field(min_length=1, max_length=20)]
+    bank: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class SurvivalFields(_Person):
+    """领取待遇资格认证回执."""
+
+    layout: Literal["survival"]
+    method: Annotated[str, Field(min_length=1, max_length=20)] = "柜面认证"
+    valid_until: dt.date
+
+
+class MonthIn(_In):
+    """One month on a pension statement."""
+
+    month: Annotated[str, Field(pattern=r"^\d{4}-\d{2}$")]
+    basic_fen: Annotated[int, Field(ge=0)]
+    account_fen: Annotated[int, Field(ge=0)]
+
+
+class StatementFields(_Person):
+    """养老金发放对账单."""
+
+    layout: Literal["pension_statement"]
+    months: Annotated[list[MonthIn], Field(min_length=1, max_length=36)]
+
+
+ReceiptFields = Annotated[
+    ContributionFields | CardFields | SurvivalFields | StatementFields,
+    Field(discriminator="layout"),
+]
+
+
+class PrintRequest(_In):
+    """``POST /v1/print/receipt``: the layout's fields, the counter, and the token if known."""
+
+    receipt: ReceiptFields
+    counter: CounterIn
+    token: Annotated[str | None, Field(max_length=2000)] = None
+    # The backend's receipt number for the operation (signing only; default: it assigns one).
+    receipt_number: Annotated[str | None, Field(max_length=40)] = None
+
+
+AnyFields = ContributionFields | CardFields | SurvivalFields | StatementFields
+
+
+def receipt_kind(fields: AnyFields) -> str:
+    """The token's receipt kind for a layout."""
+    return ReceiptKind(fields.layout).value
+
+
+def amount_fen(fields: AnyFields) -> int | None:
+    """The amount the token vouches for (contributions and statements), else ``None``."""
+    if isinstance(fields, ContributionFields):
+        return fields.amount_fen
+    if isinstance(fields, StatementFields):
+        return sum(m.basic_fen + m.account_fen for m in fields.months)
+    return None
+
+
+def build_receipt(request: PrintRequest, token: str) -> Receipt:
+    """The printable receipt for a request and its signed token."""
+    fields = request.receipt
+    counter = Counter(office=request.counter.office, operator=request.counter.operator)
+    if isinstance(fields, ContributionFields):
+        return contribution_receipt(
+            token=token,
+            counter=counter,
+            name=fields.name,
+            id_number=fields.id_number,
+            contribution_year=fields.contribution_year,
+            grade_fen=fields.grade_fen,
+            amount_fen=fields.amount_fen,
+            channel=fields.channel,
+        )
+    if isinstance(fields, CardFields):
+        return card_receipt(
+            token=token,
+            counter=counter,
+            name=fields.name,
+            id_number=fields.id_number,
+            card_number=fields.card_number,
+            bank=fields.bank,
+            loss_reported=fields.layout == "card_loss",
+        )
+    if isinstance(fields, SurvivalFields):
+        return survival_receipt(
+            token=token,
+            counter=counter,
+            name=fields.name,
+            id_number=fields.id_number,
+            method=fields.method,
+            valid_until=fields.valid_until,
+        )
+    return pension_statement(
+        token=token,
+        counter=counter,
+        name=fields.name,
+        id_number=fields.id_number,
+        months=[PensionMonth(m.month, m.basic_fen, m.account_fen) for m in fields.months],
+    )
