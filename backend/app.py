@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             {"name": "households", "description": "户籍家庭"},
             {"name": "enrolments", "description": "参保登记"},
             {"name": "audit", "description": "审计日志"},
+            {"name": "certificates", "description": "证书签发、清单、吊销与续期"},
+            {"name": "pki", "description": "公开的CA服务：CA证书链、CRL、OCSP、设备注册"},
             {"name": "policy", "description": "政策参数版本"},
             {"name": "contributions", "description": "缴费核定、收款、冲正与退费"},
             {"name": "accounts", "description": "个人账户与对账单"},
@@ -69,6 +71,10 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    if not settings.tls_enabled:
+        log.warning(
+            "INSECURE DEVELOPMENT MODE: no TLS, no client certificates (env=%s)", settings.env
+        )
     _install_error_handlers(app)
     _install_routes(app)
     return app
@@ -79,8 +85,11 @@ def _install_routes(app: FastAPI) -> None:
     from backend.audit.views import router as audit_router
     from backend.auth.views import router as auth_router
     from backend.contributions.views import router as contributions_router
+    from backend.deps import client_identity
     from backend.ledger.views import router as ledger_router
     from backend.orgs.views import router as orgs_router
+    from backend.pki.views import public_router as pki_public_router
+    from backend.pki.views import router as pki_router
     from backend.policy.views import router as policy_router
     from backend.registry.import_views import router as import_router
     from backend.registry.views import router as registry_router
@@ -102,11 +111,14 @@ def _install_routes(app: FastAPI) -> None:
             log.warning("readiness check failed: %s", exc)
             checks["database"] = "unreachable"
         ready = checks.get("database") == "ok" and checks.get("schema") == "ok"
+        transport = "mtls" if request.url.scheme == "https" else "insecure_http_dev_mode"
         return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "checks": checks},
+            {"status": "ready" if ready else "not_ready", "checks": checks, "transport": transport},
             status_code=200 if ready else 503,
         )
 
+    # Every API route needs a known, unrevoked client certificate (backend.deps); the
+    # public CA paths (CRL, OCSP, chain, enrolment) and the health checks do not.
     for router in (
         auth_router,
         orgs_router,
@@ -117,8 +129,10 @@ def _install_routes(app: FastAPI) -> None:
         contributions_router,
         accounts_router,
         ledger_router,
+        pki_router,
     ):
-        app.include_router(router, prefix="/api/v1")
+        app.include_router(router, prefix="/api/v1", dependencies=[Depends(client_identity)])
+    app.include_router(pki_public_router)
 
 
 def _problem(request: Request, error: DomainError) -> JSONResponse:

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///var/xnb.db"
+DEV_PKI_PASSPHRASE = "xnb-dev-ca-passphrase"
 DEV_CARD_VAULT_PASSPHRASE = "xnb-dev-card-vault-passphrase"
 
 
@@ -55,6 +56,21 @@ class Settings(BaseSettings):
     # Passwords of demo operators; only ever used by ``xnb demo`` in dev mode.
     demo_password: SecretStr = SecretStr("Demo-2026!")
     import_chunk_rows: int = Field(default=20_000, ge=100)
+    # Certificate authority: the issuing CA's key is stored encrypted under this passphrase.
+    pki_passphrase: SecretStr = SecretStr(DEV_PKI_PASSPHRASE)
+    # Base URL written into certificates for the CRL and the OCSP responder (plain HTTP on
+    # purpose: relying parties fetch them without a client certificate).
+    pki_public_url: str = "http://127.0.0.1:8000"
+    pki_crl_hours: int = Field(default=24, ge=1, le=24 * 7)
+    # HTTPS with client certificates: the server's chain and key, and the CA bundle that
+    # client certificates must chain to.
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    tls_client_ca_file: Path | None = None
+    # Plain HTTP without client certificates, for the demo and tests only.
+    allow_insecure_http: bool = True
+    # Operators must add the certificate factor to their password (two-factor log-in).
+    login_requires_certificate: bool = False
     # Card master keys: the local key vault file, sealed under this passphrase.
     card_vault_path: Path = Path("var/keys/card-vault.json")
     card_vault_passphrase: SecretStr = SecretStr(DEV_CARD_VAULT_PASSPHRASE)
@@ -77,9 +93,26 @@ class Settings(BaseSettings):
                 raise ValueError("production needs PostgreSQL: set XNB_DATABASE_URL")
             if self.host not in ("127.0.0.1", "::1", "localhost") and self.port == 8000:
                 raise ValueError("production must not serve plain HTTP on the default port")
+            if self.allow_insecure_http:
+                raise ValueError("production refuses plain HTTP: set XNB_ALLOW_INSECURE_HTTP=false")
+            if not (self.tls_certfile and self.tls_keyfile and self.tls_client_ca_file):
+                raise ValueError(
+                    "production needs XNB_TLS_CERTFILE, XNB_TLS_KEYFILE and XNB_TLS_CLIENT_CA_FILE"
+                )
+            if self.pki_passphrase.get_secret_value() == DEV_PKI_PASSPHRASE:
+                raise ValueError("production needs its own XNB_PKI_PASSPHRASE")
+            if not self.login_requires_certificate:
+                raise ValueError(
+                    "production needs two-factor log-in: XNB_LOGIN_REQUIRES_CERTIFICATE"
+                )
             if self.card_vault_passphrase.get_secret_value() == DEV_CARD_VAULT_PASSPHRASE:
                 raise ValueError("production needs its own XNB_CARD_VAULT_PASSPHRASE")
         return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        """True when the server certificate and key are configured (serve HTTPS + mTLS)."""
+        return bool(self.tls_certfile and self.tls_keyfile)
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,7 +1,9 @@
-"""Request dependencies as ``Annotated`` aliases: the session, the actor, the operator."""
+"""Request dependencies as ``Annotated`` aliases: the session, the client certificate,
+the actor, the operator."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -13,10 +15,14 @@ from backend.audit.service import Actor
 from backend.auth.models import OperatorSession
 from backend.auth.service import authenticate
 from backend.config import Settings
-from backend.errors import AuthenticationFailed
+from backend.errors import AuthenticationFailed, DomainError, PermissionDenied
 from backend.orgs.models import Operator
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
+from backend.pki.service import ClientIdentity, identify
+from backend.tls import peer_certificate
+
+log = logging.getLogger("xnb.mtls")
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -43,11 +49,51 @@ def _settings(request: Request) -> Settings:
 AppSettings = Annotated[Settings, Depends(_settings)]
 
 
-def _actor(request: Request) -> Actor:
-    # The device comes from the workstation's certificate once mutual TLS is in place;
-    # until then the agent names itself in a header.
+def client_identity(
+    request: Request, session: DbSession, settings: AppSettings
+) -> ClientIdentity | None:
+    """The device, operator or bank behind the connection's client certificate.
+
+    The TLS layer has checked the chain and the validity period; here the certificate
+    must also be in the inventory, not revoked, and its holder still active. Over plain
+    HTTP (development only) there is no identity.
+    """
+    certificate = peer_certificate(request.scope)
+    if certificate is None:
+        if request.url.scheme == "https":
+            log.warning("refused %s %s: no client certificate", request.method, request.url.path)
+            raise AuthenticationFailed(
+                detail="此接口需要客户端证书（双向TLS）",
+                code="client_certificate_required",
+                audit_refusal=True,
+            )
+        if not settings.allow_insecure_http:
+            raise PermissionDenied(detail="此接口只能通过双向TLS访问", code="mtls_required")
+        return None
+    try:
+        identity = identify(session=session, certificate=certificate)
+    except DomainError as error:
+        log.warning(
+            "refused client certificate serial %x for %s %s: %s (%s)",
+            certificate.serial_number,
+            request.method,
+            request.url.path,
+            error.code,
+            error.detail,
+        )
+        raise
+    request.state.client_identity = identity
+    return identity
+
+
+ClientCertificate = Annotated[ClientIdentity | None, Depends(client_identity)]
+
+
+def _actor(request: Request, identity: ClientCertificate) -> Actor:
+    # The device is the client certificate's holder; without mutual TLS (development
+    # only) the agent names itself in a header.
     actor = Actor(
-        device=request.headers.get("X-XNB-Device"),
+        device=identity.label if identity else request.headers.get("X-XNB-Device"),
         address=request.client.host if request.client else None,
     )
     request.state.actor = actor
@@ -64,12 +110,16 @@ def _current(
     session: DbSession,
     settings: AppSettings,
     actor: RequestActor,
+    identity: ClientCertificate,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> tuple[Operator, OperatorSession, Principal]:
     if credentials is None:
         raise AuthenticationFailed(detail="缺少会话令牌", code="missing_token")
     operator, op_session = authenticate(
-        session=session, settings=settings, token=credentials.credentials
+        session=session,
+        settings=settings,
+        token=credentials.credentials,
+        device_fingerprint=identity.fingerprint if identity else None,
     )
     full_actor = Actor(
         operator_id=operator.id,

@@ -21,6 +21,16 @@ from backend.db import Base
 from backend.idempotency import IdempotencyRecord
 from backend.ledger.models import JobChunk, JobRun, JournalEntry, JournalLine
 from backend.orgs.models import Office, Operator, Region
+from backend.pki.models import (
+    BankPartner,
+    CaKey,
+    Certificate,
+    CertificateRequest,
+    Crl,
+    Device,
+    EnrolmentToken,
+    LoginChallenge,
+)
 from backend.policy.models import PolicyVersion
 from backend.registry.models import Enrolment, EnrolmentEvent, Household, Person, PersonChange
 
@@ -31,18 +41,26 @@ __all__ = [
     "AuditRecord",
     "BankBatch",
     "BankBatchRow",
+    "BankPartner",
     "BankReturnFile",
     "BankReturnRow",
     "Base",
+    "CaKey",
+    "Certificate",
+    "CertificateRequest",
     "Collection",
+    "Crl",
+    "Device",
     "Enrolment",
     "EnrolmentEvent",
+    "EnrolmentToken",
     "Household",
     "IdempotencyRecord",
     "JobChunk",
     "JobRun",
     "JournalEntry",
     "JournalLine",
+    "LoginChallenge",
     "Office",
     "Operator",
     "OperatorSession",

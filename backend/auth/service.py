@@ -1,8 +1,9 @@
 """Passwords (Argon2id), log-in with lockout, and bearer-token sessions.
 
-Log-in is built as a list of factors: today the password; the certificate
-factor of a later issue adds itself to ``LoginOutcome.factors`` without
-changing the session model.
+Log-in is built as a list of factors: the password, then the certificate (the
+operator's key signs a single-use challenge, ``backend.pki.login``). A session
+proven with a certificate is bound to it and to the connection's client
+certificate.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from backend.config import Settings
 from backend.db import utcnow
 from backend.errors import AccountLocked, AuthenticationFailed, DomainError, invalid
 from backend.orgs.models import Operator
+from backend.pki.login import verify_proof
 
 _hasher = PasswordHasher()  # Argon2id, memory-hard, library defaults (64 MiB, t=3)
 # A hash of a random password, verified against when the user does not exist so that
@@ -68,6 +70,15 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class CertificateProof:
+    """The certificate factor as sent by the client."""
+
+    challenge_id: int
+    signature_b64: str
+    certificate_pem: str
+
+
 @dataclass
 class LoginOutcome:
     """The result of a log-in attempt; failures are returned so the caller can persist them."""
@@ -80,9 +91,16 @@ class LoginOutcome:
 
 
 def login(
-    *, session: Session, settings: Settings, username: str, password: str, actor: Actor
+    *,
+    session: Session,
+    settings: Settings,
+    username: str,
+    password: str,
+    actor: Actor,
+    certificate_proof: CertificateProof | None = None,
+    device_fingerprint: str | None = None,
 ) -> LoginOutcome:
-    """Check the password factor, count failures, lock after too many, open a session.
+    """Check the password and certificate factors, lock after too many failures, open a session.
 
     The caller must commit even when ``error`` is set: the failure count and the
     audit record of the refusal are part of the outcome.
@@ -146,6 +164,30 @@ def login(
             detail=detail,
         )
         return LoginOutcome(error=error)
+    factors = ["password"]
+    proven_certificate_id: int | None = None
+    certificate_factor = _certificate_factor(
+        session=session,
+        settings=settings,
+        operator=operator,
+        proof=certificate_proof,
+        device_fingerprint=device_fingerprint,
+    )
+    if isinstance(certificate_factor, DomainError):
+        operator.failed_logins += 1
+        record(
+            session=session,
+            actor=who,
+            action="auth.login",
+            object_type="operator",
+            object_id=operator.id,
+            result="denied",
+            detail={"reason": certificate_factor.code, "failures": operator.failed_logins},
+        )
+        return LoginOutcome(error=certificate_factor)
+    if certificate_factor is not None:
+        factors.append("certificate")
+        proven_certificate_id = certificate_factor
     operator.failed_logins = 0
     operator.locked_until = None
     token = secrets.token_urlsafe(32)
@@ -154,7 +196,9 @@ def login(
         OperatorSession(
             token_hash=token_hash(token),
             operator_id=operator.id,
-            factors="password",
+            factors="+".join(factors),
+            certificate_id=proven_certificate_id,
+            device_fingerprint=device_fingerprint,
             device=actor.device,
             address=actor.address,
             created_at=now,
@@ -168,9 +212,38 @@ def login(
         action="auth.login",
         object_type="operator",
         object_id=operator.id,
-        detail={"factors": ["password"]},
+        detail={"factors": factors, "certificate_id": proven_certificate_id},
     )
-    return LoginOutcome(operator=operator, token=token, expires_at=expires_at, factors=["password"])
+    return LoginOutcome(operator=operator, token=token, expires_at=expires_at, factors=factors)
+
+
+def _certificate_factor(
+    *,
+    session: Session,
+    settings: Settings,
+    operator: Operator,
+    proof: CertificateProof | None,
+    device_fingerprint: str | None,
+) -> int | DomainError | None:
+    """The proven certificate's id, the refusal, or None when no proof was sent nor needed."""
+    if proof is None:
+        if settings.login_requires_certificate:
+            return AuthenticationFailed(
+                detail="须同时出示操作员证书（签名登录挑战）", code="certificate_required"
+            )
+        return None
+    try:
+        certificate = verify_proof(
+            session=session,
+            operator=operator,
+            challenge_id=proof.challenge_id,
+            signature_b64=proof.signature_b64,
+            certificate_pem=proof.certificate_pem,
+            device_fingerprint=device_fingerprint,
+        )
+    except DomainError as error:
+        return error
+    return certificate.id
 
 
 def _locked_error(until: dt.datetime) -> AccountLocked:
@@ -181,15 +254,24 @@ def _locked_error(until: dt.datetime) -> AccountLocked:
 
 
 def authenticate(
-    *, session: Session, settings: Settings, token: str
+    *, session: Session, settings: Settings, token: str, device_fingerprint: str | None = None
 ) -> tuple[Operator, OperatorSession]:
-    """Resolve a bearer token to its operator; slide the idle expiry within the absolute cap."""
+    """Resolve a bearer token to its operator; slide the idle expiry within the absolute cap.
+
+    A session opened over a client certificate is good only over that certificate.
+    """
     now = utcnow()
     op_session = session.scalar(
         select(OperatorSession).where(OperatorSession.token_hash == token_hash(token))
     )
     if op_session is None or op_session.revoked_at is not None or op_session.expires_at <= now:
         raise AuthenticationFailed(detail="会话无效或已过期，请重新登录", code="session_expired")
+    if op_session.device_fingerprint is not None and (
+        op_session.device_fingerprint != device_fingerprint
+    ):
+        raise AuthenticationFailed(
+            detail="会话令牌只能在登录时所用的终端上使用", code="session_device_mismatch"
+        )
     operator = session.get(Operator, op_session.operator_id)
     if operator is None or not operator.is_active:
         raise AuthenticationFailed(detail="账户已停用", code="operator_inactive")

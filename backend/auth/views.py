@@ -9,8 +9,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from backend.auth import service
-from backend.deps import AppSettings, CurrentLogin, DbSession, RequestActor
+from backend.deps import AppSettings, ClientCertificate, CurrentLogin, DbSession, RequestActor
 from backend.orgs.permissions import ROLE_LABELS, ROLE_PERMISSIONS, Role
+from backend.pki.login import new_challenge
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -18,6 +19,21 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 class LoginIn(BaseModel):
     username: Annotated[str, Field(min_length=1, max_length=64)]
     password: Annotated[str, Field(min_length=1, max_length=256)]
+    # The certificate factor: the challenge, its signature (base64) and the certificate.
+    challenge_id: int | None = None
+    signature: Annotated[str | None, Field(max_length=2048)] = None
+    certificate_pem: Annotated[str | None, Field(max_length=16_000)] = None
+
+
+class ChallengeIn(BaseModel):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ChallengeOut(BaseModel):
+    challenge_id: int
+    nonce: str
+    expires_at: dt.datetime
+    device_fingerprint: str | None
 
 
 class LoginOut(BaseModel):
@@ -43,17 +59,46 @@ class WhoAmI(BaseModel):
     factors: list[str]
 
 
-@router.post("/login", response_model=LoginOut, summary="操作员登录（口令因子）")
+@router.post("/challenge", response_model=ChallengeOut, summary="申请登录挑战（证书因子）")
+def challenge(body: ChallengeIn, session: DbSession, identity: ClientCertificate) -> ChallengeOut:
+    """A single-use nonce for the operator's certificate key to sign, valid two minutes."""
+    row = new_challenge(
+        session=session,
+        username=body.username,
+        device_fingerprint=identity.fingerprint if identity else None,
+    )
+    return ChallengeOut(
+        challenge_id=row.id,
+        nonce=row.nonce,
+        expires_at=row.expires_at,
+        device_fingerprint=row.device_fingerprint,
+    )
+
+
+@router.post("/login", response_model=LoginOut, summary="操作员登录（口令 + 证书签名）")
 def login(
-    body: LoginIn, session: DbSession, settings: AppSettings, actor: RequestActor
+    body: LoginIn,
+    session: DbSession,
+    settings: AppSettings,
+    actor: RequestActor,
+    identity: ClientCertificate,
 ) -> LoginOut:
-    """Check the password; after repeated failures the account locks for a while."""
+    """Check the password and, when given, the signed challenge; lock after repeated failures."""
+    proof = None
+    if body.challenge_id is not None or body.signature or body.certificate_pem:
+        proof = service.CertificateProof(
+            challenge_id=body.challenge_id or 0,
+            signature_b64=body.signature or "",
+            certificate_pem=body.certificate_pem or "",
+        )
     outcome = service.login(
         session=session,
         settings=settings,
         username=body.username,
         password=body.password,
         actor=actor,
+        certificate_proof=proof,
+        device_fingerprint=identity.fingerprint if identity else None,
     )
     if outcome.error is not None:
         # The failure count and its audit record must survive the refusal.

@@ -23,6 +23,8 @@ class Permission(StrEnum):
     OPERATOR_MANAGE = "operator:manage"
     OPERATOR_UNLOCK = "operator:unlock"
     AUDIT_READ = "audit:read"
+    CERT_READ = "cert:read"
+    CERT_MANAGE = "cert:manage"
     CONTRIBUTION_READ = "contribution:read"
     CONTRIBUTION_COLLECT = "contribution:collect"
     CONTRIBUTION_REVERSE = "contribution:reverse"
@@ -62,14 +64,17 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.REVIEWER: frozenset({_P.PERSON_READ, _P.CHANGE_APPROVE, _P.ORG_READ}),
     Role.COUNTY_ADMIN: frozenset(
-        {_P.PERSON_READ, _P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_MANAGE}
+        {_P.PERSON_READ, _P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_MANAGE, _P.CERT_READ}
     ),
     Role.PROVINCE_ADMIN: frozenset(
-        {_P.PERSON_READ, _P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_MANAGE}
+        {_P.PERSON_READ, _P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_MANAGE, _P.CERT_READ}
     ),
     Role.SYSTEM_ADMIN: frozenset({_P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_MANAGE}),
-    Role.SECURITY_ADMIN: frozenset({_P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_UNLOCK}),
-    Role.AUDIT_ADMIN: frozenset({_P.AUDIT_READ, _P.OPERATOR_READ}),
+    # Certificates are the security administrator's: tokens, approvals, revocation.
+    Role.SECURITY_ADMIN: frozenset(
+        {_P.ORG_READ, _P.OPERATOR_READ, _P.OPERATOR_UNLOCK, _P.CERT_READ, _P.CERT_MANAGE}
+    ),
+    Role.AUDIT_ADMIN: frozenset({_P.AUDIT_READ, _P.OPERATOR_READ, _P.CERT_READ}),
 }
 
 # Contributions, refunds, bank files, policy and the fund's books. The clerk makes

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:03:52.673341
+Create Date: 2026-11-26 19:05:15.830168
 """
 
 from collections.abc import Sequence
@@ -78,6 +78,42 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_runs")),
+    )
+    op.create_table(
+        "pki_bank_partners",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("code", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pki_bank_partners")),
+        sa.UniqueConstraint("code", name=op.f("uq_pki_bank_partners_code")),
+    )
+    op.create_table(
+        "pki_keys",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("label", sa.String(length=64), nullable=False),
+        sa.Column(
+            "algorithm",
+            sa.String(length=16),
+            nullable=False,
+            comment="ec-p256 | rsa-2048 | rsa-3072",
+        ),
+        sa.Column("encrypted_pem", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pki_keys")),
+        sa.UniqueConstraint("label", name=op.f("uq_pki_keys_label")),
+    )
+    op.create_table(
+        "pki_login_challenges",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("nonce", sa.String(length=64), nullable=False, comment="hex, 32 random bytes"),
+        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("device_fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pki_login_challenges")),
+        sa.UniqueConstraint("nonce", name=op.f("uq_pki_login_challenges_nonce")),
     )
     op.create_table(
         "regions",
@@ -337,6 +373,31 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "pki_devices",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column(
+            "kind",
+            sa.String(length=16),
+            nullable=False,
+            comment="workstation | kiosk | card_centre",
+        ),
+        sa.Column(
+            "office_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["office_id"], ["offices.id"], name=op.f("fk_pki_devices_office_id_offices")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pki_devices")),
+        sa.UniqueConstraint("name", name=op.f("uq_pki_devices_name")),
+    )
+    with op.batch_alter_table("pki_devices", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_pki_devices_office_id"), ["office_id"], unique=False)
+
+    op.create_table(
         "accounts",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -499,33 +560,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_journal_entries_ref", ["ref_type", "ref_id"], unique=False)
 
     op.create_table(
-        "operator_sessions",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column(
-            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("factors", sa.String(length=64), nullable=False),
-        sa.Column("device", sa.String(length=128), nullable=True),
-        sa.Column("address", sa.String(length=64), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["operator_id"],
-            ["operators.id"],
-            name=op.f("fk_operator_sessions_operator_id_operators"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_operator_sessions")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_operator_sessions_token_hash")),
-    )
-    with op.batch_alter_table("operator_sessions", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_operator_sessions_operator_id"), ["operator_id"], unique=False
-        )
-
-    op.create_table(
         "person_changes",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -559,6 +593,78 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_person_changes_person_id"), ["person_id"], unique=False
         )
+
+    op.create_table(
+        "pki_certificates",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("serial", sa.String(length=48), nullable=False, comment="lower-case hex"),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False, comment="SHA-256 of DER"),
+        sa.Column("issuer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("profile", sa.String(length=32), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=False, comment="RFC 4514"),
+        sa.Column("holder", sa.String(length=128), nullable=False, comment="kind:name"),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("device_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("bank_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("region_code", sa.String(length=12), nullable=True),
+        sa.Column("key_label", sa.String(length=64), nullable=True, comment="CA certificates only"),
+        sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("not_after", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False, comment="valid | revoked"),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revocation_reason", sa.String(length=32), nullable=True),
+        sa.Column(
+            "renewed_from_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("pem", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["bank_id"],
+            ["pki_bank_partners.id"],
+            name=op.f("fk_pki_certificates_bank_id_pki_bank_partners"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["pki_devices.id"],
+            name=op.f("fk_pki_certificates_device_id_pki_devices"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["issuer_id"],
+            ["pki_certificates.id"],
+            name=op.f("fk_pki_certificates_issuer_id_pki_certificates"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["operator_id"],
+            ["operators.id"],
+            name=op.f("fk_pki_certificates_operator_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["renewed_from_id"],
+            ["pki_certificates.id"],
+            name=op.f("fk_pki_certificates_renewed_from_id_pki_certificates"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pki_certificates")),
+        sa.UniqueConstraint("fingerprint", name=op.f("uq_pki_certificates_fingerprint")),
+        sa.UniqueConstraint("serial", name=op.f("uq_pki_certificates_serial")),
+    )
+    with op.batch_alter_table("pki_certificates", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_pki_certificates_device_id"), ["device_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_pki_certificates_holder"), ["holder"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_pki_certificates_not_after"), ["not_after"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_pki_certificates_operator_id"), ["operator_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_pki_certificates_profile"), ["profile"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_pki_certificates_region_code"), ["region_code"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_pki_certificates_subject"), ["subject"], unique=False)
 
     op.create_table(
         "policy_versions",
@@ -795,6 +901,150 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_journal_lines_entry_id"), ["entry_id"], unique=False)
 
     op.create_table(
+        "operator_sessions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("factors", sa.String(length=64), nullable=False),
+        sa.Column(
+            "certificate_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("device_fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("device", sa.String(length=128), nullable=True),
+        sa.Column("address", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["certificate_id"],
+            ["pki_certificates.id"],
+            name=op.f("fk_operator_sessions_certificate_id_pki_certificates"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["operator_id"],
+            ["operators.id"],
+            name=op.f("fk_operator_sessions_operator_id_operators"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_operator_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_operator_sessions_token_hash")),
+    )
+    with op.batch_alter_table("operator_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_operator_sessions_operator_id"), ["operator_id"], unique=False
+        )
+
+    op.create_table(
+        "pki_crls",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "issuer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("this_update", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("next_update", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("der", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["issuer_id"],
+            ["pki_certificates.id"],
+            name=op.f("fk_pki_crls_issuer_id_pki_certificates"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pki_crls")),
+    )
+    with op.batch_alter_table("pki_crls", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_pki_crls_issuer_id"), ["issuer_id"], unique=False)
+
+    op.create_table(
+        "pki_enrolment_tokens",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "device_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("issued_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "certificate_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["certificate_id"],
+            ["pki_certificates.id"],
+            name=op.f("fk_pki_enrolment_tokens_certificate_id_pki_certificates"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["pki_devices.id"],
+            name=op.f("fk_pki_enrolment_tokens_device_id_pki_devices"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["issued_by"],
+            ["operators.id"],
+            name=op.f("fk_pki_enrolment_tokens_issued_by_operators"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pki_enrolment_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_pki_enrolment_tokens_token_hash")),
+    )
+    with op.batch_alter_table("pki_enrolment_tokens", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_pki_enrolment_tokens_device_id"), ["device_id"], unique=False
+        )
+
+    op.create_table(
+        "pki_requests",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("profile", sa.String(length=32), nullable=False),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("bank_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("csr_pem", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column(
+            "requested_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "decided_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "certificate_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["bank_id"],
+            ["pki_bank_partners.id"],
+            name=op.f("fk_pki_requests_bank_id_pki_bank_partners"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["certificate_id"],
+            ["pki_certificates.id"],
+            name=op.f("fk_pki_requests_certificate_id_pki_certificates"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["decided_by"], ["operators.id"], name=op.f("fk_pki_requests_decided_by_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["operator_id"], ["operators.id"], name=op.f("fk_pki_requests_operator_id_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["requested_by"], ["operators.id"], name=op.f("fk_pki_requests_requested_by_operators")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pki_requests")),
+    )
+    with op.batch_alter_table("pki_requests", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_pki_requests_operator_id"), ["operator_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_pki_requests_region_code"), ["region_code"], unique=False
+        )
+
+    op.create_table(
         "contribution_collections",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -895,6 +1145,23 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_contribution_collections_assessment_id"))
 
     op.drop_table("contribution_collections")
+    with op.batch_alter_table("pki_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pki_requests_region_code"))
+        batch_op.drop_index(batch_op.f("ix_pki_requests_operator_id"))
+
+    op.drop_table("pki_requests")
+    with op.batch_alter_table("pki_enrolment_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pki_enrolment_tokens_device_id"))
+
+    op.drop_table("pki_enrolment_tokens")
+    with op.batch_alter_table("pki_crls", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pki_crls_issuer_id"))
+
+    op.drop_table("pki_crls")
+    with op.batch_alter_table("operator_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_operator_sessions_operator_id"))
+
+    op.drop_table("operator_sessions")
     with op.batch_alter_table("journal_lines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_journal_lines_entry_id"))
         batch_op.drop_index("ix_journal_lines_account_county")
@@ -929,14 +1196,20 @@ def downgrade() -> None:
         batch_op.drop_index("ix_policy_versions_region_from")
 
     op.drop_table("policy_versions")
+    with op.batch_alter_table("pki_certificates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pki_certificates_subject"))
+        batch_op.drop_index(batch_op.f("ix_pki_certificates_region_code"))
+        batch_op.drop_index(batch_op.f("ix_pki_certificates_profile"))
+        batch_op.drop_index(batch_op.f("ix_pki_certificates_operator_id"))
+        batch_op.drop_index(batch_op.f("ix_pki_certificates_not_after"))
+        batch_op.drop_index(batch_op.f("ix_pki_certificates_holder"))
+        batch_op.drop_index(batch_op.f("ix_pki_certificates_device_id"))
+
+    op.drop_table("pki_certificates")
     with op.batch_alter_table("person_changes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_person_changes_person_id"))
 
     op.drop_table("person_changes")
-    with op.batch_alter_table("operator_sessions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_operator_sessions_operator_id"))
-
-    op.drop_table("operator_sessions")
     with op.batch_alter_table("journal_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_journal_entries_ref")
         batch_op.drop_index(batch_op.f("ix_journal_entries_county_code"))
@@ -965,6 +1238,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_accounts_county_code"))
 
     op.drop_table("accounts")
+    with op.batch_alter_table("pki_devices", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pki_devices_office_id"))
+
+    op.drop_table("pki_devices")
     with op.batch_alter_table("persons", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_persons_region_pattern", postgresql_ops={"hukou_region_code": "varchar_pattern_ops"}
@@ -1007,6 +1284,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_regions_parent_code"))
 
     op.drop_table("regions")
+    op.drop_table("pki_login_challenges")
+    op.drop_table("pki_keys")
+    op.drop_table("pki_bank_partners")
     op.drop_table("job_runs")
     with op.batch_alter_table("bank_batches", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bank_batches_county_code"))

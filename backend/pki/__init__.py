@@ -1,0 +1,1 @@
+"""The certificate authority: root and issuing CA, profiles, enrolment, CRL, OCSP, mTLS identity."""
