@@ -30,7 +30,8 @@ class DemoOperator:
 def demo_offices(session: Session) -> list[tuple[str, str, str]]:
     """(code, name, region) of the province, county and every township office of the demo."""
     townships = session.scalars(
-        select(Region).where(Region.level == 4, Region.code.startswith(DEMO_COUNTY))
+        select(Region)
+        .where(Region.level == 4, Region.code.startswith(DEMO_COUNTY))
         .order_by(Region.code)
     ).all()
     offices = [
@@ -62,16 +63,24 @@ def build_world(*, session: Session, password: str) -> list[DemoOperator]:
     existing = set(session.scalars(select(Office.code)))
     for code, name, region in demo_offices(session):
         if code not in existing:
-            orgs.create_office(session=session, code=code, name=name, region_code=region,
-                               actor=actor)
+            orgs.create_office(
+                session=session, code=code, name=name, region_code=region, actor=actor
+            )
     known = set(session.scalars(select(Operator.username)))
     for op in DEMO_OPERATORS:
         if op.username in known:
             continue
         office = orgs.get_office_by_code(session=session, code=op.office_code)
-        orgs.create_operator(session=session, principal=None, actor=actor,
-                             username=op.username, full_name=op.full_name, role=op.role,
-                             office_id=office.id, password=password)
+        orgs.create_operator(
+            session=session,
+            principal=None,
+            actor=actor,
+            username=op.username,
+            full_name=op.full_name,
+            role=op.role,
+            office_id=office.id,
+            password=password,
+        )
     return DEMO_OPERATORS
 
 
@@ -88,13 +97,14 @@ def banner(*, base_url: str, password: str, residents: int, database: Path) -> s
         "",
         f"演示账户（口令均为 {password}）：",
     ]
-    lines += [f"  {op.username:<16} {ROLE_LABELS[op.role]:<6} {op.full_name}"
-              for op in DEMO_OPERATORS]
+    lines += [
+        f"  {op.username:<16} {ROLE_LABELS[op.role]:<6} {op.full_name}" for op in DEMO_OPERATORS
+    ]
     lines += [
         "",
         "试一试：",
         f"  TOKEN=$(curl -s {base_url}/api/v1/auth/login -H 'Content-Type: application/json' \\",
-        f"    -d '{{\"username\":\"clerk_xzg\",\"password\":\"{password}\"}}' | python3 -c "
+        f'    -d \'{{"username":"clerk_xzg","password":"{password}"}}\' | python3 -c '
         "'import json,sys;print(json.load(sys.stdin)[\"access_token\"])')",
         f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base_url}/api/v1/persons?limit=5'",
         "",
@@ -130,8 +140,7 @@ def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> None:
         seed_residents(session=session, county=DEMO_COUNTY, residents=residents, seed=seed)
     engine.dispose()
     base_url = f"http://127.0.0.1:{port}"
-    typer.echo(banner(base_url=base_url, password=password, residents=residents,
-                      database=database))
+    typer.echo(banner(base_url=base_url, password=password, residents=residents, database=database))
     if serve:
         import uvicorn
 
