@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:05:15.830168
+Create Date: 2026-11-26 19:06:41.536489
 """
 
 from collections.abc import Sequence
