@@ -91,6 +91,8 @@ def _install_routes(app: FastAPI) -> None:
     from backend.pki.views import public_router as pki_public_router
     from backend.pki.views import router as pki_router
     from backend.policy.views import router as policy_router
+    from backend.receipts.views import public_router as receipts_public_router
+    from backend.receipts.views import router as receipts_router
     from backend.registry.import_views import router as import_router
     from backend.registry.views import router as registry_router
 
@@ -129,10 +131,12 @@ def _install_routes(app: FastAPI) -> None:
         contributions_router,
         accounts_router,
         ledger_router,
+        receipts_router,
         pki_router,
     ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(client_identity)])
     app.include_router(pki_public_router)
+    app.include_router(receipts_public_router)
 
 
 def _problem(request: Request, error: DomainError) -> JSONResponse:

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 DEFAULT_SQLITE_URL = "sqlite:///var/xnb.db"
 DEV_PKI_PASSPHRASE = "xnb-dev-ca-passphrase"
 DEV_CARD_VAULT_PASSPHRASE = "xnb-dev-card-vault-passphrase"
+DEV_RECEIPT_KEY_PASSPHRASE = "xnb-dev-receipt-key-passphrase"
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -74,6 +75,11 @@ class Settings(BaseSettings):
     # Card master keys: the local key vault file, sealed under this passphrase.
     card_vault_path: Path = Path("var/keys/card-vault.json")
     card_vault_passphrase: SecretStr = SecretStr(DEV_CARD_VAULT_PASSPHRASE)
+    # Receipt tokens: P-256 keys as encrypted PKCS#8 files <key id>.key.pem in this
+    # directory; new receipts are signed with receipt_key_id, all keys still verify.
+    receipt_key_dir: Path = Path("var/keys/receipts")
+    receipt_key_id: str = Field(default="receipts-1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    receipt_key_passphrase: SecretStr = SecretStr(DEV_RECEIPT_KEY_PASSPHRASE)
 
     @classmethod
     def settings_customise_sources(
@@ -107,6 +113,8 @@ class Settings(BaseSettings):
                 )
             if self.card_vault_passphrase.get_secret_value() == DEV_CARD_VAULT_PASSPHRASE:
                 raise ValueError("production needs its own XNB_CARD_VAULT_PASSPHRASE")
+            if self.receipt_key_passphrase.get_secret_value() == DEV_RECEIPT_KEY_PASSPHRASE:
+                raise ValueError("production needs its own XNB_RECEIPT_KEY_PASSPHRASE")
         return self
 
     @property
