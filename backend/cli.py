@@ -312,7 +312,12 @@ def seed(
 
 def register(app: typer.Typer) -> None:
     """Mount the backend commands on the root ``xnb`` command."""
+    from backend.accounts.cli import account_app, interest_app
+    from backend.banks.cli import bank_app
+    from backend.contributions.cli import contrib_app
     from backend.keys.cli import keys_app
+    from backend.ledger.cli import ledger_app
+    from backend.policy.cli import policy_app
 
     app.command("serve")(serve)
     app.add_typer(db_app, name="db")
@@ -322,3 +327,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(persons_app, name="persons")
     app.command("seed")(seed)
     app.add_typer(keys_app, name="keys")
+    app.add_typer(policy_app, name="policy")
+    app.add_typer(contrib_app, name="contrib")
+    app.add_typer(interest_app, name="interest")
+    app.add_typer(account_app, name="account")
+    app.add_typer(ledger_app, name="ledger")
+    app.add_typer(bank_app, name="bank")

@@ -138,6 +138,13 @@ def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> None:
     typer.echo(f"生成 {residents} 名合成居民（种子 {seed}）…")
     with unit_of_work(factory) as session:
         seed_residents(session=session, county=DEMO_COUNTY, residents=residents, seed=seed)
+    typer.echo("生成缴费历史（核定、柜台收款、银行代扣与回盘、结息）…")
+    from backend.contributions.demo import contribution_history
+
+    for line in contribution_history(
+        factory=factory, county=DEMO_COUNTY, seed=seed, out_dir=database.parent / "bank"
+    ):
+        typer.echo(line)
     engine.dispose()
     base_url = f"http://127.0.0.1:{port}"
     typer.echo(banner(base_url=base_url, password=password, residents=residents, database=database))

@@ -156,9 +156,14 @@ def get_scoped_person(*, session: Session, principal: Principal, person_id: int)
 def statement(*, session: Session, principal: Principal, person_id: int, year: int) -> Statement:
     """The statement data of a person and year (scope-checked)."""
     person = get_scoped_person(session=session, principal=principal, person_id=person_id)
+    return build_statement(session=session, person=person, year=year)
+
+
+def build_statement(*, session: Session, person: Person, year: int) -> Statement:
+    """The statement of an already scope-checked (or console) person and year."""
     account = session.scalar(select(Account).where(Account.person_id == person.id))
     if account is None:
-        raise NotFound(detail=f"人员{person_id}尚无个人账户", code="account_not_found")
+        raise NotFound(detail=f"人员{person.id}尚无个人账户", code="account_not_found")
     start, end = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
     opening = balances_by_source(session=session, account_id=account.id, before=start)
     closing = balances_by_source(session=session, account_id=account.id, before=end)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:06:41.536489
+Create Date: 2026-11-26 19:09:03.304372
 """
 
 from collections.abc import Sequence
