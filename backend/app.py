@@ -84,6 +84,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.accounts.views import router as accounts_router
     from backend.audit.views import router as audit_router
     from backend.auth.views import router as auth_router
+    from backend.cards.routes import router as cards_router
     from backend.contributions.views import router as contributions_router
     from backend.deps import client_identity
     from backend.ledger.views import router as ledger_router
@@ -127,6 +128,7 @@ def _install_routes(app: FastAPI) -> None:
         import_router,
         registry_router,
         audit_router,
+        cards_router,
         policy_router,
         contributions_router,
         accounts_router,

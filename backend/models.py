@@ -10,6 +10,7 @@ from backend.banks.models import (
     BankReturnRow,
     WithholdingMandate,
 )
+from backend.cards.models import Card, CardBatch, CardChallenge, CardEvent
 from backend.contributions.models import (
     Assessment,
     Collection,
@@ -46,6 +47,10 @@ __all__ = [
     "BankReturnRow",
     "Base",
     "CaKey",
+    "Card",
+    "CardBatch",
+    "CardChallenge",
+    "CardEvent",
     "Certificate",
     "CertificateRequest",
     "Collection",

@@ -23,6 +23,10 @@ class Permission(StrEnum):
     OPERATOR_MANAGE = "operator:manage"
     OPERATOR_UNLOCK = "operator:unlock"
     AUDIT_READ = "audit:read"
+    CARD_READ = "card:read"
+    CARD_COUNTER = "card:counter"
+    CARD_PRODUCE = "card:produce"
+    CARD_AUTHENTICATE = "card:authenticate"
     CERT_READ = "cert:read"
     CERT_MANAGE = "cert:manage"
     CONTRIBUTION_READ = "contribution:read"
@@ -45,6 +49,7 @@ class Role(StrEnum):
     SYSTEM_ADMIN = "system_admin"
     SECURITY_ADMIN = "security_admin"
     AUDIT_ADMIN = "audit_admin"
+    CARD_CENTRE = "card_centre"
 
 
 ROLE_LABELS: dict[Role, str] = {
@@ -55,6 +60,7 @@ ROLE_LABELS: dict[Role, str] = {
     Role.SYSTEM_ADMIN: "系统管理员",
     Role.SECURITY_ADMIN: "安全管理员",
     Role.AUDIT_ADMIN: "审计管理员",
+    Role.CARD_CENTRE: "制卡中心操作员",
 }
 
 _P = Permission
@@ -96,10 +102,29 @@ ROLE_PERMISSIONS = {
     for role, granted in ROLE_PERMISSIONS.items()
 }
 
+# Social security cards. Counter staff apply, issue, activate, take loss reports and
+# replace; the card centre runs production and personalisation. Both authenticate cards.
+# The system, security and audit administrators get none.
+_CARD_GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.CLERK: frozenset({_P.CARD_READ, _P.CARD_COUNTER, _P.CARD_AUTHENTICATE}),
+    Role.REVIEWER: frozenset({_P.CARD_READ}),
+    Role.COUNTY_ADMIN: frozenset({_P.CARD_READ}),
+    Role.PROVINCE_ADMIN: frozenset({_P.CARD_READ}),
+    Role.CARD_CENTRE: frozenset(
+        {_P.ORG_READ, _P.PERSON_READ, _P.CARD_READ, _P.CARD_PRODUCE, _P.CARD_AUTHENTICATE}
+    ),
+}
+ROLE_PERMISSIONS = {
+    role: ROLE_PERMISSIONS.get(role, frozenset()) | _CARD_GRANTS.get(role, frozenset())
+    for role in Role
+}
+
 # Which roles an administrator of each kind may create or change.
 MANAGEABLE_ROLES: dict[Role, frozenset[Role]] = {
     Role.COUNTY_ADMIN: frozenset({Role.CLERK, Role.REVIEWER}),
-    Role.PROVINCE_ADMIN: frozenset({Role.CLERK, Role.REVIEWER, Role.COUNTY_ADMIN}),
+    Role.PROVINCE_ADMIN: frozenset(
+        {Role.CLERK, Role.REVIEWER, Role.COUNTY_ADMIN, Role.CARD_CENTRE}
+    ),
     Role.SYSTEM_ADMIN: frozenset(Role),
 }
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:09:03.304372
+Create Date: 2026-11-26 19:07:43.283574
 """
 
 from collections.abc import Sequence
@@ -463,6 +463,32 @@ def upgrade() -> None:
         batch_op.create_index("ix_bank_batch_rows_ref_state", ["ref_id", "state"], unique=False)
 
     op.create_table(
+        "card_batches",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("batch_number", sa.String(length=32), nullable=False),
+        sa.Column(
+            "region_prefix", sa.String(length=12), nullable=False, comment="applications collected"
+        ),
+        sa.Column(
+            "state", sa.String(length=16), nullable=False, comment="collected | exported | returned"
+        ),
+        sa.Column("card_count", sa.Integer(), nullable=False),
+        sa.Column(
+            "created_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("export_sha256", sa.String(length=64), nullable=True),
+        sa.Column("exported_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("return_sha256", sa.String(length=64), nullable=True),
+        sa.Column("return_report", sa.Text(), nullable=True, comment="JSON of the first import"),
+        sa.Column("returned_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by"], ["operators.id"], name=op.f("fk_card_batches_created_by_operators")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_card_batches")),
+        sa.UniqueConstraint("batch_number", name=op.f("uq_card_batches_batch_number")),
+    )
+    op.create_table(
         "enrolments",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -793,6 +819,79 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "cards",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "social_security_number", sa.String(length=18), nullable=False, comment="AAC002, kept"
+        ),
+        sa.Column(
+            "generation", sa.SmallInteger(), nullable=False, comment="1, 2 (3DES) or 3 (SM4)"
+        ),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("bank_code", sa.String(length=16), nullable=False, comment="card's bank"),
+        sa.Column("state", sa.String(length=24), nullable=False),
+        sa.Column("card_number", sa.String(length=9), nullable=True, comment="卡号"),
+        sa.Column(
+            "identification_code", sa.String(length=32), nullable=True, comment="卡识别码, hex"
+        ),
+        sa.Column(
+            "atr", sa.String(length=66), nullable=True, comment="chip ATR from the factory, hex"
+        ),
+        sa.Column("key_version", sa.SmallInteger(), nullable=True),
+        sa.Column("batch_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "replaces_card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("issue_date", sa.Date(), nullable=True),
+        sa.Column("expiry_date", sa.Date(), nullable=True),
+        sa.Column("loss_reported_on", sa.Date(), nullable=True),
+        sa.Column("loss_expires_on", sa.Date(), nullable=True),
+        sa.Column("cancel_reason", sa.String(length=16), nullable=True),
+        sa.Column("holder_died_on", sa.Date(), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["batch_id"], ["card_batches.id"], name=op.f("fk_cards_batch_id_card_batches")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_cards_person_id_persons")
+        ),
+        sa.ForeignKeyConstraint(
+            ["region_code"], ["regions.code"], name=op.f("fk_cards_region_code_regions")
+        ),
+        sa.ForeignKeyConstraint(
+            ["replaces_card_id"], ["cards.id"], name=op.f("fk_cards_replaces_card_id_cards")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cards")),
+        sa.UniqueConstraint("card_number", name=op.f("uq_cards_card_number")),
+        sa.UniqueConstraint("identification_code", name=op.f("uq_cards_identification_code")),
+    )
+    with op.batch_alter_table("cards", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_cards_bank_code"), ["bank_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cards_batch_id"), ["batch_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cards_county_code"), ["county_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cards_person_id"), ["person_id"], unique=False)
+        batch_op.create_index(
+            "ix_cards_region_pattern",
+            ["region_code"],
+            unique=False,
+            postgresql_ops={"region_code": "varchar_pattern_ops"},
+        )
+        batch_op.create_index(batch_op.f("ix_cards_state"), ["state"], unique=False)
+        batch_op.create_index(
+            "uq_cards_live_person",
+            ["person_id"],
+            unique=True,
+            postgresql_where=sa.text("state NOT IN ('replaced', 'cancelled', 'spoiled')"),
+            sqlite_where=sa.text("state NOT IN ('replaced', 'cancelled', 'spoiled')"),
+        )
+
+    op.create_table(
         "contribution_assessments",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -1045,6 +1144,57 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "card_challenges",
+        sa.Column("id", sa.String(length=32), nullable=False, comment="random hex handle"),
+        sa.Column("card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "purpose", sa.String(length=16), nullable=False, comment="authenticate | personalise"
+        ),
+        sa.Column("challenge", sa.String(length=32), nullable=False, comment="hex"),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["card_id"], ["cards.id"], name=op.f("fk_card_challenges_card_id_cards")
+        ),
+        sa.ForeignKeyConstraint(
+            ["operator_id"], ["operators.id"], name=op.f("fk_card_challenges_operator_id_operators")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_card_challenges")),
+    )
+    with op.batch_alter_table("card_challenges", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_card_challenges_card_id"), ["card_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_card_challenges_expires_at"), ["expires_at"], unique=False
+        )
+
+    op.create_table(
+        "card_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("from_state", sa.String(length=24), nullable=True),
+        sa.Column("to_state", sa.String(length=24), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=True),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["card_id"], ["cards.id"], name=op.f("fk_card_events_card_id_cards")
+        ),
+        sa.ForeignKeyConstraint(
+            ["operator_id"], ["operators.id"], name=op.f("fk_card_events_operator_id_operators")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_card_events")),
+    )
+    with op.batch_alter_table("card_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_card_events_card_id"), ["card_id"], unique=False)
+
+    op.create_table(
         "contribution_collections",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -1145,6 +1295,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_contribution_collections_assessment_id"))
 
     op.drop_table("contribution_collections")
+    with op.batch_alter_table("card_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_card_events_card_id"))
+
+    op.drop_table("card_events")
+    with op.batch_alter_table("card_challenges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_card_challenges_expires_at"))
+        batch_op.drop_index(batch_op.f("ix_card_challenges_card_id"))
+
+    op.drop_table("card_challenges")
     with op.batch_alter_table("pki_requests", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pki_requests_region_code"))
         batch_op.drop_index(batch_op.f("ix_pki_requests_operator_id"))
@@ -1176,6 +1335,22 @@ def downgrade() -> None:
         batch_op.drop_index("ix_contribution_assessments_county_year")
 
     op.drop_table("contribution_assessments")
+    with op.batch_alter_table("cards", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_cards_live_person",
+            postgresql_where=sa.text("state NOT IN ('replaced', 'cancelled', 'spoiled')"),
+            sqlite_where=sa.text("state NOT IN ('replaced', 'cancelled', 'spoiled')"),
+        )
+        batch_op.drop_index(batch_op.f("ix_cards_state"))
+        batch_op.drop_index(
+            "ix_cards_region_pattern", postgresql_ops={"region_code": "varchar_pattern_ops"}
+        )
+        batch_op.drop_index(batch_op.f("ix_cards_person_id"))
+        batch_op.drop_index(batch_op.f("ix_cards_county_code"))
+        batch_op.drop_index(batch_op.f("ix_cards_batch_id"))
+        batch_op.drop_index(batch_op.f("ix_cards_bank_code"))
+
+    op.drop_table("cards")
     with op.batch_alter_table("account_entries", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_account_entries_interest_once",
@@ -1229,6 +1404,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_enrolments_county_code"))
 
     op.drop_table("enrolments")
+    op.drop_table("card_batches")
     with op.batch_alter_table("bank_batch_rows", schema=None) as batch_op:
         batch_op.drop_index("ix_bank_batch_rows_ref_state")
         batch_op.drop_index(batch_op.f("ix_bank_batch_rows_batch_id"))
