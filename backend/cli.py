@@ -43,18 +43,21 @@ def serve(
     host: Annotated[str | None, typer.Option(help="监听地址")] = None,
     port: Annotated[int | None, typer.Option(help="监听端口")] = None,
 ) -> None:
-    """Start the backend HTTP server (refuses an out-of-date schema)."""
+    """Start the backend: HTTPS with client certificates, or flagged plain HTTP in dev mode."""
     import uvicorn
 
     from backend.app import create_app
+    from backend.tls import uvicorn_config
 
     settings = get_settings()
-    uvicorn.run(
+    config = uvicorn_config(
         create_app(settings),
+        settings,
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
     )
+    uvicorn.Server(config).run()
 
 
 @db_app.command("upgrade")
@@ -316,6 +319,7 @@ def register(app: typer.Typer) -> None:
     from backend.banks.cli import bank_app
     from backend.contributions.cli import contrib_app
     from backend.keys.cli import keys_app
+    from backend.pki.cli import register as register_pki
     from backend.ledger.cli import ledger_app
     from backend.policy.cli import policy_app
 
@@ -324,6 +328,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(orgs_app, name="orgs")
     app.add_typer(operator_app, name="operator")
     app.add_typer(audit_app, name="audit")
+    register_pki(app)
     app.add_typer(persons_app, name="persons")
     app.command("seed")(seed)
     app.add_typer(keys_app, name="keys")

@@ -23,6 +23,8 @@ class Permission(StrEnum):
     OPERATOR_MANAGE = "operator:manage"
     OPERATOR_UNLOCK = "operator:unlock"
     AUDIT_READ = "audit:read"
+    CERT_READ = "cert:read"
+    CERT_MANAGE = "cert:manage"
     CARD_READ = "card:read"
     CARD_COUNTER = "card:counter"
     CARD_PRODUCE = "card:produce"

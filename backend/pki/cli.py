@@ -1,0 +1,271 @@
+"""Commands of the CA (``xnb ca``), of certificates (``xnb cert``) and ``xnb login``."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.audit.service import Actor
+from backend.config import get_settings
+from backend.db import make_engine, make_session_factory, unit_of_work
+from backend.errors import DomainError
+from backend.orgs.service import get_office_by_code
+from backend.pki import service
+from backend.pki.keystore import ALGORITHMS, DatabaseKeyStore, FileKeyStore, new_private_key
+
+ca_app = typer.Typer(help="证书认证中心（CA）", no_args_is_help=True)
+cert_app = typer.Typer(help="证书签发、清单与吊销", no_args_is_help=True)
+
+
+def _fail(error: DomainError) -> typer.Exit:
+    typer.secho(f"错误 [{error.code}]：{error.detail or error.title}", fg="red", err=True)
+    for f in error.fields:
+        typer.secho(f"  {f.field}: {f.message}", fg="red", err=True)
+    return typer.Exit(code=2)
+
+
+def _factory() -> sessionmaker[Session]:
+    return make_session_factory(make_engine(get_settings().database_url))
+
+
+@ca_app.command("init")
+def ca_init(
+    root_dir: Annotated[Path, typer.Option(help="根CA私钥目录（离线介质）")],
+    province: Annotated[str, typer.Option(help="省级区划代码（2位）")] = "65",
+    algorithm: Annotated[str, typer.Option(help=f"密钥算法：{', '.join(ALGORITHMS)}")] = "ec-p256",
+    root_passphrase: Annotated[
+        str | None, typer.Option(help="根CA私钥口令（省略则交互输入）")
+    ] = None,
+) -> None:
+    """The key ceremony: create the root (key to ``root_dir``) and the issuing CA."""
+    settings = get_settings()
+    secret = root_passphrase or getpass.getpass("根CA私钥口令: ")
+    try:
+        with unit_of_work(_factory()) as session:
+            root, issuing = service.init_hierarchy(
+                session=session,
+                keys=DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value()),
+                root_keys=FileKeyStore(root_dir, secret),
+                settings=settings,
+                province_code=province,
+                algorithm=algorithm,
+                actor=Actor.system(),
+            )
+            typer.echo(f"根CA {root.serial}，签发CA {issuing.serial}（{algorithm}）已建立")
+    except DomainError as e:
+        raise _fail(e) from e
+
+
+@ca_app.command("crl")
+def ca_crl() -> None:
+    """Publish a fresh CRL (run on schedule, e.g. hourly from cron)."""
+    settings = get_settings()
+    try:
+        with unit_of_work(_factory()) as session:
+            keys = DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value())
+            crl = service.generate_crl(session=session, keys=keys, settings=settings)
+            typer.echo(
+                f"CRL 第 {crl.number} 号已发布，下次更新 {crl.next_update:%Y-%m-%d %H:%M} UTC"
+            )
+    except DomainError as e:
+        raise _fail(e) from e
+
+
+@ca_app.command("export")
+def ca_export(
+    out: Annotated[Path, typer.Option(help="输出文件")] = Path("var/tls/ca-chain.pem"),
+) -> None:
+    """Write the CA chain (issuing CA, then root) that clients and the server trust."""
+    with unit_of_work(_factory()) as session:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(service.chain_pem(session=session))
+    typer.echo(f"CA证书链已写入 {out}")
+
+
+@ca_app.command("server-cert")
+def ca_server_cert(
+    host: Annotated[list[str], typer.Option(help="主机名或IP地址（可重复）")],
+    out_dir: Annotated[Path, typer.Option(help="输出目录")] = Path("var/tls"),
+) -> None:
+    """Issue the backend's TLS certificate; the key is encrypted under the CA passphrase."""
+    settings = get_settings()
+    key = new_private_key("ec-p256")
+    try:
+        with unit_of_work(_factory()) as session:
+            keys = DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value())
+            row = service.issue_server_certificate(
+                session=session,
+                keys=keys,
+                settings=settings,
+                hosts=host,
+                public_key=key.public_key(),
+                actor=Actor.system(),
+            )
+            chain = service.chain_pem(session=session)
+    except DomainError as e:
+        raise _fail(e) from e
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "server.pem").write_text(row.pem + chain)
+    (out_dir / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(
+                settings.pki_passphrase.get_secret_value().encode()
+            ),
+        )
+    )
+    (out_dir / "server.key").chmod(0o600)
+    (out_dir / "ca-chain.pem").write_text(chain)
+    typer.echo(f"服务器证书 {row.serial} 已写入 {out_dir}（server.pem, server.key, ca-chain.pem）")
+
+
+@cert_app.command("list")
+def cert_list(
+    q: Annotated[str | None, typer.Option(help="主体、持有者或序列号")] = None,
+    profile: Annotated[str | None, typer.Option(help="证书规范")] = None,
+    state: Annotated[str | None, typer.Option(help="valid 或 revoked")] = None,
+    expiring_days: Annotated[int | None, typer.Option(help="只列出N天内到期的")] = None,
+) -> None:
+    """The inventory, or the expiring-soon report with ``--expiring-days``."""
+    with unit_of_work(_factory()) as session:
+        total, rows = service.search(
+            session=session,
+            principal=None,
+            text=q,
+            profile=profile,
+            state=state,
+            expiring_within_days=expiring_days,
+            limit=500,
+        )
+        for r in rows:
+            typer.echo(
+                f"{r.serial:<42} {r.profile:<11} {r.state:<8} {r.not_after:%Y-%m-%d} {r.holder}"
+            )
+    typer.echo(f"共 {total} 张")
+
+
+@cert_app.command("revoke")
+def cert_revoke(
+    serial: str,
+    reason: Annotated[str, typer.Option(help=f"原因：{', '.join(service.REVOCATION_REASONS)}")],
+) -> None:
+    """Revoke a certificate and republish the CRL."""
+    settings = get_settings()
+    try:
+        with unit_of_work(_factory()) as session:
+            keys = DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value())
+            row = service.get_certificate(session=session, principal=None, serial=serial)
+            service.revoke(
+                session=session,
+                keys=keys,
+                settings=settings,
+                certificate=row,
+                reason=reason,
+                actor=Actor.system(),
+            )
+        typer.echo(f"证书 {serial} 已吊销（{reason}），CRL 已更新")
+    except DomainError as e:
+        raise _fail(e) from e
+
+
+@cert_app.command("device")
+def cert_device(
+    name: str,
+    office: Annotated[str, typer.Option(help="经办机构编号")],
+    kind: Annotated[str, typer.Option(help="workstation | kiosk | card_centre")] = "workstation",
+    valid_hours: Annotated[int, typer.Option(help="令牌有效小时数")] = 24,
+) -> None:
+    """Register a device (if new) and print a one-time enrolment token for it."""
+    from sqlalchemy import select
+
+    from backend.pki.models import Device
+
+    try:
+        with unit_of_work(_factory()) as session:
+            device = session.scalar(select(Device).where(Device.name == name))
+            if device is None:
+                device = service.register_device(
+                    session=session,
+                    principal=None,
+                    name=name,
+                    kind=kind,
+                    office_id=get_office_by_code(session=session, code=office).id,
+                    actor=Actor.system(),
+                )
+            row, token = service.issue_enrolment_token(
+                session=session,
+                principal=None,
+                device_id=device.id,
+                valid_hours=valid_hours,
+                actor=Actor.system(),
+            )
+        typer.echo(f"设备 {name} 的一次性注册令牌（{row.expires_at:%Y-%m-%d %H:%M} UTC 前有效）：")
+        typer.echo(token)
+    except DomainError as e:
+        raise _fail(e) from e
+
+
+@cert_app.command("request")
+def cert_request(
+    common_name: Annotated[str, typer.Option(help="CN：操作员用户名、设备名或银行代码")],
+    key_out: Annotated[Path, typer.Option(help="私钥输出文件（PKCS#8，加密）")],
+    csr_out: Annotated[Path, typer.Option(help="CSR 输出文件")],
+    algorithm: Annotated[str, typer.Option(help=f"{', '.join(ALGORITHMS)}")] = "ec-p256",
+    passphrase: Annotated[str | None, typer.Option(help="私钥口令（省略则交互输入）")] = None,
+) -> None:
+    """Client side: a new key and a CSR to hand to the security administrator or to enrol."""
+    from xnb_client import make_csr, private_key_pem
+    from xnb_client import new_private_key as client_key
+
+    key = client_key(algorithm)
+    secret = passphrase or getpass.getpass("私钥口令: ")
+    key_out.write_bytes(private_key_pem(key, secret))
+    key_out.chmod(0o600)
+    csr_out.write_text(make_csr(key, common_name=common_name))
+    typer.echo(f"私钥 {key_out}，证书请求 {csr_out}")
+
+
+def login(
+    url: Annotated[str, typer.Option(help="后端地址，如 https://127.0.0.1:8443")],
+    username: Annotated[str, typer.Option(help="用户名")],
+    cert: Annotated[Path, typer.Option(help="操作员证书 PEM")],
+    key: Annotated[Path, typer.Option(help="操作员私钥 PEM")],
+    ca_file: Annotated[Path | None, typer.Option(help="CA证书链 PEM")] = None,
+    device_cert: Annotated[Path | None, typer.Option(help="终端设备证书 PEM（双向TLS）")] = None,
+    device_key: Annotated[Path | None, typer.Option(help="终端设备私钥 PEM")] = None,
+    key_password: Annotated[str | None, typer.Option(help="操作员私钥口令")] = None,
+    password: Annotated[str | None, typer.Option(help="登录口令（省略则交互输入）")] = None,
+) -> None:
+    """Two-factor log-in: password plus a signature of the server's challenge; prints the token."""
+    from xnb_client import BackendClient, BackendError, load_private_key
+
+    secret = password or getpass.getpass("口令: ")
+    operator_key = load_private_key(key.read_bytes(), key_password)
+    try:
+        with BackendClient(
+            url, ca_file=ca_file, client_cert=device_cert, client_key=device_key
+        ) as client:
+            session = client.login(
+                username=username,
+                password=secret,
+                certificate_pem=cert.read_bytes(),
+                private_key=operator_key,
+            )
+    except BackendError as e:
+        typer.secho(f"登录失败 [{e.code}]：{e.detail}", fg="red", err=True)
+        raise typer.Exit(code=2) from e
+    typer.echo(f"已登录（{'+'.join(session.factors)}），有效至 {session.expires_at:%H:%M} UTC")
+    typer.echo(session.token)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``xnb ca``, ``xnb cert`` and ``xnb login``."""
+    app.add_typer(ca_app, name="ca")
+    app.add_typer(cert_app, name="cert")
+    app.command("login")(login)

@@ -1,0 +1,321 @@
+"""A second opinion from the ``openssl`` command line, and mutual TLS against a running
+backend (uvicorn in a thread on 127.0.0.1, stopped at the end of each test)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from backend.app import create_app
+from backend.audit.service import Actor
+from backend.config import Settings
+from backend.db import unit_of_work, utcnow
+from backend.pki import service as pki
+from backend.pki.keystore import DatabaseKeyStore
+from backend.tls import uvicorn_config
+from tests.backend.pki_support import Issued, enrol_device, init_ca, issue_operator, key_headers
+from tests.conftest import PASSWORD, World
+from xnb.cli import app as xnb_app
+from xnb_client import BackendClient, BackendError, new_private_key, private_key_pem
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[int]:
+    """The backend served by uvicorn on a free 127.0.0.1 port until the block ends."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn_config(
+        create_app(settings), settings, host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+def openssl(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run the openssl command line (never hangs: a timeout and closed stdin)."""
+    return subprocess.run(
+        ["openssl", *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+class Pki:
+    """Files of the test CA: chain, issuing CA, server certificate and key."""
+
+    def __init__(self, directory: Path, chain: str) -> None:
+        self.dir = directory
+        self.chain = directory / "chain.pem"
+        self.chain.write_text(chain)
+        self.issuing = directory / "issuing.pem"
+        self.issuing.write_text(
+            x509.load_pem_x509_certificates(chain.encode())[0]
+            .public_bytes(serialization.Encoding.PEM)
+            .decode()
+        )
+
+
+@pytest.fixture
+def ca_files(
+    world: World, session_factory: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> Pki:
+    """The CA of the test world, its files, and the backend's server certificate."""
+    files = Pki(tmp_path, init_ca(session_factory, settings, tmp_path / "root"))
+    key = new_private_key()
+    with unit_of_work(session_factory) as s:
+        keys = DatabaseKeyStore(s, settings.pki_passphrase.get_secret_value())
+        row = pki.issue_server_certificate(
+            session=s,
+            keys=keys,
+            settings=settings,
+            hosts=["127.0.0.1", "localhost"],
+            public_key=key.public_key(),
+            actor=Actor.system(),
+        )
+        (tmp_path / "server.pem").write_text(row.pem + pki.chain_pem(session=s))
+    (tmp_path / "server.key").write_bytes(
+        private_key_pem(key, settings.pki_passphrase.get_secret_value())
+    )
+    return files
+
+
+def _tls_settings(settings: Settings, files: Pki) -> Settings:
+    return settings.model_copy(
+        update={
+            "tls_certfile": files.dir / "server.pem",
+            "tls_keyfile": files.dir / "server.key",
+            "tls_client_ca_file": files.chain,
+            "allow_insecure_http": False,
+        }
+    )
+
+
+def _revoke(client: TestClient, world: World, serial: str) -> None:
+    r = client.post(
+        f"/api/v1/certificates/{serial}/revoke",
+        json={"reason": "key_compromise"},
+        headers=key_headers(world, "secadmin"),
+    )
+    assert r.status_code == 200, r.text
+
+
+# ---- openssl verify and openssl ocsp ------------------------------------------------------
+
+
+def test_openssl_verify_with_the_published_crl_fails_a_revoked_certificate(
+    ca_files: Pki, client: TestClient, world: World, tmp_path: Path
+):
+    device = enrol_device(client, world, name="HBK-WS-V1")
+    cert, _ = device.write(tmp_path, "device")
+    crl = tmp_path / "crl.pem"
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        published = x509.load_der_x509_crl(client.get("/pki/crl").content)
+        crl.write_bytes(published.public_bytes(serialization.Encoding.PEM))
+        return openssl(
+            "verify", "-CAfile", str(ca_files.chain), "-crl_check", "-CRLfile", str(crl), str(cert)
+        )
+
+    good = verify()
+    assert good.returncode == 0, good.stdout + good.stderr
+    _revoke(client, world, device.serial)
+    bad = verify()
+    assert bad.returncode != 0
+    assert "certificate revoked" in bad.stdout + bad.stderr
+
+
+def test_openssl_ocsp_says_good_revoked_and_unknown(
+    ca_files: Pki, client: TestClient, world: World, settings: Settings, tmp_path: Path
+):
+    device = enrol_device(client, world, name="HBK-WS-O1")
+    cert, _ = device.write(tmp_path, "device")
+    with running(settings) as port:
+        url = f"http://127.0.0.1:{port}/pki/ocsp"
+        common = ["-issuer", str(ca_files.issuing), "-CAfile", str(ca_files.chain), "-url", url]
+        good = openssl("ocsp", *common, "-cert", str(cert))
+        assert f"{cert}: good" in good.stdout, good.stdout + good.stderr
+        assert "Response verify OK" in good.stderr + good.stdout
+        _revoke(client, world, device.serial)
+        revoked = openssl("ocsp", *common, "-cert", str(cert))
+        assert f"{cert}: revoked" in revoked.stdout, revoked.stdout + revoked.stderr
+        assert "Reason: keyCompromise" in revoked.stdout
+        unknown = openssl("ocsp", *common, "-serial", "0x1234abcd")
+        assert ": unknown" in unknown.stdout, unknown.stdout + unknown.stderr
+
+
+# ---- openssl s_client and clients against the HTTPS backend --------------------------------
+
+
+def _s_client(port: int, files: Pki, path: str, *cert_args: str) -> str:
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    result = openssl(
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{port}",
+        "-CAfile",
+        str(files.chain),
+        "-verify_return_error",
+        "-quiet",
+        *cert_args,
+        stdin=request,
+    )
+    return result.stdout + result.stderr
+
+
+def test_s_client_with_and_without_a_client_certificate(
+    ca_files: Pki, client: TestClient, world: World, settings: Settings, tmp_path: Path
+):
+    cert, key = enrol_device(client, world, name="HBK-WS-S1").write(tmp_path, "device")
+    with running(_tls_settings(settings, ca_files)) as port:
+        with_cert = _s_client(
+            port, ca_files, "/api/v1/auth/me", "-cert", str(cert), "-key", str(key)
+        )
+        assert "missing_token" in with_cert, with_cert  # past mutual TLS, at the session check
+        without = _s_client(port, ca_files, "/api/v1/auth/me")
+        assert "client_certificate_required" in without, without
+        health = _s_client(port, ca_files, "/readyz")
+        assert '"transport":"mtls"' in health, health
+        crl = _s_client(port, ca_files, "/pki/ca.pem")
+        assert "BEGIN CERTIFICATE" in crl
+
+
+def test_foreign_and_expired_certificates_fail_the_handshake_with_a_reason_in_the_log(
+    ca_files: Pki,
+    client: TestClient,
+    world: World,
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+):
+    device = enrol_device(client, world, name="HBK-WS-E1")
+    foreign_key = new_private_key()
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "HBK-WS-E1")])
+    now = utcnow()
+    foreign = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(foreign_key.public_key())
+        .serial_number(7)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(foreign_key, hashes.SHA256())
+    )
+    with unit_of_work(session_factory) as s:
+        ca_key = DatabaseKeyStore(s, settings.pki_passphrase.get_secret_value()).signing_key(
+            label=pki.ISSUING_KEY_LABEL
+        )
+    expired = (
+        x509.CertificateBuilder()
+        .subject_name(device.certificate.subject)
+        .issuer_name(device.certificate.issuer)
+        .public_key(foreign_key.public_key())
+        .serial_number(8)
+        .not_valid_before(now - dt.timedelta(days=10))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .sign(ca_key, hashes.SHA256())
+    )
+    for label, certificate in (("foreign", foreign), ("expired", expired)):
+        Issued(
+            foreign_key, certificate.public_bytes(serialization.Encoding.PEM).decode(), "", ""
+        ).write(tmp_path, label)
+    with running(_tls_settings(settings, ca_files)) as port, caplog.at_level("WARNING"):
+        for label in ("foreign", "expired"):
+            cert, key = tmp_path / f"{label}.pem", tmp_path / f"{label}.key"
+            with (
+                pytest.raises(BackendError) as refused,
+                BackendClient(
+                    f"https://127.0.0.1:{port}",
+                    ca_file=ca_files.chain,
+                    client_cert=cert,
+                    client_key=key,
+                ) as c,
+            ):
+                c.login(username="clerk_hbk", password=PASSWORD)
+            assert refused.value.code == "transport_error"
+        time.sleep(0.2)
+    assert "alert UNKNOWN_CA" in caplog.text or "alert unknown_ca" in caplog.text.lower()
+    assert "certificate_expired" in caplog.text.lower()
+
+
+def test_two_factor_login_over_mutual_tls_with_the_client_library_and_xnb_login(
+    ca_files: Pki, client: TestClient, world: World, settings: Settings, tmp_path: Path
+):
+    device_cert, device_key = enrol_device(client, world, name="HBK-WS-L1").write(tmp_path, "dev")
+    operator = issue_operator(client, world, "clerk_hbk")
+    op_cert, op_key = operator.write(tmp_path, "operator")
+    strict = _tls_settings(settings, ca_files).model_copy(
+        update={"login_requires_certificate": True}
+    )
+    url_args = ["--ca-file", str(ca_files.chain)]
+    with running(strict) as port:
+        url = f"https://127.0.0.1:{port}"
+        with BackendClient(
+            url, ca_file=ca_files.chain, client_cert=device_cert, client_key=device_key
+        ) as c:
+            session = c.login(
+                username="clerk_hbk",
+                password=PASSWORD,
+                certificate_pem=op_cert.read_bytes(),
+                private_key=operator.key,
+            )
+            assert session.factors == ["password", "certificate"]
+            assert c.me(session)["username"] == "clerk_hbk"
+            with pytest.raises(BackendError) as refused:
+                c.login(username="clerk_hbk", password=PASSWORD)
+            assert refused.value.code == "certificate_required"
+        result = CliRunner().invoke(
+            xnb_app,
+            [
+                "login",
+                "--url",
+                url,
+                "--username",
+                "clerk_hbk",
+                "--cert",
+                str(op_cert),
+                "--key",
+                str(op_key),
+                "--device-cert",
+                str(device_cert),
+                "--device-key",
+                str(device_key),
+                "--password",
+                PASSWORD,
+                *url_args,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "password+certificate" in result.output
+        with httpx.Client(verify=False) as bare:
+            r = bare.get(f"{url}/api/v1/auth/me")
+            assert r.json()["code"] == "client_certificate_required"
