@@ -319,8 +319,8 @@ def register(app: typer.Typer) -> None:
     from backend.banks.cli import bank_app
     from backend.contributions.cli import contrib_app
     from backend.keys.cli import keys_app
-    from backend.pki.cli import register as register_pki
     from backend.ledger.cli import ledger_app
+    from backend.pki.cli import register as register_pki
     from backend.policy.cli import policy_app
 
     app.command("serve")(serve)
