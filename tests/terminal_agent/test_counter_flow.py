@@ -1,0 +1,118 @@
+"""A whole counter visit without a browser: social security card on pcscd + vpcd, card
+authentication, ID card over a pty, receipt to a capture printer on TCP 127.0.0.1,
+and the receipt's QR token checked on the backend's public endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from device_drivers.printer import decode_escpos
+from terminal_agent.agent import Agent, bootstrap
+from terminal_agent.api import create_api
+from tests.device_drivers.conftest import PcscRig
+from tests.terminal_agent.backend_support import LiveBackend
+from tests.terminal_agent.support import PAGE_ORIGIN, ServerThread, agent_config, wait_for
+
+pytestmark = pytest.mark.pcsc
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Iterator[LiveBackend]:
+    """The real backend on 127.0.0.1."""
+    (tmp_path / "backend").mkdir()
+    with LiveBackend(tmp_path / "backend") as served:
+        yield served
+
+
+@pytest.fixture
+def agent(tmp_path: Path, backend: LiveBackend, rig: PcscRig) -> Iterator[Agent]:
+    """An agent on the PC/SC stack, a pty scanner and a capture printer."""
+    config = agent_config(
+        tmp_path,
+        backend_url=backend.url,
+        allowed_origin=PAGE_ORIGIN,
+        card_reader={"kind": "pcsc", "reader": "Virtual PCD"},
+    )
+    running = bootstrap(config)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def test_counter_flow_card_id_card_and_verifiable_receipt(
+    agent: Agent, backend: LiveBackend, rig: PcscRig
+) -> None:
+    page = {"Origin": PAGE_ORIGIN}
+    with ServerThread(create_api(agent), agent.config.port) as local:
+        rig.fresh_card(generation=3)
+        wait_for(
+            lambda: any(e["type"] == "card.inserted" for e in agent.bus.recent),
+            timeout=3,
+            what="card inserted event",
+        )
+        status = httpx.get(f"{local.url}/v1/status", headers=page).json()
+        assert status["backend"]["reachable"] is True
+        assert status["devices"]["card_reader"]["state"] == "ready"
+
+        card = httpx.post(f"{local.url}/v1/card/read", headers=page, timeout=10)
+        assert card.status_code == 200, card.text
+        assert card.json()["reader"].startswith("Virtual PCD")
+        holder = card.json()["holder"]
+        auth = httpx.post(f"{local.url}/v1/card/authenticate", headers=page, timeout=10)
+        assert auth.status_code == 200, auth.text
+        assert auth.json()["genuine"] is True
+
+        id_card = httpx.post(f"{local.url}/v1/idcard/read", headers=page, timeout=10)
+        assert id_card.status_code == 200, id_card.text
+        resident = id_card.json()
+
+        receipt = httpx.post(
+            f"{local.url}/v1/print/receipt",
+            headers={**page, "Authorization": backend.login()},
+            json={
+                "receipt": {
+                    "layout": "contribution",
+                    "name": resident["name"],
+                    "id_number": resident["id_number"],
+                    "contribution_year": 2026,
+                    "grade_fen": 50000,
+                    "amount_fen": 50000,
+                },
+                "counter": {"office": "和布克赛尔镇社保所", "operator": "李娜"},
+            },
+            timeout=20,
+        )
+        assert receipt.status_code == 200, receipt.text
+        printed = receipt.json()
+
+    assert agent.capture is not None
+    jobs = [job for job in agent.capture.wait_for_jobs(1) if b"\x1b@" in job.data]
+    decoded = decode_escpos(jobs[-1].data)
+    assert resident["name"] in decoded.text
+    assert "500.00元" in decoded.text
+    assert decoded.barcodes == [printed["receipt_number"]]
+    assert decoded.qr_payloads == [printed["token"]]
+    check = httpx.get(
+        f"{backend.url}/api/v1/public/receipts/verify", params={"token": decoded.qr_payloads[0]}
+    ).json()
+    assert check["genuine"] is True
+    assert check["claims"]["receipt_number"] == printed["receipt_number"]
+    assert check["claims"]["amount_fen"] == 50000
+    assert (
+        check["claims"]["person"]
+        == resident["id_number"][:6] + "********" + resident["id_number"][-4:]
+    )
+    assert holder["name"]
+
+    rig.remove()
+    wait_for(
+        lambda: any(e["type"] == "card.removed" for e in agent.bus.recent),
+        timeout=2,
+        what="card removed event",
+    )
