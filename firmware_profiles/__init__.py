@@ -1,15 +1,14 @@
 """Device model descriptions as data, and the loader that reads them.
 
 Drivers ask a profile what a model can do (``profile.supports("pin_pad")``); they
-never branch on a model name. ID scanner and printer profiles go through the one
-schema-checked loader in :mod:`firmware_profiles.loader`.
+never branch on a model name. Reader, ID scanner and printer profiles all go through
+the one schema-checked loader in :mod:`firmware_profiles.loader`.
 """
 
 from firmware_profiles.loader import DeviceProfile, ProfileError
 from firmware_profiles.printers import PrinterProfile, load_printer_profiles, printer_profile
 from firmware_profiles.readers import (
     ReaderProfile,
-    ReaderProfileError,
     load_reader_profiles,
     match_reader_profile,
 )
@@ -20,7 +19,6 @@ __all__ = [
     "PrinterProfile",
     "ProfileError",
     "ReaderProfile",
-    "ReaderProfileError",
     "ScannerProfile",
     "load_printer_profiles",
     "load_reader_profiles",

@@ -189,9 +189,11 @@ def load_profiles(
     if path is None:
         text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
         return parse_profiles(text, kind=kind, build=build, source=filename)
-    return parse_profiles(
-        path.read_text(encoding="utf-8"), kind=kind, build=build, source=str(path)
-    )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot be read as UTF-8 text: {exc}") from exc
+    return parse_profiles(text, kind=kind, build=build, source=str(path))
 
 
 def find_profile(profiles: tuple[P, ...], profile_id: str) -> P:

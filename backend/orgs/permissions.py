@@ -29,8 +29,6 @@ class Permission(StrEnum):
     CARD_COUNTER = "card:counter"
     CARD_PRODUCE = "card:produce"
     CARD_AUTHENTICATE = "card:authenticate"
-    CERT_READ = "cert:read"
-    CERT_MANAGE = "cert:manage"
     CONTRIBUTION_READ = "contribution:read"
     CONTRIBUTION_COLLECT = "contribution:collect"
     CONTRIBUTION_REVERSE = "contribution:reverse"
