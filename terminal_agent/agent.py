@@ -20,7 +20,13 @@ import card_services
 from card_services import VirtualCard
 from card_services.demo import DEMO_MASTER_KEYS, demo_personalised_card
 from device_drivers.card_reader import CardReaderDriver, SimulatedCardReader, open_pcsc_reader
-from device_drivers.id_scanner import IdCard, IdScanner, PtyScannerSimulator, synthetic_deck
+from device_drivers.id_scanner import (
+    IdCard,
+    IdScanner,
+    PtyScannerSimulator,
+    ScannerSimulator,
+    synthetic_deck,
+)
 from device_drivers.printer import CapturePrinter, ReceiptPrinter
 from firmware_profiles import printer_profile, scanner_profile
 from terminal_agent import __version__
@@ -64,13 +70,16 @@ class Agent:
         devices: dict[str, Device],
         resources: ExitStack,
         capture: CapturePrinter | None = None,
+        scanner_simulator: ScannerSimulator | None = None,
     ) -> None:
         self.config = config
         self.bus = bus
         self.link = link
         self.outbox = outbox
         self.devices = devices
+        # The simulators bootstrap started, for tests and the demo to drive.
         self.capture = capture
+        self.scanner_simulator = scanner_simulator
         self.started_at = dt.datetime.now(dt.UTC)
         self._resources = resources
         self._stop = threading.Event()
@@ -243,21 +252,27 @@ def _demo_verifier() -> card_services.CardVerifier:
     return card_services.MasterKeyVerifier(DEMO_MASTER_KEYS)
 
 
-def _scanner_opener(config: AgentConfig, resources: ExitStack) -> Callable[[], IdScanner]:
+def _scanner_opener(
+    config: AgentConfig, resources: ExitStack
+) -> tuple[Callable[[], IdScanner], ScannerSimulator | None]:
     from device_drivers.id_scanner.serial_port import SerialIdScanner
 
     settings = config.id_scanner
     profile = scanner_profile(settings.profile)
     port = settings.port
+    simulator = None
     if settings.kind == "simulator":
         served = resources.enter_context(PtyScannerSimulator())
         if settings.simulator_card is not None:
             served.simulator.place(synthetic_deck()[settings.simulator_card])
-        port = served.port
+        port, simulator = served.port, served.simulator
     if port is None:
         raise ValueError("id_scanner.port is needed for a serial scanner")
     serial_port = port
-    return lambda: SerialIdScanner(serial_port, profile=profile, baudrate=settings.baudrate)
+    return (
+        lambda: SerialIdScanner(serial_port, profile=profile, baudrate=settings.baudrate),
+        simulator,
+    )
 
 
 def _printer_opener(
@@ -299,7 +314,7 @@ def bootstrap(config: AgentConfig, *, link: BackendLink | None = None) -> Agent:
     resources = ExitStack()
     bus = EventBus()
     devices: dict[str, Device] = {}
-    capture = None
+    capture = scanner_simulator = None
     try:
         if config.card_reader.kind != "none":
             devices["card_reader"] = CardReaderDevice(
@@ -310,8 +325,9 @@ def bootstrap(config: AgentConfig, *, link: BackendLink | None = None) -> Agent:
                 reader_name=config.card_reader.reader,
             )
         if config.id_scanner.kind != "none":
+            scanner_opener, scanner_simulator = _scanner_opener(config, resources)
             devices["id_scanner"] = IdScannerDevice(
-                _scanner_opener(config, resources), bus=bus, poll_seconds=config.poll_seconds
+                scanner_opener, bus=bus, poll_seconds=config.poll_seconds
             )
         if config.printer.kind != "none":
             opener, capture = _printer_opener(config, resources)
@@ -340,6 +356,7 @@ def bootstrap(config: AgentConfig, *, link: BackendLink | None = None) -> Agent:
         devices=devices,
         resources=resources,
         capture=capture,
+        scanner_simulator=scanner_simulator,
     )
 
 

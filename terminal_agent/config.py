@@ -163,7 +163,7 @@ def load_config(path: Path) -> AgentConfig:
             document = tomllib.load(handle)
     except OSError as exc:
         raise AgentConfigError(f"无法读取配置文件 {path}：{exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise AgentConfigError(f"配置文件 {path} 不是有效的 TOML：{exc}") from exc
     return parse_config(document, source=str(path))
 

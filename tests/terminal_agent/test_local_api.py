@@ -11,9 +11,12 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from websockets.typing import Origin
 
+from device_drivers.card_reader import SimulatedCardReader
 from terminal_agent.agent import Agent, bootstrap
 from terminal_agent.api import PAIRING_HEADER, create_api
+from terminal_agent.devices import CardReaderDevice
 from tests.terminal_agent.support import (
     PAGE_ORIGIN,
     PAIRING_TOKEN,
@@ -23,6 +26,16 @@ from tests.terminal_agent.support import (
 )
 
 PAGE = {"Origin": PAGE_ORIGIN}
+
+
+def simulated_reader(agent: Agent) -> SimulatedCardReader:
+    """The simulated card reader inside the agent."""
+    device = agent.devices["card_reader"]
+    assert isinstance(device, CardReaderDevice)
+    assert isinstance(device.driver, SimulatedCardReader)
+    return device.driver
+
+
 PAIRED = {PAIRING_HEADER: PAIRING_TOKEN}
 
 
@@ -114,7 +127,7 @@ def test_readers_and_card_read_from_the_simulated_reader(server: ServerThread) -
 
 
 def test_no_card_is_a_problem_with_the_reader_code(agent: Agent, server: ServerThread) -> None:
-    agent.devices["card_reader"].driver.remove()
+    simulated_reader(agent).remove()
     response = httpx.post(f"{server.url}/v1/card/read", headers=PAGE)
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
@@ -153,16 +166,16 @@ def test_events_socket_checks_origin_and_reports_card_removal(
         return caught.value.response.status_code
 
     async def listen() -> list[dict[str, Any]]:
-        async with websockets.connect(ws_url, origin=PAGE_ORIGIN) as socket:  # type: ignore[arg-type]
+        async with websockets.connect(ws_url, origin=Origin(PAGE_ORIGIN)) as socket:
             hello = json.loads(await socket.recv())
             assert hello["type"] == "hello"
-            agent.devices["card_reader"].driver.remove()
-            seen = []
+            simulated_reader(agent).remove()
+            seen: list[dict[str, Any]] = []
             while not any(e["type"] == "card.removed" for e in seen):
                 seen.append(json.loads(await asyncio.wait_for(socket.recv(), 3)))
             return seen
 
-    assert asyncio.run(refused(origin="http://evil.example")) == 403  # type: ignore[arg-type]
+    assert asyncio.run(refused(origin=Origin("http://evil.example"))) == 403
     assert asyncio.run(refused()) == 403
     events = asyncio.run(listen())
     assert events[-1]["reader"] == "Simulated Reader 00 00"
