@@ -135,6 +135,8 @@ def export_withholding(
             code="nothing_to_withhold",
         )
     batch.row_count, batch.total_fen = int(count), int(total)
+    if is_postgres(session):
+        session.execute(text("ANALYZE bank_batch_rows"))
     header = BatchHeader(
         batch.batch_no, "DK", bank_code, county_code, batch.row_count, batch.total_fen, on
     )
@@ -314,6 +316,9 @@ def _accept(
             batch.id,
         )
     file.row_count, file.total_fen, file.debited_fen = count, total, debited
+    if is_postgres(session):
+        # Fresh statistics, or the planner treats the just-loaded rows as an empty table.
+        session.execute(text("ANALYZE bank_return_rows"))
     run = start_or_resume(
         session=session,
         job=JOB,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:10:45.485450
+Create Date: 2026-11-26 19:13:53.717200
 """
 
 from collections.abc import Sequence
