@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import secrets
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -89,7 +90,13 @@ def _serial_hex(serial: int) -> str:
 
 def load_certificate(row: Certificate) -> x509.Certificate:
     """The ``x509`` object of an inventory row."""
-    return x509.load_pem_x509_certificate(row.pem.encode())
+    return _parse_pem(row.pem)
+
+
+@lru_cache(maxsize=64)
+def _parse_pem(pem: str) -> x509.Certificate:
+    # CA certificates are parsed on every signature and OCSP answer; they rarely change.
+    return x509.load_pem_x509_certificate(pem.encode())
 
 
 # ---- holders: the names a certificate must carry --------------------------------------

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from backend.deps import (
     AppSettings,
@@ -97,10 +98,11 @@ async def ocsp_post(
 ) -> Response:
     """Answer a DER OCSP request sent as the POST body."""
     body = await request.body()
-    return Response(
-        service.ocsp_response(session=session, keys=keys, settings=settings, request_der=body),
-        media_type=OCSP_RESPONSE,
+    # The look-up and the signature are blocking work: off the event loop.
+    answer = await run_in_threadpool(
+        service.ocsp_response, session=session, keys=keys, settings=settings, request_der=body
     )
+    return Response(answer, media_type=OCSP_RESPONSE)
 
 
 @public_router.get("/ocsp/{encoded:path}", summary="OCSP 查询（GET，Base64 编码请求）")

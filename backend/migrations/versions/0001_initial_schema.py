@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:13:53.717200
+Create Date: 2026-11-26 19:15:06.503126
 """
 
 from collections.abc import Sequence
