@@ -22,6 +22,7 @@ from backend.db import Base
 from backend.idempotency import IdempotencyRecord
 from backend.ledger.models import JobChunk, JobRun, JournalEntry, JournalLine
 from backend.orgs.models import Office, Operator, Region
+from backend.partners.models import PayoutAuthorisation
 from backend.pki.models import (
     BankPartner,
     CaKey,
@@ -69,6 +70,7 @@ __all__ = [
     "Office",
     "Operator",
     "OperatorSession",
+    "PayoutAuthorisation",
     "Person",
     "PersonChange",
     "PolicyVersion",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:15:06.503126
+Create Date: 2026-11-26 19:17:23.064215
 """
 
 from collections.abc import Sequence
@@ -1144,6 +1144,53 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "bank_payout_authorisations",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("authorisation_code", sa.String(length=16), nullable=False),
+        sa.Column("bank_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("bank_transaction_id", sa.String(length=64), nullable=False),
+        sa.Column("request_sha256", sa.String(length=64), nullable=False),
+        sa.Column("card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("card_number", sa.String(length=9), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("terminal_id", sa.String(length=32), nullable=False),
+        sa.Column("decision", sa.String(length=16), nullable=False, comment="approved | declined"),
+        sa.Column("reason_code", sa.String(length=32), nullable=True),
+        sa.Column(
+            "state",
+            sa.String(length=16),
+            nullable=False,
+            comment="approved | confirmed | voided | expired | declined",
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["bank_id"],
+            ["pki_bank_partners.id"],
+            name=op.f("fk_bank_payout_authorisations_bank_id_pki_bank_partners"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["card_id"], ["cards.id"], name=op.f("fk_bank_payout_authorisations_card_id_cards")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_payout_authorisations")),
+        sa.UniqueConstraint(
+            "authorisation_code", name=op.f("uq_bank_payout_authorisations_authorisation_code")
+        ),
+        sa.UniqueConstraint(
+            "bank_id", "bank_transaction_id", name=op.f("uq_bank_payout_authorisations_bank_id")
+        ),
+    )
+    with op.batch_alter_table("bank_payout_authorisations", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_bank_payout_authorisations_bank_id"), ["bank_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_bank_payout_authorisations_card_id"), ["card_id"], unique=False
+        )
+
+    op.create_table(
         "card_challenges",
         sa.Column("id", sa.String(length=32), nullable=False, comment="random hex handle"),
         sa.Column("card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -1304,6 +1351,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_card_challenges_card_id"))
 
     op.drop_table("card_challenges")
+    with op.batch_alter_table("bank_payout_authorisations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bank_payout_authorisations_card_id"))
+        batch_op.drop_index(batch_op.f("ix_bank_payout_authorisations_bank_id"))
+
+    op.drop_table("bank_payout_authorisations")
     with op.batch_alter_table("pki_requests", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pki_requests_region_code"))
         batch_op.drop_index(batch_op.f("ix_pki_requests_operator_id"))
