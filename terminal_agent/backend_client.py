@@ -2,8 +2,10 @@
 
 The agent reaches the backend only over HTTP(S). Every submission carries the
 idempotency key the agent generated for it, the operator's session token the page
-passed on, and the device id. The transport is injectable (``transport=``), so tests
-run this code against the backend app in process as well as over a real socket.
+passed on, and the device id. The TLS context is ``xnb_client``'s (the same
+device-certificate handling as the CLI); this link differs from ``xnb_client.BackendClient``
+in returning every answer as data (the outbox decides on status codes) and in sending
+idempotency keys. The transport is injectable (``transport=``).
 """
 
 from __future__ import annotations
@@ -16,20 +18,9 @@ import httpx
 
 from terminal_agent.config import TlsSettings
 from terminal_agent.outbox import BackendAnswer, BackendUnreachableError
+from xnb_client.client import tls_context
 
 log = logging.getLogger(__name__)
-
-
-def tls_context(tls: TlsSettings) -> ssl.SSLContext:
-    """Trust the province's CA chain and present the device certificate (when configured)."""
-    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
-    if tls.client_cert is not None:
-        context.load_cert_chain(
-            str(tls.client_cert),
-            str(tls.client_key or tls.client_cert),
-            tls.key_password.get_secret_value() if tls.key_password else None,
-        )
-    return context
 
 
 class BackendLink:
@@ -46,7 +37,15 @@ class BackendLink:
     ) -> None:
         verify: ssl.SSLContext | bool = True
         if base_url.startswith("https://"):
-            verify = tls_context(tls or TlsSettings())
+            settings = tls or TlsSettings()
+            verify = tls_context(
+                ca_file=settings.ca_file,
+                client_cert=settings.client_cert,
+                client_key=settings.client_key,
+                key_password=(
+                    settings.key_password.get_secret_value() if settings.key_password else None
+                ),
+            )
         self.base_url = base_url
         self.device_id = device_id
         self._http = httpx.Client(
