@@ -7,7 +7,9 @@ writes a synthetic CSV with the seed generator, creates a fresh database, times
 (a) ``COPY`` of the file into a bare table with the same columns and no indexes, and
 (b) ``xnb persons import`` of the file in a subprocess (peak RSS measured on that
 process), then a second import of the same file (everything already present). The
-database is dropped at the end. Results go to ``bench/results/import.md``.
+database is dropped at the end. Other engineers share the machine, so the 1-minute load
+average is noted before the COPY and after the import of each size. Results go to
+``bench/results/import.md``.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class Result:
     import_rss_mb: float
     reimport_s: float
     reimport_rss_mb: float
+    load_start: float
+    load_end: float
 
     @property
     def ratio(self) -> float:
@@ -130,8 +134,10 @@ def run_size(rows: int, admin_url: str, workdir: Path) -> Result:
         migrations.upgrade(database_url)
         env = {**os.environ, "XNB_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
         subprocess.run([XNB, "orgs", "load"], env=env, check=True, capture_output=True)
+        load_start = os.getloadavg()[0]
         copy_s = baseline_copy(csv_path, conninfo)
         import_s, import_rss = timed_import(csv_path, database_url)
+        load_end = os.getloadavg()[0]
         reimport_s, reimport_rss = timed_import(csv_path, database_url)
     finally:
         with admin.connect() as conn:
@@ -146,6 +152,8 @@ def run_size(rows: int, admin_url: str, workdir: Path) -> Result:
         import_rss_mb=import_rss,
         reimport_s=reimport_s,
         reimport_rss_mb=reimport_rss,
+        load_start=load_start,
+        load_end=load_end,
     )
 
 
@@ -176,17 +184,19 @@ def write_report(results: list[Result], admin_url: str, path: Path) -> None:
         "(parse, decode, validate every row with `validate_person`, COPY into staging,",
         "whole-file checks, households and persons set-based, one audit record) against the",
         "migrated schema with all its indexes; re-import: the same file again (every row",
-        "already present). Peak RSS is the import process's `ru_maxrss`.",
+        "already present). Peak RSS is the import process's `ru_maxrss`. Load: the",
+        "1-minute load average before the COPY and after the import (2 cores; other",
+        "engineers' test runs share the machine).",
         "",
         "| rows | file MB | COPY baseline s | import s | ratio | import peak RSS MB "
-        "| re-import s | re-import peak RSS MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| re-import s | re-import peak RSS MB | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.rows:,} | {r.file_mb:.0f} | {r.copy_s:.2f} | {r.import_s:.1f} | "
             f"{r.ratio:.1f} | {r.import_rss_mb:.0f} | {r.reimport_s:.1f} | "
-            f"{r.reimport_rss_mb:.0f} |"
+            f"{r.reimport_rss_mb:.0f} | {r.load_start:.1f} → {r.load_end:.1f} |"
         )
     lines += ["", "Machine:", "", *machine_note(admin_url), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +224,8 @@ def main() -> None:
             print(
                 f"{rows:,} rows: COPY {result.copy_s:.2f}s, import {result.import_s:.1f}s "
                 f"(ratio {result.ratio:.1f}, peak RSS {result.import_rss_mb:.0f} MB), "
-                f"re-import {result.reimport_s:.1f}s"
+                f"re-import {result.reimport_s:.1f}s, "
+                f"load {result.load_start:.1f} → {result.load_end:.1f}"
             )
             results.append(result)
     write_report(results, args.pg_url, args.out)

@@ -281,7 +281,8 @@ class PersonLoader:
             self._exits.close()
         else:
             self._flush_sqlite()
-        self.session.execute(text(f"CREATE INDEX {STAGE}_id ON {STAGE} (id_number)"))
+        # No index on the staging table: every later step reads all of it, and with
+        # statistics the planner hashes it (building an index cost more than it saved).
         self.session.execute(text(f"ANALYZE {STAGE}"))
 
     def reject_whole_file_conflicts(self) -> Iterator[tuple[int, str, str]]:
@@ -326,27 +327,31 @@ class PersonLoader:
             yield int(line), str(code), str(ref)
 
     def count_present(self) -> tuple[int, int]:
-        """Mark rows whose ID number is stored already; return (present, present but different)."""
+        """Mark rows whose ID number is stored already; return (present, present but different).
+
+        One pass: each is marked ``present`` or ``differing`` as it is found.
+        """
         s = self.session
-        present = _rowcount(
-            s.execute(
-                text(f"""
+        s.execute(
+            text(f"""
             INSERT INTO {SKIP} (line, code, ref)
-            SELECT s.line, 'present', CAST(p.id AS text)
+            SELECT s.line, CASE WHEN {self._differs()} THEN 'differing' ELSE 'present' END,
+                   CAST(p.id AS text)
             FROM {STAGE} s JOIN persons p ON p.id_number = s.id_number
             WHERE NOT EXISTS (SELECT 1 FROM {SKIP} k WHERE k.line = s.line)
             """)
-            )
         )
-        if not present:
-            return 0, 0
-        differing = s.scalar(
-            text(
-                f"SELECT count(*) FROM {STAGE} s JOIN persons p ON p.id_number = s.id_number "
-                f"JOIN {SKIP} k ON k.line = s.line AND k.code = 'present' WHERE {self._differs()}"
+        counts = {
+            code: count
+            for code, count in s.execute(
+                text(
+                    f"SELECT code, count(*) FROM {SKIP} "
+                    "WHERE code IN ('present', 'differing') GROUP BY code"
+                )
             )
-        )
-        return present, int(differing or 0)
+        }
+        differing = int(counts.get("differing", 0))
+        return int(counts.get("present", 0)) + differing, differing
 
     def first_differing(self, limit: int) -> list[PresentDiffering]:
         """The first stored persons whose data in the file differs, with the differing fields."""
@@ -355,9 +360,9 @@ class PersonLoader:
             text(
                 "SELECT s.line, s.id_number, "
                 + ", ".join(f"s.{c}, p.{c}" for c in columns)
-                + f" FROM {STAGE} s JOIN persons p ON p.id_number = s.id_number "
-                f"JOIN {SKIP} k ON k.line = s.line AND k.code = 'present' "
-                f"WHERE {self._differs()} ORDER BY s.line LIMIT :limit"
+                + f" FROM {SKIP} k JOIN {STAGE} s ON s.line = k.line "
+                "JOIN persons p ON p.id_number = s.id_number "
+                "WHERE k.code = 'differing' ORDER BY k.line LIMIT :limit"
             ),
             {"limit": limit},
         )
@@ -411,11 +416,17 @@ class PersonLoader:
                 {"now": self.now},
             )
         )
-        present = int(s.scalar(text(f"SELECT count(*) FROM {SKIP} WHERE code = 'present'")) or 0)
-        skipped = int(s.scalar(text(f"SELECT count(*) FROM {SKIP}")) or 0)
+        present, skipped = s.execute(
+            text(
+                f"SELECT count(*) FILTER (WHERE code IN ('present', 'differing')), count(*) "
+                f"FROM {SKIP}"
+            )
+        ).one()
         # A concurrent transaction may have stored some of the same people meanwhile.
         present += self.staged - skipped - imported
-        return LoadCounts(imported=imported, already_present=present, households_created=households)
+        return LoadCounts(
+            imported=imported, already_present=int(present), households_created=households
+        )
 
     def enrol(self, *, reason: str) -> int:
         """Enrol the staged persons that carry an enrolment status and have no active one."""
@@ -572,7 +583,8 @@ def import_persons(
                 if report.rows_rejected and not accept_valid:
                     raise ImportRejected(report)
                 report.already_present, report.present_differing = loader.count_present()
-                report.differing = loader.first_differing(MAX_SHOWN_ERRORS)
+                if report.present_differing:
+                    report.differing = loader.first_differing(MAX_SHOWN_ERRORS)
                 counts = loader.apply()
     except CsvFileError as exc:
         raise InvalidInput(
