@@ -168,3 +168,29 @@ def read(
         },
     }
     typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
+
+
+@card_app.command("personalise")
+def personalise(
+    card_number: Annotated[str, typer.Argument(help="卡面印制的卡号")],
+    backend: Annotated[str, typer.Option(help="后端地址")] = "http://127.0.0.1:8000",
+    token: Annotated[str, typer.Option(envvar="XNB_TOKEN", help="制卡中心操作员的会话令牌")] = "",
+    reader: Annotated[str | None, typer.Option(help="part of the reader name")] = None,
+) -> None:
+    """Personalise the blank card in the reader (card centre): script from the backend."""
+    import httpx
+
+    from device_drivers.card_reader import ReaderError, open_pcsc_reader
+    from device_drivers.personalise_station import PersonalisationStation, StationError
+
+    headers = {"Authorization": f"Bearer {token}", "X-XNB-Device": "personalise-station"}
+    with httpx.Client(base_url=backend, headers=headers, timeout=30) as http:
+        station = PersonalisationStation(http=http, reader=open_pcsc_reader(), reader_name=reader)
+        try:
+            result = station.personalise(station.card_id_for(card_number))
+        except (StationError, ReaderError) as exc:
+            typer.echo(f"个人化未进行：{exc}", err=True)
+            raise typer.Exit(2) from exc
+    typer.echo(json.dumps(result.__dict__, ensure_ascii=False))
+    if not result.verified:
+        raise typer.Exit(1)

@@ -57,6 +57,7 @@ def list_cards(
     person_id: int | None = None,
     state: CardState | None = None,
     batch_id: int | None = None,
+    card_number: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[int, list[Card]]:
@@ -69,6 +70,8 @@ def list_cards(
         query = query.where(Card.state == state.value)
     if batch_id is not None:
         query = query.where(Card.batch_id == batch_id)
+    if card_number is not None:
+        query = query.where(Card.card_number == card_number)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = session.scalars(query.order_by(Card.id.desc()).offset(offset).limit(limit)).all()
     return total, list(page)

@@ -120,6 +120,7 @@ def list_cards(
     person_id: int | None = None,
     state: CardState | None = None,
     batch_id: int | None = None,
+    card_number: str | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[CardOut]:
@@ -130,6 +131,7 @@ def list_cards(
         person_id=person_id,
         state=state,
         batch_id=batch_id,
+        card_number=card_number,
         offset=offset,
         limit=limit,
     )

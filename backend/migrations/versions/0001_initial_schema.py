@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:17:23.064215
+Create Date: 2026-11-26 19:22:14.916855
 """
 
 from collections.abc import Sequence
