@@ -90,7 +90,6 @@ def _install_routes(app: FastAPI) -> None:
     from backend.ledger.views import router as ledger_router
     from backend.orgs.views import router as orgs_router
     from backend.partners.views import router as partners_router
-    from backend.partners.views import router as partners_router
     from backend.pki.views import public_router as pki_public_router
     from backend.pki.views import router as pki_router
     from backend.policy.views import router as policy_router
@@ -140,7 +139,6 @@ def _install_routes(app: FastAPI) -> None:
     ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(client_identity)])
     app.include_router(pki_public_router)
-    app.include_router(partners_router)
     app.include_router(partners_router)
     app.include_router(receipts_public_router)
 

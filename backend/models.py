@@ -23,7 +23,6 @@ from backend.idempotency import IdempotencyRecord
 from backend.ledger.models import JobChunk, JobRun, JournalEntry, JournalLine
 from backend.orgs.models import Office, Operator, Region
 from backend.partners.models import PayoutAuthorisation
-from backend.partners.models import PayoutAuthorisation
 from backend.pki.models import (
     BankPartner,
     CaKey,
@@ -71,7 +70,6 @@ __all__ = [
     "Office",
     "Operator",
     "OperatorSession",
-    "PayoutAuthorisation",
     "PayoutAuthorisation",
     "Person",
     "PersonChange",
