@@ -203,7 +203,7 @@ def test_a_concurrent_duplicate_caught_by_the_unique_index_still_names_the_regio
 ):
     person = create_person(world)
     enrol(world, person["id"])
-    real = service._active_enrolment
+    real = service.enrolments._active_enrolment
     calls: list[int] = []
 
     def blind_first_look(session: Session, person_id: int) -> Enrolment | None:
@@ -211,7 +211,7 @@ def test_a_concurrent_duplicate_caught_by_the_unique_index_still_names_the_regio
         calls.append(person_id)
         return None if len(calls) == 1 else real(session, person_id)
 
-    monkeypatch.setattr(service, "_active_enrolment", blind_first_look)
+    monkeypatch.setattr(service.enrolments, "_active_enrolment", blind_first_look)
     r = world.client.post(
         "/api/v1/enrolments", json={"person_id": person["id"]}, headers=world.headers("clerk_hbk")
     )

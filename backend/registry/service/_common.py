@@ -1,0 +1,94 @@
+"""Helpers every registry subject shares: the scoped person loader, value forms, checks, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from backend.audit.service import record
+from backend.errors import Conflict, FieldError, NotFound, invalid
+from backend.orgs.models import Region
+from backend.orgs.service import Principal
+from backend.registry.models import Person
+
+
+def _as_text(value: object) -> str | None:
+    """The form a personal-data value takes in the change history."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _region_label(session: Session, code: str) -> str:
+    region = session.get(Region, code)
+    return f"{region.name}（{code}）" if region else code
+
+
+def _check_village(session: Session, principal: Principal, field_name: str, code: str) -> Region:
+    region = session.get(Region, code)
+    if region is None or region.level != 5:
+        raise invalid(field_name, f"区划代码{code}不是已知的村（社区）", "unknown_region")
+    if not principal.scope.covers(code):
+        raise invalid(field_name, f"{region.name}（{code}）不在本经办机构辖区内", "out_of_scope")
+    return region
+
+
+def _known_village(session: Session, code: str | None) -> set[str]:
+    """The set ``validate_person`` checks against: the code itself if it is a village."""
+    code = (code or "").strip()
+    region = session.get(Region, code) if code else None
+    return {code} if region is not None and region.level == 5 else set()
+
+
+def _flush_person(session: Session, person: Person) -> None:
+    """Write the person now, turning a lost optimistic-concurrency race into a 409."""
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict(
+            detail=f"人员{person.id}的信息已被他人修改，请刷新后重试", code="stale_version"
+        ) from exc
+
+
+def _audit(
+    principal: Principal, session: Session, action: str, obj: str, obj_id: int, **detail: Any
+) -> None:
+    record(
+        session=session,
+        actor=principal.actor,
+        action=action,
+        object_type=obj,
+        object_id=obj_id,
+        detail=detail,
+    )
+
+
+def get_person(*, session: Session, principal: Principal, person_id: int) -> Person:
+    """One person of the operator's scope; outside it, ``NotFound`` (and the refusal audited)."""
+    person = session.get(Person, person_id)
+    if person is None or not principal.scope.covers(person.hukou_region_code):
+        raise NotFound(
+            detail=f"人员{person_id}不存在",
+            code="person_not_found",
+            audit_refusal=person is not None,
+        )
+    return person
+
+
+def _duplicate_person(session: Session, id_number: str) -> Conflict:
+    other = session.scalar(select(Person).where(Person.id_number == id_number))
+    where = _region_label(session, other.hukou_region_code) if other else "其他地区"
+    return Conflict(
+        detail=f"身份证号码{id_number}已登记，户籍地：{where}",
+        code="person_exists",
+        fields=[FieldError("id_number", "身份证号码已登记", "duplicate")],
+        extra={"region_code": other.hukou_region_code if other else None},
+    )
