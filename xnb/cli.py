@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 
 from backend.cli import register as register_backend
+from backend.pki.cli import cert_app
 from device_drivers.cli import card_app
 from device_drivers.receipt_cli import app as receipt_app
 from terminal_agent.cli import agent_app
+from xnb_client.cli import cert_request, login
 
 app = typer.Typer(
     name="xnb",
@@ -18,6 +20,10 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 register_backend(app)
+# The client's commands: the backend may not import xnb_client, so they join here, `request`
+# in the backend's `cert` group.
+app.command("login")(login)
+cert_app.command("request")(cert_request)
 app.add_typer(card_app, name="card", help="社保卡：虚拟卡与读卡器")
 app.add_typer(receipt_app, name="receipt", help="收据：预览与模拟打印机")
 app.add_typer(agent_app, name="agent", help="终端代理：设备、本机接口、离线队列")

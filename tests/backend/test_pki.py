@@ -24,6 +24,7 @@ from backend.pki import profiles
 from backend.pki import service as pki
 from backend.pki.keystore import DatabaseKeyStore
 from backend.pki.models import EnrolmentToken
+from backend.pki.service.issuance import _sign
 from tests.backend.pki_support import (
     enrol_device,
     init_ca,
@@ -103,7 +104,7 @@ def test_profiles_are_data_and_a_template_that_breaks_one_is_refused():
     codes = {v.code for v in profiles.check(operator, good)}
     assert codes == {"lifetime_too_long", "extended_key_usage_mismatch", "name_not_allowed"}
     with pytest.raises(pki.InvalidInput) as caught:
-        pki._sign(
+        _sign(
             template=good,
             profile=operator,
             issuer=None,

@@ -1,0 +1,53 @@
+"""The CA's own certificates: key labels, fingerprints, parsing, the issuing CA and its chain."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.errors import NotFound
+from backend.pki.models import Certificate
+
+ISSUING_KEY_LABEL = "issuing-ca"
+
+ROOT_KEY_LABEL = "root-ca"
+
+
+def fingerprint(certificate: x509.Certificate) -> str:
+    """SHA-256 of the DER encoding, lower-case hex (how certificates are looked up)."""
+    return certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def load_certificate(row: Certificate) -> x509.Certificate:
+    """The ``x509`` object of an inventory row."""
+    return _parse_pem(row.pem)
+
+
+@lru_cache(maxsize=64)
+def _parse_pem(pem: str) -> x509.Certificate:
+    # CA certificates are parsed on every signature and OCSP answer; they rarely change.
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+def issuing_ca(*, session: Session) -> Certificate:
+    """The province's online issuing CA (the newest valid one)."""
+    row = session.scalar(
+        select(Certificate)
+        .where(Certificate.profile == "issuing_ca", Certificate.state == "valid")
+        .order_by(Certificate.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        raise NotFound(detail="尚未建立签发CA，请先运行 xnb ca init", code="ca_missing")
+    return row
+
+
+def chain_pem(*, session: Session) -> str:
+    """The issuing CA followed by its root, PEM (what relying parties trust)."""
+    ca = issuing_ca(session=session)
+    root = session.get(Certificate, ca.issuer_id) if ca.issuer_id else None
+    return ca.pem + (root.pem if root else "")
