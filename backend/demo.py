@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.audit.service import Actor
+from backend.config import Settings
 from backend.orgs import service as orgs
 from backend.orgs.models import Office, Operator, Region
 from backend.orgs.permissions import ROLE_LABELS, Role
@@ -113,11 +114,20 @@ def banner(*, base_url: str, password: str, residents: int, database: Path) -> s
     return "\n".join(lines)
 
 
-def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> None:
-    """Fresh SQLite database under var/, the demo world, synthetic residents, then the server."""
+@dataclass(frozen=True)
+class PreparedDemo:
+    """What ``prepare_demo`` made: the settings to serve with and what to tell the user."""
+
+    settings: Settings
+    database: Path
+    password: str
+
+
+def prepare_demo(*, residents: int, seed: int) -> PreparedDemo:
+    """Fresh SQLite database under var/: the demo world, residents and their contribution story."""
     import typer
 
-    from backend.config import Settings
+    from backend.contributions.demo import contribution_history
     from backend.db import make_engine, make_session_factory, unit_of_work
     from backend.migrations import upgrade
     from backend.seed import seed_residents
@@ -139,18 +149,9 @@ def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> None:
     with unit_of_work(factory) as session:
         seed_residents(session=session, county=DEMO_COUNTY, residents=residents, seed=seed)
     typer.echo("生成缴费历史（核定、柜台收款、银行代扣与回盘、结息）…")
-    from backend.contributions.demo import contribution_history
-
     for line in contribution_history(
         factory=factory, county=DEMO_COUNTY, seed=seed, out_dir=database.parent / "bank"
     ):
         typer.echo(line)
     engine.dispose()
-    base_url = f"http://127.0.0.1:{port}"
-    typer.echo(banner(base_url=base_url, password=password, residents=residents, database=database))
-    if serve:
-        import uvicorn
-
-        from backend.app import create_app
-
-        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info")
+    return PreparedDemo(settings=settings, database=database, password=password)

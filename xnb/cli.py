@@ -35,11 +35,13 @@ def demo(
     seed: Annotated[int, typer.Option(help="随机种子")] = 2026,
     serve: Annotated[bool, typer.Option(help="准备完成后启动服务")] = True,
     port: Annotated[int, typer.Option(help="服务端口")] = 8000,
+    counter: Annotated[bool, typer.Option(help="用模拟设备走一遍柜台业务并保存收据预览")] = True,
 ) -> None:
-    """The demo: fresh embedded database, demo county, operators, residents, server."""
-    from backend.demo import run_demo
+    """The demo: fresh embedded database, demo county, operators, residents, a counter
+    visit through a terminal agent with simulated devices, and the server."""
+    from xnb.demo import run
 
-    run_demo(residents=residents, seed=seed, serve=serve, port=port)
+    run(residents=residents, seed=seed, serve=serve, port=port, counter=counter)
 
 
 def main() -> None:
