@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:22:14.916855
+Create Date: 2026-11-26 19:35:55.886211
 """
 
 from collections.abc import Sequence
