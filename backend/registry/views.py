@@ -18,6 +18,7 @@ from backend.idempotency import respond_once
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 from backend.registry import service
+from backend.registry.codes import EnrolmentStatus
 from backend.registry.schemas import (
     ChangeDecisionIn,
     EnrolmentIn,
@@ -353,6 +354,37 @@ def enrol(
         request=request,
         payload=body.model_dump(mode="json"),
         action=action,
+    )
+
+
+@router.get(
+    "/enrolments",
+    response_model=Page[EnrolmentOut],
+    tags=["enrolments"],
+    summary="查询参保登记（按状态、区划）",
+)
+def list_enrolments(
+    session: DbSession,
+    principal: PersonReader,
+    status: EnrolmentStatus | None = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Page[EnrolmentOut]:
+    """Enrolments registered in the operator's scope, filtered by status and region prefix."""
+    total, items = service.list_enrolments(
+        session=session,
+        principal=principal,
+        status=status,
+        region_prefix=region,
+        offset=offset,
+        limit=limit,
+    )
+    return Page(
+        total=total,
+        offset=offset,
+        limit=limit,
+        items=[EnrolmentOut.model_validate(e) for e in items],
     )
 
 

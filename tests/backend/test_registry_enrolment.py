@@ -376,3 +376,20 @@ def test_search_by_enrolment_status(world: World):
     assert found("paying") == [enrolled["id"]]
     assert found("none") == [other["id"]]
     assert found("suspended") == []
+
+
+def test_enrolment_listing_filters_by_status_and_region(world: World):
+
+    paying = create_person(world, "clerk_county")
+    enrol(world, paying["id"])
+    r = world.client.get(
+        "/api/v1/enrolments?status=paying&region=654226", headers=world.headers("clerk_county")
+    )
+    assert r.status_code == 200, r.text
+    assert paying["id"] in {e["person_id"] for e in r.json()["items"]}
+    none = world.client.get(
+        "/api/v1/enrolments?status=terminated", headers=world.headers("clerk_county")
+    )
+    assert none.json()["total"] == 0
+    bad = world.client.get("/api/v1/enrolments?status=dead", headers=world.headers("clerk_county"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"

@@ -95,7 +95,7 @@ OBJECT_ROUTES: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("DELETE", "/households/{r.household_id}/members/{r.person_id}", None, "clerk"),
 ]
 # Listings: the resident must not appear for the other township or county.
-LIST_ROUTES = ["/persons", "/households", "/person-changes"]
+LIST_ROUTES = ["/persons", "/households", "/person-changes", "/enrolments"]
 # Creation into a village of another township: a field error naming the region.
 CREATE_ROUTES: list[tuple[str, dict[str, Any], str]] = [
     ("/persons", {"hukou_region_code": HBK_VILLAGE}, "hukou_region_code"),
@@ -189,9 +189,11 @@ def test_listings_show_only_the_scope(world: World, resident: Resident, path: st
         assert r.status_code == 200, r.text
         return [item["id"] for item in r.json()["items"]]
 
-    own = {"/persons": resident.person_id, "/households": resident.household_id}.get(
-        path, resident.change_id
-    )
+    own = {
+        "/persons": resident.person_id,
+        "/households": resident.household_id,
+        "/enrolments": resident.enrolment_id,
+    }.get(path, resident.change_id)
     assert own in ids("clerk_hbk")
     assert own in ids("clerk_county")
     assert own not in ids("clerk_xzg")

@@ -25,6 +25,7 @@ from backend.registry.service.enrolments import (
     change_enrolment_status,
     enrol,
     get_enrolment,
+    list_enrolments,
 )
 from backend.registry.service.households import (
     HEAD_OF_HOUSEHOLD,
@@ -57,6 +58,7 @@ __all__ = [
     "get_household",
     "get_person",
     "list_changes",
+    "list_enrolments",
     "list_households",
     "reject_change",
     "remove_member",

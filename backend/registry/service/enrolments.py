@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -142,6 +142,26 @@ def get_enrolment(*, session: Session, principal: Principal, enrolment_id: int) 
             audit_refusal=enrolment is not None,
         )
     return enrolment
+
+
+def list_enrolments(
+    *,
+    session: Session,
+    principal: Principal,
+    status: EnrolmentStatus | None = None,
+    region_prefix: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[int, list[Enrolment]]:
+    """Enrolments registered in the scope, optionally by status and region, oldest first."""
+    query = select(Enrolment).where(Enrolment.region_code.startswith(principal.scope.prefix))
+    if status is not None:
+        query = query.where(Enrolment.status == status.value)
+    if region_prefix:
+        query = query.where(Enrolment.region_code.startswith(region_prefix))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = session.scalars(query.order_by(Enrolment.id).offset(offset).limit(limit)).all()
+    return total, list(page)
 
 
 def allowed_transitions(enrolment: Enrolment) -> frozenset[EnrolmentStatus]:
