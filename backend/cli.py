@@ -43,21 +43,24 @@ def serve(
     host: Annotated[str | None, typer.Option(help="监听地址")] = None,
     port: Annotated[int | None, typer.Option(help="监听端口")] = None,
 ) -> None:
-    """Start the backend: HTTPS with client certificates, or flagged plain HTTP in dev mode."""
+    """Start the backend: HTTPS with client certificates (and CRL/OCSP over plain HTTP on
+    ``pki_http_port``), or flagged plain HTTP in dev mode."""
+    import asyncio
+
     import uvicorn
 
     from backend.app import create_app
-    from backend.tls import uvicorn_config
+    from backend.tls import serve_all, uvicorn_configs
 
     settings = get_settings()
-    config = uvicorn_config(
+    configs = uvicorn_configs(
         create_app(settings),
         settings,
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
     )
-    uvicorn.Server(config).run()
+    asyncio.run(serve_all([uvicorn.Server(config) for config in configs]))
 
 
 @db_app.command("upgrade")

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # purpose: relying parties fetch them without a client certificate).
     pki_public_url: str = "http://127.0.0.1:8000"
     pki_crl_hours: int = Field(default=24, ge=1, le=24 * 7)
+    # With TLS on, the CRL and OCSP (and the CA chain) are also served over plain HTTP on
+    # this port of the same host, so the URLs above work; 0 runs no such listener.
+    pki_http_port: int = Field(default=8080, ge=0, le=65535)
     # HTTPS with client certificates: the server's chain and key, and the CA bundle that
     # client certificates must chain to.
     tls_certfile: Path | None = None

@@ -8,6 +8,13 @@ request by ``backend.deps`` on the API paths.
 
 uvicorn does not put the peer certificate in the ASGI scope, so ``TlsHttpProtocol``
 adds the ASGI TLS extension (``scope["extensions"]["tls"]``) per connection.
+
+With TLS on, the CRL and OCSP URLs written into certificates (plain HTTP: relying parties
+fetch them before they can trust anything) would point at nothing, so a second uvicorn
+server in the same process listens on plain HTTP (``pki_http_port``, same host) and
+serves the same app through ``RelyingPartyPaths``: the CA chain, the CRL and OCSP, and
+nothing else. Device enrolment is not among them: its one-time token is a secret and
+travels over HTTPS only.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import ssl
 from typing import Any
 
 from cryptography import x509
+from starlette.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from backend.config import Settings
+from backend.errors import NotFound, problem_body
 
 log = logging.getLogger("xnb.mtls")
 TLS_EXTENSION = "tls"
@@ -119,3 +128,69 @@ def uvicorn_config(app: Any, settings: Settings, *, host: str, port: int, **kwar
         "INSECURE DEVELOPMENT MODE: plain HTTP without client certificates on %s:%s", host, port
     )
     return uvicorn.Config(app, host=host, port=port, **kwargs)
+
+
+class RelyingPartyPaths:
+    """The app as the plain-HTTP listener serves it: only ``/pki/ca.pem``, ``/pki/crl`` and
+    ``/pki/ocsp`` (POST, and GET ``/pki/ocsp/{request}``); every other path is 404."""
+
+    PATHS = ("/pki/ca.pem", "/pki/crl", "/pki/ocsp")
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def _allowed(self, path: str) -> bool:
+        return path in self.PATHS or path.startswith("/pki/ocsp/")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Pass allowed HTTP requests to the app; answer the rest with a problem 404."""
+        if scope["type"] != "http" or self._allowed(scope["path"]):
+            await self._app(scope, receive, send)
+            return
+        error = NotFound(
+            detail="此端口仅提供 CA 证书链、CRL 与 OCSP；其余接口请使用 HTTPS",
+            code="not_on_plain_http",
+        )
+        response = JSONResponse(
+            problem_body(error, instance=scope["path"]),
+            status_code=error.status,
+            media_type="application/problem+json",
+        )
+        await response(scope, receive, send)
+
+
+def uvicorn_configs(
+    app: Any, settings: Settings, *, host: str, port: int, **kwargs: Any
+) -> list[Any]:
+    """The API listener and, with TLS on and ``pki_http_port`` set, the plain-HTTP one."""
+    import uvicorn
+
+    configs = [uvicorn_config(app, settings, host=host, port=port, **kwargs)]
+    if settings.tls_enabled and settings.pki_http_port:
+        log.info(
+            "CRL and OCSP over plain HTTP on %s:%s (no other paths)", host, settings.pki_http_port
+        )
+        # lifespan off: the app's start-up and shut-down run once, with the API listener.
+        configs.append(
+            uvicorn.Config(
+                RelyingPartyPaths(app),
+                host=host,
+                port=settings.pki_http_port,
+                lifespan="off",
+                **kwargs,
+            )
+        )
+    return configs
+
+
+async def serve_all(servers: list[Any]) -> None:
+    """Run uvicorn servers in one event loop; when one stops, stop the others.
+
+    Each server installs the same signal handlers, so only the last one started sees
+    Ctrl-C or SIGTERM; the others follow it here.
+    """
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks)

@@ -5,8 +5,10 @@ Uses its own SQLite database in a temporary directory. Times:
 
 * issuance: CSR check + profile check + ECDSA P-256 signature + inventory row + audit
   record, one transaction per certificate (what ``POST /pki/enrol`` does), one process;
-* OCSP: ``ocsp_response`` in process (parse, look-up, sign), then over HTTP with two
-  client threads against uvicorn (one worker);
+* OCSP: ``ocsp_answer`` in process, then over HTTP with two client threads against
+  uvicorn (one worker); each both ways: requests without a nonce, answered from the
+  response cache after the first (the state look-up still runs), and requests with a
+  nonce, each signed afresh (what the responder costs without its cache);
 * mutual TLS: ``GET /api/v1/auth/me`` with a session token, the same app served once
   over plain HTTP and once over HTTPS with the device certificate, keep-alive and a new
   connection per request; the ratio is HTTPS/HTTP in the same run.
@@ -17,6 +19,7 @@ Writes ``bench/results/pki.md``.
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import platform
 import socket
@@ -178,29 +181,34 @@ def main() -> None:
     with unit_of_work(factory) as s:
         chain = pki.chain_pem(session=s)
     issuer = x509.load_pem_x509_certificates(chain.encode())[0]
-    requests = [
-        ocsp.OCSPRequestBuilder()
-        .add_certificate(x509.load_pem_x509_certificate(c.pem.encode()), issuer, hashes.SHA1())
-        .build()
-        .public_bytes(serialization.Encoding.DER)
-        for c in issued
-    ]
 
-    def ocsp_one_factory() -> Callable[[], None]:
+    def ocsp_request(certificate: pki.Certificate, nonce: bool) -> bytes:
+        builder = ocsp.OCSPRequestBuilder().add_certificate(
+            x509.load_pem_x509_certificate(certificate.pem.encode()), issuer, hashes.SHA1()
+        )
+        if nonce:
+            builder = builder.add_extension(x509.OCSPNonce(os.urandom(16)), critical=False)
+        return builder.build().public_bytes(serialization.Encoding.DER)
+
+    requests = [ocsp_request(c, nonce=False) for c in issued]
+    nonce_requests = [ocsp_request(c, nonce=True) for c in issued]
+
+    def ocsp_one_factory(pool: list[bytes]) -> Callable[[], None]:
         counter = iter(range(10**9))
 
         def one() -> None:
             with unit_of_work(factory) as s:
-                pki.ocsp_response(
+                pki.ocsp_answer(
                     session=s,
                     keys=DatabaseKeyStore(s, passphrase),
                     settings=settings,
-                    request_der=requests[next(counter) % len(requests)],
+                    request_der=pool[next(counter) % len(pool)],
                 )
 
         return one
 
-    ocsp_seconds = timed(ocsp_one_factory(), args.ocsp)
+    ocsp_seconds = timed(ocsp_one_factory(requests), args.ocsp)
+    ocsp_nonce_seconds = timed(ocsp_one_factory(nonce_requests), args.ocsp)
 
     # ---- files for TLS: server certificate, device certificate ---------------------------
     server_key = new_private_key()
@@ -252,20 +260,24 @@ def main() -> None:
     auth_service._hasher = auth_service.PasswordHasher(time_cost=1, memory_cost=1024)
     with running(settings) as port:
         plain = measure(f"http://127.0.0.1:{port}", False, args.requests)
-        ocsp_http_n = args.ocsp
         with ThreadPoolExecutor(2) as pool, httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
-            start = time.perf_counter()
-            list(
-                pool.map(
-                    lambda i: c.post(
-                        "/pki/ocsp",
-                        content=requests[i % len(requests)],
-                        headers={"Content-Type": "application/ocsp-request"},
-                    ).raise_for_status(),
-                    range(ocsp_http_n),
+
+            def over_http(send: Callable[[int], httpx.Response]) -> float:
+                start = time.perf_counter()
+                list(pool.map(lambda i: send(i).raise_for_status(), range(args.ocsp)))
+                return time.perf_counter() - start
+
+            def post(pool_of: list[bytes]) -> Callable[[int], httpx.Response]:
+                return lambda i: c.post(
+                    "/pki/ocsp",
+                    content=pool_of[i % len(pool_of)],
+                    headers={"Content-Type": "application/ocsp-request"},
                 )
-            )
-            ocsp_http_seconds = time.perf_counter() - start
+
+            encoded = [base64.b64encode(r).decode() for r in requests]
+            http_post_seconds = over_http(post(requests))
+            http_nonce_seconds = over_http(post(nonce_requests))
+            http_get_seconds = over_http(lambda i: c.get(f"/pki/ocsp/{encoded[i % len(encoded)]}"))
     with running(tls_settings) as port:
         mtls = measure(f"https://127.0.0.1:{port}", client_ctx, args.requests)
 
@@ -282,10 +294,16 @@ def main() -> None:
         f"| certificates issued per second (enrolment: CSR + profile checks, signature, "
         f"inventory row, audit record, one transaction each; 1 process) | "
         f"{rate(args.certs, issue_seconds)} /s |",
-        f"| OCSP responses per second, in process (parse, look-up, sign) | "
-        f"{rate(args.ocsp, ocsp_seconds)} /s |",
-        f"| OCSP responses per second over HTTP (uvicorn, 1 worker; 2 client threads on the "
-        f"same 2 cores) | {rate(ocsp_http_n, ocsp_http_seconds)} /s |",
+        f"| OCSP responses per second, in process, from the response cache (no nonce; "
+        f"state look-up) | {rate(args.ocsp, ocsp_seconds)} /s |",
+        f"| OCSP responses per second, in process, each signed (nonce) | "
+        f"{rate(args.ocsp, ocsp_nonce_seconds)} /s |",
+        f"| OCSP responses per second over HTTP, POST, from the cache (uvicorn, 1 worker; "
+        f"2 client threads on the same 2 cores) | {rate(args.ocsp, http_post_seconds)} /s |",
+        f"| OCSP responses per second over HTTP, GET (RFC 5019), from the cache | "
+        f"{rate(args.ocsp, http_get_seconds)} /s |",
+        f"| OCSP responses per second over HTTP, POST, each signed (nonce) | "
+        f"{rate(args.ocsp, http_nonce_seconds)} /s |",
         f"| `GET /api/v1/auth/me`, keep-alive: plain HTTP | {plain[0] * 1000:.2f} ms |",
         f"| `GET /api/v1/auth/me`, keep-alive: mutual TLS | {mtls[0] * 1000:.2f} ms |",
         f"| **ratio mTLS / HTTP, keep-alive** | **{mtls[0] / plain[0]:.2f}** |",

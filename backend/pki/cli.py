@@ -67,7 +67,8 @@ def ca_init(
 
 @ca_app.command("crl")
 def ca_crl() -> None:
-    """Publish a fresh CRL (run on schedule, e.g. hourly from cron)."""
+    """Publish a fresh CRL now (the running backend publishes one by itself once the
+    newest has passed half its validity; no cron job needed)."""
     settings = get_settings()
     try:
         with unit_of_work(_factory()) as session:

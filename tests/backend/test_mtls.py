@@ -3,6 +3,7 @@ backend (uvicorn in a thread on 127.0.0.1, stopped at the end of each test)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
 import socket
@@ -19,6 +20,7 @@ import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -28,7 +30,8 @@ from backend.config import Settings
 from backend.db import unit_of_work, utcnow
 from backend.pki import service as pki
 from backend.pki.keystore import DatabaseKeyStore
-from backend.tls import uvicorn_config
+from backend.pki.models import Crl
+from backend.tls import serve_all, uvicorn_config, uvicorn_configs
 from tests.backend.pki_support import Issued, enrol_device, init_ca, issue_operator, key_headers
 from tests.conftest import PASSWORD, World
 from xnb.cli import app as xnb_app
@@ -319,3 +322,134 @@ def test_two_factor_login_over_mutual_tls_with_the_client_library_and_xnb_login(
         with httpx.Client(verify=False) as bare:
             r = bare.get(f"{url}/api/v1/auth/me")
             assert r.json()["code"] == "client_certificate_required"
+
+
+# ---- the CRL kept fresh by the running backend --------------------------------------------
+
+
+def _crl_number(der: bytes) -> int:
+    crl = x509.load_der_x509_crl(der)
+    return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+
+
+def test_crl_is_published_anew_once_half_its_validity_has_passed(
+    ca_files: Pki, client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    assert _crl_number(client.get("/pki/crl").content) == 1
+    assert _crl_number(client.get("/pki/crl").content) == 1  # still fresh: not published again
+    later = utcnow() + dt.timedelta(hours=13)  # past half of XNB_PKI_CRL_HOURS=24
+    monkeypatch.setattr("backend.pki.service.revocation.utcnow", lambda: later)
+    fresh = client.get("/pki/crl").content
+    assert _crl_number(fresh) == 2
+    assert _crl_number(client.get("/pki/crl").content) == 2
+    (tmp_path / "fresh.crl").write_bytes(fresh)
+    parsed = openssl(
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        str(tmp_path / "fresh.crl"),
+        "-noout",
+        "-text",
+        "-CAfile",
+        str(ca_files.chain),
+    )
+    assert parsed.returncode == 0, parsed.stderr
+    assert "verify OK" in parsed.stdout + parsed.stderr
+    assert "X509v3 CRL Number: \n                2" in parsed.stdout
+
+
+def test_processes_refreshing_the_crl_together_publish_it_once(
+    ca_files: Pki,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    if settings.is_sqlite:
+        pytest.skip("SQLite serves one process; the lock under test is PostgreSQL's")
+    later = utcnow() + dt.timedelta(hours=13)
+    monkeypatch.setattr("backend.pki.service.revocation.utcnow", lambda: later)
+    start = threading.Barrier(4)
+    numbers: list[int] = []
+
+    def refresh() -> None:
+        start.wait(timeout=10)
+        with unit_of_work(session_factory) as s:
+            keys = DatabaseKeyStore(s, settings.pki_passphrase.get_secret_value())
+            numbers.append(pki.current_crl(session=s, keys=keys, settings=settings).number)
+
+    threads = [threading.Thread(target=refresh) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert numbers == [2, 2, 2, 2]
+    with unit_of_work(session_factory) as s:
+        assert sorted(c.number for c in s.scalars(select(Crl))) == [1, 2]
+
+
+# ---- CRL and OCSP over plain HTTP beside the HTTPS API --------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[list[int]]:
+    """What `xnb serve` runs, in a thread: every listener's port until the block ends."""
+    app = create_app(settings)
+    configs = uvicorn_configs(
+        app, settings, host="127.0.0.1", port=_free_port(), log_level="warning"
+    )
+    servers = [uvicorn.Server(config) for config in configs]
+    thread = threading.Thread(target=asyncio.run, args=(serve_all(servers),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not all(server.started for server in servers):
+        assert thread.is_alive() and time.monotonic() < deadline, "servers did not start"
+        time.sleep(0.02)
+    try:
+        yield [config.port for config in configs]
+    finally:
+        servers[0].should_exit = True  # serve_all stops the others
+        thread.join(timeout=15)
+        assert not thread.is_alive()
+
+
+def test_crl_and_ocsp_are_served_over_plain_http_while_the_api_needs_tls(
+    ca_files: Pki, client: TestClient, world: World, settings: Settings, tmp_path: Path
+):
+    assert len(uvicorn_configs(create_app(settings), settings, host="127.0.0.1", port=1)) == 1
+    device = enrol_device(client, world, name="HBK-WS-P1")
+    cert, _ = device.write(tmp_path, "device")
+    tls = _tls_settings(settings, ca_files).model_copy(update={"pki_http_port": _free_port()})
+    with serving(tls) as (api_port, pki_port):
+        assert pki_port == tls.pki_http_port
+        plain = f"http://127.0.0.1:{pki_port}"
+        common = ["-issuer", str(ca_files.issuing), "-CAfile", str(ca_files.chain)]
+        common += ["-url", f"{plain}/pki/ocsp", "-no_nonce"]  # no nonce: the cached answer
+        good = openssl("ocsp", *common, "-cert", str(cert))
+        assert f"{cert}: good" in good.stdout, good.stdout + good.stderr
+        assert "Response verify OK" in good.stderr + good.stdout
+        _revoke(client, world, device.serial)
+        revoked = openssl("ocsp", *common, "-cert", str(cert))
+        assert f"{cert}: revoked" in revoked.stdout, revoked.stdout + revoked.stderr
+
+        with httpx.Client(base_url=plain, timeout=10) as http:
+            crl = http.get("/pki/crl")
+            assert crl.status_code == 200
+            assert x509.load_der_x509_crl(crl.content).get_revoked_certificate_by_serial_number(
+                device.certificate.serial_number
+            )
+            assert http.get("/pki/ca.pem").text.startswith("-----BEGIN CERTIFICATE-----")
+            for method, path in [("POST", "/pki/enrol"), ("GET", "/api/v1/auth/me")]:
+                refused = http.request(method, path, json={})
+                assert refused.status_code == 404
+                assert refused.json()["code"] == "not_on_plain_http"
+            assert http.get("/healthz").status_code == 404
+        with pytest.raises(httpx.HTTPError):  # the API port speaks TLS only
+            httpx.get(f"http://127.0.0.1:{api_port}/pki/crl", timeout=5)
+        assert "200 OK" in _s_client(api_port, ca_files, "/pki/ca.pem")

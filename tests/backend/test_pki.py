@@ -3,9 +3,13 @@ inventory, identity behind client certificates, renewal and two-factor log-in.""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import threading
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -25,6 +29,7 @@ from backend.pki import service as pki
 from backend.pki.keystore import DatabaseKeyStore
 from backend.pki.models import EnrolmentToken
 from backend.pki.service.issuance import _sign
+from backend.pki.service.ocsp import OcspAnswer, ResponseCache, _Cached
 from tests.backend.pki_support import (
     enrol_device,
     init_ca,
@@ -365,6 +370,124 @@ def test_scheduled_crl_increments_its_number(
     with unit_of_work(session_factory) as s:
         keys = DatabaseKeyStore(s, settings.pki_passphrase.get_secret_value())
         assert pki.generate_crl(session=s, keys=keys, settings=settings).number == 2
+
+
+def _ocsp_get(client: TestClient, request: ocsp.OCSPRequest, **headers: str):
+    encoded = base64.b64encode(request.public_bytes(serialization.Encoding.DER)).decode()
+    return client.get(f"/pki/ocsp/{encoded}", headers=headers)
+
+
+def test_ocsp_answer_is_reused_with_rfc5019_headers_until_the_certificate_is_revoked(
+    chain: str, client: TestClient, world: World
+):
+    issuer = x509.load_pem_x509_certificates(chain.encode())[0]
+    issued = enrol_device(client, world, name="HBK-WS-C1")
+    request = (
+        ocsp.OCSPRequestBuilder().add_certificate(issued.certificate, issuer, hashes.SHA1()).build()
+    )
+    first, second = _ocsp_get(client, request), _ocsp_get(client, request)
+    assert first.content == second.content  # the same signed response, not a new signature
+    response = ocsp.load_der_ocsp_response(first.content)
+    assert response.certificate_status == ocsp.OCSPCertStatus.GOOD
+    assert first.headers["etag"] == second.headers["etag"]
+    max_age = int(first.headers["cache-control"].split("max-age=")[1].split(",")[0])
+    assert 3000 < max_age <= 3600
+    assert parsedate_to_datetime(first.headers["last-modified"]) == response.this_update_utc
+    assert parsedate_to_datetime(first.headers["expires"]) == response.next_update_utc
+    not_modified = _ocsp_get(client, request, **{"If-None-Match": first.headers["etag"]})
+    assert not_modified.status_code == 304 and not_modified.content == b""
+
+    r = client.post(
+        f"/api/v1/certificates/{issued.serial}/revoke",
+        json={"reason": "key_compromise"},
+        headers=key_headers(world, "secadmin"),
+    )
+    assert r.status_code == 200, r.text
+    after = _ocsp_get(client, request, **{"If-None-Match": first.headers["etag"]})
+    assert after.status_code == 200 and after.headers["etag"] != first.headers["etag"]
+    revoked = ocsp.load_der_ocsp_response(after.content)
+    assert revoked.certificate_status == ocsp.OCSPCertStatus.REVOKED
+    assert revoked.revocation_reason == x509.ReasonFlags.key_compromise
+    assert _ocsp(client, issued.certificate, issuer).certificate_status == (
+        ocsp.OCSPCertStatus.REVOKED
+    )
+
+
+def test_revocation_by_another_process_reaches_a_cached_ocsp_answer_at_once(
+    chain: str,
+    client: TestClient,
+    world: World,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+):
+    issuer = x509.load_pem_x509_certificates(chain.encode())[0]
+    issued = enrol_device(client, world, name="HBK-WS-C2")
+    assert _ocsp(client, issued.certificate, issuer).certificate_status == (
+        ocsp.OCSPCertStatus.GOOD
+    )
+    # As `xnb cert revoke` would from its own process: nothing tells this app's cache.
+    with unit_of_work(session_factory) as s:
+        pki.revoke(
+            session=s,
+            keys=DatabaseKeyStore(s, settings.pki_passphrase.get_secret_value()),
+            settings=settings,
+            certificate=pki.get_certificate(session=s, principal=None, serial=issued.serial),
+            reason="superseded",
+            actor=pki.Actor.system(),
+        )
+    response = _ocsp(client, issued.certificate, issuer)
+    assert response.certificate_status == ocsp.OCSPCertStatus.REVOKED
+    assert response.revocation_reason == x509.ReasonFlags.superseded
+
+
+def test_a_request_with_a_nonce_gets_a_fresh_response_carrying_that_nonce(
+    chain: str, client: TestClient, world: World
+):
+    issuer = x509.load_pem_x509_certificates(chain.encode())[0]
+    issued = enrol_device(client, world, name="HBK-WS-C3")
+    answers = []
+    for nonce in (b"\x01" * 16, b"\x02" * 16):
+        request = (
+            ocsp.OCSPRequestBuilder()
+            .add_certificate(issued.certificate, issuer, hashes.SHA1())
+            .add_extension(x509.OCSPNonce(nonce), critical=False)
+            .build()
+        )
+        r = _ocsp_get(client, request)
+        assert r.headers["cache-control"] == "no-store" and "etag" not in r.headers
+        response = ocsp.load_der_ocsp_response(r.content)
+        assert response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == nonce
+        answers.append(r.content)
+    assert answers[0] != answers[1]
+
+
+def test_ocsp_response_cache_is_a_bounded_thread_safe_lru():
+    now = utcnow()
+    cache = ResponseCache(max_entries=2)
+
+    def entry(reuse_until: dt.datetime) -> Any:
+        return _Cached(OcspAnswer(b"x"), 1, ocsp.OCSPCertStatus.GOOD, reuse_until=reuse_until)
+
+    later = now + dt.timedelta(minutes=10)
+    cache.put((b"n", b"k", "sha1", 1), entry(later))
+    cache.put((b"n", b"k", "sha1", 2), entry(later))
+    assert cache.get((b"n", b"k", "sha1", 1), now=now) is not None  # now the most recent
+    cache.put((b"n", b"k", "sha1", 3), entry(later))
+    assert cache.get((b"n", b"k", "sha1", 2), now=now) is None  # least recently used: gone
+    assert cache.get((b"n", b"k", "sha1", 1), now=later) is None  # past its reuse point
+    assert len(cache) == 1
+
+    def fill(start: int) -> None:
+        for serial in range(start, start + 500):
+            cache.put((b"n", b"k", "sha1", serial), entry(later))
+            cache.get((b"n", b"k", "sha1", serial - 1), now=now)
+
+    threads = [threading.Thread(target=fill, args=(i * 1000,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(cache) == 2
 
 
 def test_inventory_search_expiry_report_and_scope(chain: str, client: TestClient, world: World):

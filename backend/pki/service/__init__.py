@@ -16,8 +16,8 @@ One module per subject; this package re-exports their public names:
 - ``approval``: banks, operator and bank CSRs approved by an administrator
 - ``identity``: the identity behind a client certificate
 - ``renewal``: a new certificate for the current holder
-- ``revocation``: revocation and the CRL
-- ``ocsp``: the OCSP responder
+- ``revocation``: revocation and the CRL (published on revocation and when it ages)
+- ``ocsp``: the OCSP responder and its response cache
 - ``inventory``: look-up by serial and search
 - ``_shared``: private helpers used by several of them
 """
@@ -59,10 +59,11 @@ from backend.pki.service.holders import (
 from backend.pki.service.identity import ClientIdentity, check_presented, identify, verify_issued
 from backend.pki.service.inventory import get_certificate, search
 from backend.pki.service.issuance import ORGANISATION, issue_server_certificate, template_for
-from backend.pki.service.ocsp import ocsp_response
+from backend.pki.service.ocsp import OcspAnswer, ocsp_answer
 from backend.pki.service.renewal import renew
 from backend.pki.service.revocation import (
     REVOCATION_REASONS,
+    current_crl,
     generate_crl,
     latest_crl,
     revoke,
@@ -79,10 +80,12 @@ __all__ = [
     "ClientIdentity",
     "Holder",
     "InvalidInput",
+    "OcspAnswer",
     "bank_holder",
     "chain_pem",
     "check_presented",
     "check_request",
+    "current_crl",
     "decide_request",
     "device_holder",
     "enrol_device",
@@ -97,7 +100,7 @@ __all__ = [
     "issuing_ca",
     "latest_crl",
     "load_certificate",
-    "ocsp_response",
+    "ocsp_answer",
     "operator_holder",
     "parse_csr",
     "register_bank",

@@ -1,4 +1,10 @@
-"""Revocation and the CRL."""
+"""Revocation and the CRL.
+
+The CRL is published on every revocation, and by the running backend itself: the first
+``GET /pki/crl`` after the newest CRL has passed its refresh point (half its validity)
+publishes a new one (``current_crl``); ``xnb ca crl`` stays for a manual publication.
+Publishers are serialised, so several processes never issue the same CRL number.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import datetime as dt
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from backend.audit.service import Actor, record
@@ -17,6 +23,9 @@ from backend.errors import Conflict, NotFound, PermissionDenied, invalid
 from backend.pki.keystore import KeyStore
 from backend.pki.models import Certificate, Crl
 from backend.pki.service.ca import ISSUING_KEY_LABEL, issuing_ca, load_certificate
+
+# The advisory lock that serialises CRL publication (an arbitrary constant: "xnb-crl").
+CRL_LOCK_KEY = int.from_bytes(b"xnb-crl", "big")
 
 REVOCATION_REASONS: dict[str, x509.ReasonFlags] = {
     "unspecified": x509.ReasonFlags.unspecified,
@@ -71,7 +80,9 @@ def revoke(
 
 
 def generate_crl(*, session: Session, keys: KeyStore, settings: Settings) -> Crl:
-    """Sign and store a new CRL of the issuing CA (on every revocation and on schedule)."""
+    """Sign and store a new CRL of the issuing CA (on revocation, when the newest ages, by
+    hand)."""
+    _serialise_publication(session)
     ca_row = issuing_ca(session=session)
     ca_cert = load_certificate(ca_row)
     ca_key = keys.signing_key(label=ca_row.key_label or ISSUING_KEY_LABEL)
@@ -115,6 +126,32 @@ def generate_crl(*, session: Session, keys: KeyStore, settings: Settings) -> Crl
     session.add(entry)
     session.flush()
     return entry
+
+
+def _serialise_publication(session: Session) -> None:
+    # Number = newest + 1 is read and then written: two processes doing it at once would
+    # publish the same number twice. On PostgreSQL a transaction-scoped advisory lock makes
+    # the second wait until the first commits (READ COMMITTED: it then sees that CRL);
+    # SQLite, single-process, lets only one writer in at a time by itself.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CRL_LOCK_KEY})
+
+
+def _refresh_point(crl: Crl) -> dt.datetime:
+    return crl.this_update + (crl.next_update - crl.this_update) / 2
+
+
+def current_crl(*, session: Session, keys: KeyStore, settings: Settings) -> Crl:
+    """The newest CRL, published anew first if it has passed half its validity."""
+    entry = latest_crl(session=session)
+    if utcnow() < _refresh_point(entry):
+        return entry
+    _serialise_publication(session)
+    # Another process may have published while this one waited for the lock.
+    entry = latest_crl(session=session)
+    if utcnow() < _refresh_point(entry):
+        return entry
+    return generate_crl(session=session, keys=keys, settings=settings)
 
 
 def latest_crl(*, session: Session) -> Crl:

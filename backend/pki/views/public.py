@@ -1,15 +1,25 @@
-"""Public paths, no client certificate needed: CA chain, CRL, OCSP, device enrolment."""
+"""Public paths, no client certificate needed: CA chain, CRL, OCSP, device enrolment.
+
+With TLS configured, the chain, the CRL and OCSP are also served on the plain-HTTP
+listener (``backend.tls.RelyingPartyPaths``), since the URLs in certificates are plain
+HTTP; enrolment carries a secret one-time token and stays on HTTPS only.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
+from email.utils import format_datetime
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from backend.config import Settings
+from backend.db import unit_of_work, utcnow
 from backend.deps import AppSettings, DbSession, RequestActor
 from backend.pki import service
+from backend.pki.keystore import DatabaseKeyStore
 from backend.pki.refusals import audited_refusal
 from backend.pki.schemas import EnrolIn, IssuedOut
 from backend.pki.views._shared import CaKeys, _issued
@@ -26,9 +36,9 @@ def ca_chain(session: DbSession) -> Response:
 
 
 @public_router.get("/crl", summary="证书吊销列表（DER）")
-def crl(session: DbSession) -> Response:
-    """The newest CRL of the issuing CA."""
-    entry = service.latest_crl(session=session)
+def crl(session: DbSession, keys: CaKeys, settings: AppSettings) -> Response:
+    """The newest CRL of the issuing CA, published anew first once it is half-way stale."""
+    entry = service.current_crl(session=session, keys=keys, settings=settings)
     return Response(
         entry.der,
         media_type="application/pkix-crl",
@@ -37,29 +47,50 @@ def crl(session: DbSession) -> Response:
 
 
 @public_router.post("/ocsp", summary="OCSP 在线证书状态查询（RFC 6960）")
-async def ocsp_post(
-    request: Request, session: DbSession, keys: CaKeys, settings: AppSettings
-) -> Response:
-    """Answer a DER OCSP request sent as the POST body."""
-    body = await request.body()
-    # The look-up and the signature are blocking work: off the event loop.
-    answer = await run_in_threadpool(
-        service.ocsp_response, session=session, keys=keys, settings=settings, request_der=body
-    )
-    return Response(answer, media_type=OCSP_RESPONSE)
+async def ocsp_post(request: Request) -> Response:
+    """Answer a DER OCSP request sent as the POST body (not cacheable by HTTP, RFC 5019)."""
+    answer = await run_in_threadpool(_ocsp_answer, request, await request.body())
+    return Response(answer.der, media_type=OCSP_RESPONSE)
 
 
 @public_router.get("/ocsp/{encoded:path}", summary="OCSP 查询（GET，Base64 编码请求）")
-def ocsp_get(encoded: str, session: DbSession, keys: CaKeys, settings: AppSettings) -> Response:
-    """Answer a base64 DER OCSP request in the URL (RFC 6960 appendix A)."""
+async def ocsp_get(encoded: str, request: Request) -> Response:
+    """Answer a base64 DER OCSP request in the URL (RFC 6960 appendix A), with the HTTP
+    caching headers of RFC 5019 when the response suits every asker (no nonce)."""
     try:
         der = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
     except (binascii.Error, ValueError):
         der = b""
-    return Response(
-        service.ocsp_response(session=session, keys=keys, settings=settings, request_der=der),
-        media_type=OCSP_RESPONSE,
-    )
+    answer = await run_in_threadpool(_ocsp_answer, request, der)
+    if not answer.cacheable:
+        return Response(answer.der, media_type=OCSP_RESPONSE, headers={"Cache-Control": "no-store"})
+    assert answer.this_update is not None and answer.next_update is not None
+    max_age = max(int((answer.next_update - utcnow()).total_seconds()), 0)
+    headers = {
+        "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
+        "ETag": answer.etag,
+        "Last-Modified": _http_date(answer.this_update),
+        "Expires": _http_date(answer.next_update),
+    }
+    if request.headers.get("if-none-match") == answer.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(answer.der, media_type=OCSP_RESPONSE, headers=headers)
+
+
+def _ocsp_answer(request: Request, request_der: bytes) -> service.OcspAnswer:
+    # The whole answer in one trip to the thread pool: as dependencies, the session, the
+    # key store and the settings would each take their own trip, and those trips cost
+    # more than a cached answer (the responder's throughput is measured in bench/).
+    settings: Settings = request.app.state.settings
+    with unit_of_work(request.app.state.session_factory) as session:
+        keys = DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value())
+        return service.ocsp_answer(
+            session=session, keys=keys, settings=settings, request_der=request_der
+        )
+
+
+def _http_date(moment: dt.datetime) -> str:
+    return format_datetime(moment.astimezone(dt.UTC), usegmt=True)
 
 
 @public_router.post(
