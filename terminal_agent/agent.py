@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import logging
 import threading
 import uuid
@@ -82,22 +83,28 @@ class Agent:
         self.scanner_simulator = scanner_simulator
         self.started_at = dt.datetime.now(dt.UTC)
         self._resources = resources
+        # Whose session each token the pages passed on is (by the token's hash), learnt from
+        # the backend while it answers: operations queued offline keep their operator.
+        self._operators: dict[str, str] = {}
         self._stop = threading.Event()
         self._replayer = threading.Thread(target=self._replay_loop, name="outbox", daemon=True)
+        self._prober = threading.Thread(target=self._probe_loop, name="backend-probe", daemon=True)
 
     def start(self) -> None:
         """Start watching devices and replaying the outbox."""
         for device in self.devices.values():
             device.start()
         self._replayer.start()
+        self._prober.start()
 
     def close(self) -> None:
         """Stop every thread and release every device and file."""
         self._stop.set()
         for device in self.devices.values():
             device.stop()
-        if self._replayer.is_alive():
-            self._replayer.join(timeout=10)
+        for thread in (self._replayer, self._prober):
+            if thread.is_alive():
+                thread.join(timeout=10)
         self.link.close()
         self.outbox.close()
         self._resources.close()
@@ -119,6 +126,16 @@ class Agent:
             if sent:
                 self.bus.publish("outbox.replayed", count=sent, pending=self.outbox.counts())
 
+    def _probe_loop(self) -> None:
+        # The first probe right away, then every few seconds: /v1/status reads the result.
+        while True:
+            try:
+                self.link.probe()
+            except Exception:
+                log.exception("backend probe failed; probing again later")
+            if self._stop.wait(self.config.backend_probe_seconds):
+                return
+
     def status(self) -> dict[str, Any]:
         """Agent version, backend reachability, every device's state, the outbox."""
         return {
@@ -127,10 +144,54 @@ class Agent:
                 "device_id": self.config.device_id,
                 "started_at": self.started_at.isoformat(),
             },
-            "backend": {"url": self.config.backend_url, "reachable": self.link.reachable()},
+            "backend": {"url": self.config.backend_url, **self.link.state()},
             "devices": {name: device.status() for name, device in self.devices.items()},
             "outbox": {**self.outbox.counts(), "blocked": self.outbox.blocked},
         }
+
+    def operator_of(self, authorization: str | None) -> str | None:
+        """The user name behind a session token: remembered, else asked of the backend.
+
+        ``None`` when there is no token, the backend refuses it, or cannot be reached.
+        """
+        if not authorization:
+            return None
+        known = self._operators.get(_token_key(authorization))
+        if known is not None or self.link.state()["reachable"] is False:
+            return known
+        try:
+            answer = self.link.request("GET", "/api/v1/auth/me", authorization=authorization)
+        except BackendUnreachableError:
+            return None
+        if answer.status != 200:
+            return None
+        username: str = answer.body["username"]
+        self._operators[_token_key(authorization)] = username
+        return username
+
+    def register_session(self, *, authorization: str | None) -> dict[str, Any]:
+        """The page's operator has logged in: learn who it is, resume their queued work.
+
+        Operations the same operator queued under an expired session are given the new
+        token and replayed (same idempotency keys, so still exactly once).
+        """
+        if not authorization:
+            raise AgentProblem("login_required", "缺少操作员会话令牌", status=401)
+        answer = self.link.request("GET", "/api/v1/auth/me", authorization=authorization)
+        if answer.status != 200:
+            raise AgentProblem(
+                "login_required",
+                f"后台不认可此会话令牌：{_detail(answer)}",
+                status=401,
+                backend_status=answer.status,
+            )
+        operator: str = answer.body["username"]
+        self._operators[_token_key(authorization)] = operator
+        resumed = self.outbox.renew_login(operator=operator, authorization=authorization)
+        if resumed:
+            log.info("operator %s logged in again: %d queued operations resume", operator, resumed)
+            self.outbox.replay(self.link)
+        return {"operator": operator, "resumed": resumed, "blocked": self.outbox.blocked}
 
     def submit(self, operation: str, body: Any, *, authorization: str | None) -> dict[str, Any]:
         """Send one configured operation with a fresh idempotency key.
@@ -158,12 +219,73 @@ class Agent:
             body=body,
             idempotency_key=key,
             authorization=authorization,
+            operator=self.operator_of(authorization),
         )
         self.outbox.replay(self.link)
         entry = self.outbox.entry(seq)
         state = "queued" if entry.state == "pending" else entry.state
         answer = BackendAnswer(entry.response_status or 0, entry.response_body)
         return {**_answer(state, key, answer), "seq": seq, "blocked": self.outbox.blocked}
+
+    def authenticate_card(self, *, authorization: str | None) -> dict[str, Any]:
+        """Is the card in the reader genuine and usable? Online when the configuration says so.
+
+        Online, the backend's vault checks the card's answer to a single-use challenge and
+        its records say whether the card may be used (lost, cancelled …). Only an
+        unreachable backend, never a refusal, leads to the local fallback.
+        """
+        reader: CardReaderDevice = self.device("card_reader")
+        mode = self.config.card_reader.authentication
+        if mode == "local":
+            return {**reader.authenticate(), "mode": "local", "card_state_checked": False}
+        try:
+            return self._authenticate_online(reader, authorization)
+        except BackendUnreachableError:
+            if mode == "online":
+                raise
+            log.warning("backend unreachable: card authenticated with the local keys only")
+        return {
+            **reader.authenticate(),
+            "mode": "offline",
+            "card_state_checked": False,
+            "warning": "后台无法连接：仅在本机核验了卡片真伪，未核对挂失、注销等卡片状态",
+        }
+
+    def _authenticate_online(
+        self, reader: CardReaderDevice, authorization: str | None
+    ) -> dict[str, Any]:
+        def challenge_for(identification_code: str) -> tuple[str, bytes]:
+            answer = self.link.request(
+                "POST",
+                "/api/v1/cards/authentications/challenges",
+                body={"identification_code": identification_code},
+                authorization=authorization,
+            )
+            if answer.status != 201:
+                raise _card_refusal(answer)
+            return answer.body["challenge_id"], bytes.fromhex(answer.body["challenge"])
+
+        card = reader.answer_challenge(challenge_for)
+        answer = self.link.request(
+            "POST",
+            "/api/v1/cards/authentications",
+            body={"challenge_id": card.challenge_id, "cryptogram": card.cryptogram.hex().upper()},
+            authorization=authorization,
+        )
+        if answer.status != 200:
+            raise _card_refusal(answer)
+        return {
+            "mode": "online",
+            "reader": card.reader,
+            "genuine": True,
+            "may_use": True,
+            "card_state_checked": True,
+            "generation": answer.body["card"]["generation"],
+            "card_number": card.card_number,
+            "identification_code": card.identification_code,
+            "card": answer.body["card"],
+            "holder": answer.body.get("holder"),
+        }
 
     def read_id_card(self) -> dict[str, Any]:
         """Read the ID card on the scanner (its ID number already checked)."""
@@ -224,6 +346,24 @@ def _detail(answer: BackendAnswer) -> str:
     if isinstance(answer.body, dict):
         return str(answer.body.get("detail") or answer.body.get("title") or answer.status)
     return str(answer.status)
+
+
+def _token_key(authorization: str) -> str:
+    # Keyed by a hash: the map itself holds no token that could be sent to the backend.
+    return hashlib.sha256(authorization.encode()).hexdigest()
+
+
+def _card_refusal(answer: BackendAnswer) -> AgentProblem:
+    """The backend's refusal of a card (lost, not genuine, replayed …) under its own code."""
+    body = answer.body if isinstance(answer.body, dict) else {}
+    extra = {key: body[key] for key in ("authentic", "card_state") if key in body}
+    return AgentProblem(
+        str(body.get("code") or "backend_refused"),
+        f"后台未通过卡片认证：{_detail(answer)}",
+        status=answer.status if 400 <= answer.status < 500 else 502,
+        backend_status=answer.status,
+        **extra,
+    )
 
 
 def _answer(state: str, key: str, answer: BackendAnswer) -> dict[str, Any]:

@@ -58,6 +58,9 @@ _TITLES: dict[str, str] = {
     "card_removed": "卡片已被拔出",
     "unsupported_card": "不是可识别的社保卡",
     "card_not_genuine": "卡片认证失败",
+    "card_lost": "此卡已挂失",
+    "card_unknown": "不是本省签发的社保卡",
+    "challenge_used": "认证应答被重放，已拒绝",
     "scanner_unavailable": "身份证阅读器未连接",
     "no_id_card": "请放置身份证",
     "printer_unavailable": "打印机未连接",
@@ -67,6 +70,7 @@ _TITLES: dict[str, str] = {
     "origin_refused": "来源页面不被允许",
     "pairing_required": "需要配对令牌",
     "host_refused": "只接受本机地址",
+    "login_required": "请操作员重新登录",
 }
 
 
@@ -222,10 +226,9 @@ def create_api(agent: Agent) -> FastAPI:
         result: dict[str, Any] = agent.device("card_reader").read()
         return result
 
-    @app.post("/v1/card/authenticate", summary="社保卡内外部认证")
-    def card_authenticate() -> dict[str, Any]:
-        result: dict[str, Any] = agent.device("card_reader").authenticate()
-        return result
+    @app.post("/v1/card/authenticate", summary="社保卡认证（后台在线核验，或按配置本机核验）")
+    def card_authenticate(authorization: Authorization = None) -> dict[str, Any]:
+        return agent.authenticate_card(authorization=authorization)
 
     @app.post("/v1/idcard/read", summary="读居民身份证")
     def idcard_read() -> dict[str, Any]:
@@ -240,6 +243,10 @@ def create_api(agent: Agent) -> FastAPI:
         operation: str, body: dict[str, Any], authorization: Authorization = None
     ) -> dict[str, Any]:
         return agent.submit(operation, body, authorization=authorization)
+
+    @app.post("/v1/session", summary="操作员已登录：登记会话，恢复其离线队列")
+    def session(authorization: Authorization = None) -> dict[str, Any]:
+        return agent.register_session(authorization=authorization)
 
     @app.get("/v1/outbox", summary="离线队列")
     def outbox(state: str | None = None) -> dict[str, Any]:

@@ -10,8 +10,10 @@ idempotency keys. The transport is injectable (``transport=``).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import ssl
+import threading
 from typing import Any
 
 import httpx
@@ -48,6 +50,10 @@ class BackendLink:
             )
         self.base_url = base_url
         self.device_id = device_id
+        # The last known reachability (None: not probed yet), for a status that never waits.
+        self._state_lock = threading.Lock()
+        self._reachable: bool | None = None
+        self._checked_at: dt.datetime | None = None
         self._http = httpx.Client(
             base_url=base_url,
             verify=verify,
@@ -79,6 +85,7 @@ class BackendLink:
         try:
             response = self._http.request(method, path, json=body, params=params, headers=headers)
         except httpx.HTTPError as exc:
+            self._note(reachable=False)
             raise BackendUnreachableError(f"后台服务无法连接：{exc}") from exc
         try:
             content: Any = response.json()
@@ -100,9 +107,22 @@ class BackendLink:
             method, path, body=body, idempotency_key=idempotency_key, authorization=authorization
         )
 
-    def reachable(self) -> bool:
-        """Whether the backend answers its health check."""
+    def probe(self) -> bool:
+        """Ask the health check now (waits up to the timeout) and remember the outcome."""
         try:
-            return self.request("GET", "/healthz").status == 200
+            reachable = self.request("GET", "/healthz").status == 200
         except BackendUnreachableError:
-            return False
+            reachable = False
+        self._note(reachable=reachable)
+        return reachable
+
+    def _note(self, *, reachable: bool) -> None:
+        with self._state_lock:
+            self._reachable = reachable
+            self._checked_at = dt.datetime.now(dt.UTC)
+
+    def state(self) -> dict[str, object]:
+        """The last known reachability and when it was learnt; never calls the backend."""
+        with self._state_lock:
+            checked = self._checked_at.isoformat() if self._checked_at else None
+            return {"reachable": self._reachable, "checked_at": checked}

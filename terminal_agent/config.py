@@ -41,9 +41,14 @@ class CardReaderSettings(_Section):
     kind: Literal["pcsc", "simulator", "none"] = "pcsc"
     # Part of the PC/SC reader name to use (default: the first with a card in it).
     reader: str | None = None
-    # Who answers the card's challenges: ``demo`` holds the public demo keys (tests,
-    # demo); production terminals use the backend's online authentication.
+    # Who answers the card's challenges on a read (EXTERNAL AUTHENTICATE for protected
+    # holder data) and in a local authentication: ``demo`` holds the public demo keys.
     verifier: Literal["demo"] = "demo"
+    # How /v1/card/authenticate decides that a card is genuine and usable: ``online`` asks
+    # the backend (its vault and the card's state) and refuses while it is unreachable;
+    # ``online_or_local`` falls back to the local keys then (answer marked offline, card
+    # state unchecked); ``local`` never asks (demo cards the backend does not hold).
+    authentication: Literal["online", "online_or_local", "local"] = "online"
     # Demo cards (generation numbers) put in the simulated reader at start.
     simulator_cards: tuple[int, ...] = (3,)
 
@@ -119,6 +124,9 @@ class AgentConfig(_Section):
     # Local clients that are not pages (no Origin header) must present this token.
     pairing_token: SecretStr | None = None
     backend_timeout_seconds: float = Field(default=5.0, gt=0)
+    # How often a background probe refreshes the backend's reachability for /v1/status
+    # (which reports the cached state and never waits for the backend).
+    backend_probe_seconds: float = Field(default=3.0, gt=0)
     tls: TlsSettings = TlsSettings()
     card_reader: CardReaderSettings = CardReaderSettings()
     id_scanner: IdScannerSettings = IdScannerSettings()

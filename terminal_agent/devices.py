@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import card_services
+from card_services import commands as card_commands
 from device_drivers.card_reader import (
     CardReaderDriver,
     ReaderError,
@@ -185,6 +186,40 @@ class CardReaderDevice(Device):
                 "card_number": result.basic.card_number,
                 "identification_code": result.basic.identification_code.hex().upper(),
             }
+
+    def answer_challenge(self, challenge_for: Callable[[str], tuple[str, bytes]]) -> CardAnswer:
+        """INTERNAL AUTHENTICATE on someone else's challenge (the backend's, online).
+
+        ``challenge_for`` gets the card's identification code and returns the challenge
+        id and bytes; the card is held only while it answers.
+        """
+        with (
+            self.driver.connect(name=self.reader_name) as connection,
+            card_errors_as_reader_errors(),
+        ):
+            basic = card_services.read_basic_data(connection)
+            code = basic.identification_code.hex().upper()
+            challenge_id, challenge = challenge_for(code)
+            client = card_services.CardClient(connection)
+            cryptogram = client.send(card_commands.internal_authenticate(challenge)).data
+            return CardAnswer(
+                reader=connection.reader,
+                card_number=basic.card_number,
+                identification_code=code,
+                challenge_id=challenge_id,
+                cryptogram=cryptogram,
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class CardAnswer:
+    """The card's answer to a backend challenge, for the backend to check."""
+
+    reader: str
+    card_number: str
+    identification_code: str
+    challenge_id: str
+    cryptogram: bytes
 
 
 class IdScannerDevice(Device):

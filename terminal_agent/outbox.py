@@ -10,17 +10,19 @@ acting twice: exactly once, as long as the backend honours ``Idempotency-Key``.
 Answers decide what happens next:
 
 * 2xx: sent; the next one goes.
-* 401: the operator's session has expired; replay stops (order is kept) until an
-  operator logs in again. The operation is never re-sent under another operator,
-  whose idempotency keys are separate.
+* 401: the operator's session has expired; replay stops (order is kept) until the same
+  operator logs in again: :meth:`Outbox.renew_login` gives that operator's pending
+  operations the new session token, with the same idempotency keys. An operation is
+  never re-sent under another operator (nor when the agent never learnt whose it was).
 * 408, 429, 5xx, no connection: try again later; replay stops.
 * any other 4xx: the backend refuses it for good; it is kept as ``rejected`` with the
   backend's problem document, and the next one goes.
 
 Schema versions are kept in ``PRAGMA user_version``. Version 1 (a single ``outbox``
 table of path, payload and a sent flag) is migrated in one transaction after a copy
-of the file is kept beside it; a newer version, or a file that is not an outbox, is
-refused with a specific error and left untouched.
+of the file is kept beside it; version 2 gains the ``operator`` column (unknown for its
+rows); a newer version, or a file that is not an outbox, is refused with a specific
+error and left untouched.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Any, ClassVar, Protocol
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE operations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -49,6 +51,7 @@ CREATE TABLE operations (
     path TEXT NOT NULL,
     body TEXT NOT NULL,
     authorization TEXT,
+    operator TEXT,
     state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'rejected')),
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
@@ -225,6 +228,11 @@ class Outbox:
         db.execute("PRAGMA synchronous=FULL")
         if version == 1:
             _migrate_v1(db)
+        elif version == 2:
+            db.executescript(
+                "BEGIN; ALTER TABLE operations ADD COLUMN operator TEXT;"
+                f" PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+            )
         elif version == 0:
             db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         return db
@@ -254,12 +262,18 @@ class Outbox:
         body: Any,
         idempotency_key: str,
         authorization: str | None,
+        operator: str | None = None,
     ) -> int:
-        """Store an operation durably; return its place in the queue."""
+        """Store an operation durably; return its place in the queue.
+
+        ``operator`` is whose session ``authorization`` is (None: unknown); only that
+        operator's fresh log-in can resume the operation after its session expired.
+        """
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO operations (idempotency_key, operation, method, path, body,"
-                " authorization, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+                " authorization, operator, state, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
                 (
                     idempotency_key,
                     operation,
@@ -267,6 +281,7 @@ class Outbox:
                     path,
                     json.dumps(body, ensure_ascii=False),
                     authorization,
+                    operator,
                     _now(),
                 ),
             )
@@ -344,6 +359,21 @@ class Outbox:
                 "UPDATE operations SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
                 (error, seq),
             )
+
+    def renew_login(self, *, operator: str, authorization: str) -> int:
+        """Give ``operator``'s pending operations a fresh session token; lift a log-in block.
+
+        Returns how many operations got it. The idempotency keys stay: an operation the
+        backend already took under the old session is answered from its first result.
+        """
+        with self._transaction() as db:
+            renewed = db.execute(
+                "UPDATE operations SET authorization = ? WHERE state = 'pending' AND operator = ?",
+                (authorization, operator),
+            ).rowcount
+        if renewed and self.blocked == "login_expired":
+            self.blocked = None
+        return renewed
 
     def replay(self, sender: Sender) -> int:
         """Send pending operations oldest first until none is left or the backend is away.

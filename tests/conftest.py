@@ -33,6 +33,8 @@ from backend.orgs.models import Office
 from backend.orgs.permissions import Role
 
 REQUIRE_RIGS = os.environ.get("XNB_REQUIRE_RIGS") == "1"
+# One PC/SC rig (pcscd + vpcd + card deck) per run, shared by every package's tests.
+pytest_plugins = ["tests.pcsc_rig"]
 PASSWORD = "Test-Passw0rd!"
 
 

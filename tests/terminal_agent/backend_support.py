@@ -1,4 +1,5 @@
-"""A real backend for agent tests: migrated SQLite, the demo county, one clerk, served by
+"""A real backend for agent tests: migrated SQLite, the demo county, one clerk, a card key
+vault holding the public demo keys (so the demo cards authenticate online), served by
 uvicorn on 127.0.0.1 and stoppable (to cut the link) and restartable on the same port."""
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from backend.app import create_app
 from backend.audit.service import Actor
 from backend.config import Settings
 from backend.db import make_engine, make_session_factory, unit_of_work
+from backend.keys import LocalKeyVault
 from backend.orgs import service as orgs
 from backend.orgs.permissions import Role
+from tests.backend.card_support import add_card, add_person
 from tests.terminal_agent.support import ServerThread, free_port
 
 CLERK = "clerk_hbk"
@@ -37,7 +40,18 @@ class LiveBackend:
         database_url = f"sqlite:///{self.directory / 'backend.db'}"
         migrations.upgrade(database_url)
         self.settings = Settings(
-            env="test", database_url=database_url, receipt_key_dir=self.directory / "receipts"
+            env="test",
+            database_url=database_url,
+            receipt_key_dir=self.directory / "receipts",
+            card_vault_path=self.directory / "card-vault.json",
+        )
+        # The public demo keys at version 1: the virtual cards are personalised with them.
+        LocalKeyVault.create(
+            self.settings.card_vault_path,
+            passphrase=self.settings.card_vault_passphrase.get_secret_value(),
+            province_code="65",
+            demo_keys=True,
+            scrypt_n=2**10,
         )
         self.engine: Engine = make_engine(database_url)
         with unit_of_work(make_session_factory(self.engine)) as session:
@@ -90,6 +104,19 @@ class LiveBackend:
         )
         response.raise_for_status()
         return f"Bearer {response.json()['access_token']}"
+
+    def register_card(self, *, identification_code: str, card_number: str, generation: int) -> int:
+        """An active card of a resident in the clerk's township with these chip data; its id."""
+        session_factory = make_session_factory(self.engine)
+        card = add_card(
+            session_factory,
+            add_person(session_factory, village=VILLAGE),
+            state="active",
+            generation=generation,
+            identification_code=identification_code,
+            card_number=card_number,
+        )
+        return card.id
 
     def count(self, sql: str, **params: object) -> int:
         """A count from the backend's database."""

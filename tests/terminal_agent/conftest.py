@@ -1,4 +1,4 @@
-"""The PC/SC rig of the device driver tests (pcscd + vpcd + the card deck), for the agent."""
+"""Fixtures of the agent tests (the PC/SC rig is the run's shared one: ``tests/pcsc_rig.py``)."""
 
 import datetime as dt
 from collections.abc import Callable
@@ -7,9 +7,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from receipts import EcdsaReceiptSigner, ReceiptClaims, ReceiptKind
-from tests.device_drivers.conftest import pcsc_rig, rig
-
-__all__ = ["pcsc_rig", "rig"]
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """A whole counter visit without a browser: social security card on pcscd + vpcd, card
-authentication, ID card over a pty, receipt to a capture printer on TCP 127.0.0.1,
-and the receipt's QR token checked on the backend's public endpoint."""
+authentication online against the backend, ID card over a pty, receipt to a capture
+printer on TCP 127.0.0.1, and the receipt's QR token checked on the backend's public
+endpoint."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from card_services import read_basic_data
 from device_drivers.printer import decode_escpos
 from terminal_agent.agent import Agent, bootstrap
 from terminal_agent.api import create_api
-from tests.device_drivers.conftest import PcscRig
+from tests.pcsc_rig import SLOT0_READER, PcscRig
 from tests.terminal_agent.backend_support import LiveBackend
 from tests.terminal_agent.support import PAGE_ORIGIN, ServerThread, agent_config, wait_for
 
@@ -35,7 +37,7 @@ def agent(tmp_path: Path, backend: LiveBackend, rig: PcscRig) -> Iterator[Agent]
         tmp_path,
         backend_url=backend.url,
         allowed_origin=PAGE_ORIGIN,
-        card_reader={"kind": "pcsc", "reader": "Virtual PCD"},
+        card_reader={"kind": "pcsc", "reader": "Virtual PCD", "authentication": "online"},
     )
     running = bootstrap(config)
     running.start()
@@ -56,17 +58,31 @@ def test_counter_flow_card_id_card_and_verifiable_receipt(
             timeout=3,
             what="card inserted event",
         )
+        with rig.reader.connect(name=SLOT0_READER) as connection:
+            chip = read_basic_data(connection)
+        card_id = backend.register_card(
+            identification_code=chip.identification_code.hex().upper(),
+            card_number=chip.card_number,
+            generation=3,
+        )
+        wait_for(
+            lambda: httpx.get(f"{local.url}/v1/status", headers=page).json()["backend"][
+                "reachable"
+            ],
+            what="the backend probe",
+        )
         status = httpx.get(f"{local.url}/v1/status", headers=page).json()
-        assert status["backend"]["reachable"] is True
         assert status["devices"]["card_reader"]["state"] == "ready"
 
         card = httpx.post(f"{local.url}/v1/card/read", headers=page, timeout=10)
         assert card.status_code == 200, card.text
         assert card.json()["reader"].startswith("Virtual PCD")
         holder = card.json()["holder"]
-        auth = httpx.post(f"{local.url}/v1/card/authenticate", headers=page, timeout=10)
+        operator = {**page, "Authorization": backend.login()}
+        auth = httpx.post(f"{local.url}/v1/card/authenticate", headers=operator, timeout=10)
         assert auth.status_code == 200, auth.text
-        assert auth.json()["genuine"] is True
+        assert auth.json()["genuine"] is True and auth.json()["mode"] == "online"
+        assert auth.json()["card"]["id"] == card_id
 
         id_card = httpx.post(f"{local.url}/v1/idcard/read", headers=page, timeout=10)
         assert id_card.status_code == 200, id_card.text
@@ -74,7 +90,7 @@ def test_counter_flow_card_id_card_and_verifiable_receipt(
 
         receipt = httpx.post(
             f"{local.url}/v1/print/receipt",
-            headers={**page, "Authorization": backend.login()},
+            headers=operator,
             json={
                 "receipt": {
                     "layout": "contribution",

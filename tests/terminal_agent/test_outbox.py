@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from terminal_agent.outbox import (
+    _SCHEMA,
     SCHEMA_V1,
     SCHEMA_VERSION,
     BackendAnswer,
@@ -127,3 +128,71 @@ def test_a_foreign_database_and_a_corrupt_file_are_refused(tmp_path: Path) -> No
     corrupt.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
     with pytest.raises(OutboxCorruptError):
         Outbox(corrupt)
+
+
+def test_a_version_2_outbox_gains_the_operator_column_and_its_rows_stay_pending(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA.replace("    operator TEXT,\n", "") + "PRAGMA user_version=2;")
+        db.execute(
+            "INSERT INTO operations (idempotency_key, operation, method, path, body,"
+            " authorization, state, created_at)"
+            " VALUES ('k1', 'op', 'POST', '/api/v1/x', '{\"n\": 1}', 'Bearer old', 'pending', 'x')"
+        )
+    outbox = Outbox(path)
+    assert [e.idempotency_key for e in outbox.entries(state="pending")] == ["k1"]
+    # Whose session it was is unknown: no operator's new log-in may take it over.
+    assert outbox.renew_login(operator="clerk_hbk", authorization="Bearer new") == 0
+    outbox.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+class SessionCheckingBackend:
+    """Accepts only the session tokens it knows; records (key, token) of what it took."""
+
+    def __init__(self, *valid: str) -> None:
+        self.valid = set(valid)
+        self.taken: list[tuple[str, str | None]] = []
+
+    def send(
+        self, method: str, path: str, *, body: Any, idempotency_key: str, authorization: str | None
+    ) -> BackendAnswer:
+        if authorization not in self.valid:
+            return BackendAnswer(401, {"code": "not_authenticated"})
+        self.taken.append((idempotency_key, authorization))
+        return BackendAnswer(201, {"n": body["n"]})
+
+
+def test_a_new_login_gives_only_that_operators_pending_operations_the_new_token(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    for n, operator in enumerate(["a", "b", "a"]):
+        outbox.add(
+            operation="op",
+            method="POST",
+            path="/api/v1/x",
+            body={"n": n},
+            idempotency_key=f"key-{n}",
+            authorization=f"Bearer {operator}-old",
+            operator=operator,
+        )
+    backend = SessionCheckingBackend("Bearer a-new")
+    assert outbox.replay(backend) == 0
+    assert outbox.blocked == "login_expired"
+    assert outbox.renew_login(operator="a", authorization="Bearer a-new") == 2
+    assert outbox.blocked is None
+    # a's first goes; b's session is still expired, so the queue stops there, in order.
+    assert outbox.replay(backend) == 1
+    assert outbox.blocked == "login_expired"
+    assert outbox.renew_login(operator="b", authorization="Bearer b-new") == 1
+    backend.valid.add("Bearer b-new")
+    assert outbox.replay(backend) == 2
+    assert backend.taken == [
+        ("key-0", "Bearer a-new"),
+        ("key-1", "Bearer b-new"),
+        ("key-2", "Bearer a-new"),
+    ]
