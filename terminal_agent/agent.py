@@ -118,6 +118,10 @@ class Agent:
 
     def _replay_loop(self) -> None:
         while not self._stop.wait(self.config.outbox.replay_interval_seconds):
+            if self.outbox.blocked == "login_expired":
+                # The stored token would only be refused again; the operator's fresh log-in
+                # (register_session) lifts the block and replays at once.
+                continue
             try:
                 sent = self.outbox.replay(self.link)
             except Exception:

@@ -5,6 +5,7 @@ exactly once; another operator's log-in resumes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,10 @@ def test_expired_login_resumes_with_the_same_operators_new_login_exactly_once(
     backend.restore()
     wait_for(lambda: agent.outbox.blocked == "login_expired", what="the 401 to block the queue")
     assert agent.outbox.counts()["pending"] == 3
+    # Blocked, the agent stops sending the refused token (replay interval: 0.2 s).
+    attempts = agent.outbox.entries(state="pending")[0].attempts
+    time.sleep(1)
+    assert agent.outbox.entries(state="pending")[0].attempts == attempts
     assert backend.count("SELECT count(*) FROM persons") == 0
 
     # Another clerk logging in on this workstation does not send the first clerk's work.
