@@ -359,14 +359,16 @@ def test_crl_is_published_anew_once_half_its_validity_has_passed(
     assert "X509v3 CRL Number: \n                2" in parsed.stdout
 
 
+# The lock under test is PostgreSQL's (SQLite serves one writer at a time): PostgreSQL only.
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_processes_refreshing_the_crl_together_publish_it_once(
     ca_files: Pki,
     session_factory: sessionmaker[Session],
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ):
-    if settings.is_sqlite:
-        pytest.skip("SQLite serves one process; the lock under test is PostgreSQL's")
     later = utcnow() + dt.timedelta(hours=13)
     monkeypatch.setattr("backend.pki.service.revocation.utcnow", lambda: later)
     start = threading.Barrier(4)
