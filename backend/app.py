@@ -84,12 +84,14 @@ def _install_routes(app: FastAPI) -> None:
     from backend.accounts.views import router as accounts_router
     from backend.audit.views import router as audit_router
     from backend.auth.views import router as auth_router
+    from backend.benefits.views import router as benefits_router
     from backend.cards.routes import router as cards_router
     from backend.contributions.views import router as contributions_router
     from backend.deps import client_identity
     from backend.ledger.views import router as ledger_router
     from backend.orgs.views import router as orgs_router
     from backend.partners.views import router as partners_router
+    from backend.payroll.views import router as payroll_router
     from backend.pki.views import public_router as pki_public_router
     from backend.pki.views import router as pki_router
     from backend.policy.views import router as policy_router
@@ -134,6 +136,8 @@ def _install_routes(app: FastAPI) -> None:
         contributions_router,
         accounts_router,
         ledger_router,
+        benefits_router,
+        payroll_router,
         receipts_router,
         pki_router,
     ):

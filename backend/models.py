@@ -10,6 +10,13 @@ from backend.banks.models import (
     BankReturnRow,
     WithholdingMandate,
 )
+from backend.benefits.models import (
+    Application,
+    Computation,
+    Pension,
+    PensionDraw,
+    SurvivalCertification,
+)
 from backend.cards.models import Card, CardBatch, CardChallenge, CardEvent
 from backend.contributions.models import (
     Assessment,
@@ -23,6 +30,7 @@ from backend.idempotency import IdempotencyRecord
 from backend.ledger.models import JobChunk, JobRun, JournalEntry, JournalLine
 from backend.orgs.models import Office, Operator, Region
 from backend.partners.models import PayoutAuthorisation
+from backend.payroll.models import CalendarMonth, Payroll, PayrollExclusion, PayrollLine
 from backend.pki.models import (
     BankPartner,
     CaKey,
@@ -39,6 +47,7 @@ from backend.registry.models import Enrolment, EnrolmentEvent, Household, Person
 __all__ = [
     "Account",
     "AccountEntry",
+    "Application",
     "Assessment",
     "AuditRecord",
     "BankBatch",
@@ -48,6 +57,7 @@ __all__ = [
     "BankReturnRow",
     "Base",
     "CaKey",
+    "CalendarMonth",
     "Card",
     "CardBatch",
     "CardChallenge",
@@ -55,6 +65,7 @@ __all__ = [
     "Certificate",
     "CertificateRequest",
     "Collection",
+    "Computation",
     "Crl",
     "Device",
     "Enrolment",
@@ -71,11 +82,17 @@ __all__ = [
     "Operator",
     "OperatorSession",
     "PayoutAuthorisation",
+    "Payroll",
+    "PayrollExclusion",
+    "PayrollLine",
+    "Pension",
+    "PensionDraw",
     "Person",
     "PersonChange",
     "PolicyVersion",
     "Refund",
     "Region",
+    "SurvivalCertification",
     "TaxResultFile",
     "TaxResultRow",
     "WithholdingMandate",

@@ -17,6 +17,7 @@ class Kind(StrEnum):
 
     ASSET = "asset"
     LIABILITY = "liability"
+    REVENUE = "revenue"
     EXPENSE = "expense"
 
 
@@ -41,6 +42,9 @@ SUBSIDY_RECEIVABLE = "1101"
 COLLECTIVE_RECEIVABLE = "1102"
 INDIVIDUAL_ACCOUNTS = "2101"
 INTEREST_EXPENSE = "5101"
+OVERPAYMENT_RECEIVABLE = "1201"
+GOVERNMENT_BASIC_PENSION = "4101"
+BASIC_PENSION_EXPENSE = "5201"
 
 CHART: dict[str, LedgerAccount] = {
     a.code: a
@@ -52,6 +56,9 @@ CHART: dict[str, LedgerAccount] = {
         LedgerAccount(COLLECTIVE_RECEIVABLE, "应收集体补助及捐助", Kind.ASSET),
         LedgerAccount(INDIVIDUAL_ACCOUNTS, "个人账户（控制账户）", Kind.LIABILITY),
         LedgerAccount(INTEREST_EXPENSE, "个人账户记息支出", Kind.EXPENSE),
+        LedgerAccount(OVERPAYMENT_RECEIVABLE, "应收多发待遇", Kind.ASSET),
+        LedgerAccount(GOVERNMENT_BASIC_PENSION, "财政补助收入（基础养老金）", Kind.REVENUE),
+        LedgerAccount(BASIC_PENSION_EXPENSE, "基础养老金支出", Kind.EXPENSE),
     )
 }
 
@@ -63,6 +70,7 @@ NEVER_NEGATIVE = (
     SUBSIDY_RECEIVABLE,
     COLLECTIVE_RECEIVABLE,
     INDIVIDUAL_ACCOUNTS,
+    OVERPAYMENT_RECEIVABLE,
 )
 
 

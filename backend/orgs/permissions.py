@@ -37,6 +37,13 @@ class Permission(StrEnum):
     BANK_FILES = "bank:files"
     POLICY_MANAGE = "policy:manage"
     LEDGER_READ = "ledger:read"
+    BENEFIT_READ = "benefit:read"
+    BENEFIT_APPLY = "benefit:apply"
+    BENEFIT_APPROVE = "benefit:approve"
+    SURVIVAL_CERTIFY = "survival:certify"
+    PAYROLL_BUILD = "payroll:build"
+    PAYROLL_REVIEW = "payroll:review"
+    PAYROLL_APPROVE = "payroll:approve"
 
 
 class Role(StrEnum):
@@ -117,6 +124,22 @@ _CARD_GRANTS: dict[Role, frozenset[Permission]] = {
 ROLE_PERMISSIONS = {
     role: ROLE_PERMISSIONS.get(role, frozenset()) | _CARD_GRANTS.get(role, frozenset())
     for role in Role
+}
+
+# Pensions and payroll. The clerk makes (applies, certifies survival, builds payrolls and
+# exchanges their bank files); the reviewer checks (approves awards, reviews payrolls); the
+# county or province administrator approves a reviewed payroll, a third person. The
+# system, security and audit administrators get none.
+_BENEFIT_GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.CLERK: frozenset(
+        {_P.BENEFIT_READ, _P.BENEFIT_APPLY, _P.SURVIVAL_CERTIFY, _P.PAYROLL_BUILD}
+    ),
+    Role.REVIEWER: frozenset({_P.BENEFIT_READ, _P.BENEFIT_APPROVE, _P.PAYROLL_REVIEW}),
+    Role.COUNTY_ADMIN: frozenset({_P.BENEFIT_READ, _P.PAYROLL_APPROVE}),
+    Role.PROVINCE_ADMIN: frozenset({_P.BENEFIT_READ, _P.PAYROLL_APPROVE}),
+}
+ROLE_PERMISSIONS = {
+    role: ROLE_PERMISSIONS[role] | _BENEFIT_GRANTS.get(role, frozenset()) for role in Role
 }
 
 # Which roles an administrator of each kind may create or change.

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 19:35:55.886211
+Create Date: 2026-11-26 19:58:14.207972
 """
 
 from collections.abc import Sequence
@@ -69,6 +69,11 @@ def upgrade() -> None:
             batch_op.f("ix_bank_batches_county_code"), ["county_code"], unique=False
         )
 
+    op.create_table(
+        "calendar_months",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("month", name=op.f("pk_calendar_months")),
+    )
     op.create_table(
         "job_runs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -586,6 +591,55 @@ def upgrade() -> None:
         batch_op.create_index("ix_journal_entries_ref", ["ref_type", "ref_id"], unique=False)
 
     op.create_table(
+        "payrolls",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False, comment="first day of the month paid"),
+        sa.Column(
+            "scope", sa.String(length=6), nullable=False, comment="county code or province prefix"
+        ),
+        sa.Column(
+            "status",
+            sa.String(length=16),
+            nullable=False,
+            comment="building | draft | reviewed | approved | sent | reconciled",
+        ),
+        sa.Column("line_count", sa.Integer(), nullable=False),
+        sa.Column("total_fen", sa.BigInteger(), nullable=False),
+        sa.Column("basic_fen", sa.BigInteger(), nullable=False),
+        sa.Column("account_fen", sa.BigInteger(), nullable=False),
+        sa.Column("excluded_count", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("built_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "reviewed_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "approved_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("built_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reconciled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["approved_by"], ["operators.id"], name=op.f("fk_payrolls_approved_by_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["built_by"], ["operators.id"], name=op.f("fk_payrolls_built_by_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["reviewed_by"], ["operators.id"], name=op.f("fk_payrolls_reviewed_by_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["job_runs.id"], name=op.f("fk_payrolls_run_id_job_runs")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payrolls")),
+    )
+    with op.batch_alter_table("payrolls", schema=None) as batch_op:
+        batch_op.create_index("uq_payrolls_month_scope", ["month", "scope"], unique=True)
+
+    op.create_table(
         "person_changes",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -816,6 +870,76 @@ def upgrade() -> None:
             unique=True,
             postgresql_where=sa.text("source = 'interest' AND reverses_id IS NULL"),
             sqlite_where=sa.text("source = 'interest' AND reverses_id IS NULL"),
+        )
+
+    op.create_table(
+        "benefit_applications",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("applied_on", sa.Date(), nullable=False),
+        sa.Column(
+            "start_month", sa.Date(), nullable=False, comment="first day of the first month paid"
+        ),
+        sa.Column("contribution_years", sa.SmallInteger(), nullable=False),
+        sa.Column(
+            "balance_fen", sa.BigInteger(), nullable=False, comment="account balance when applying"
+        ),
+        sa.Column(
+            "policy_version_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "bank_code", sa.String(length=16), nullable=False, comment="bank paying the pension"
+        ),
+        sa.Column(
+            "bank_account", sa.String(length=34), nullable=False, comment="card or account number"
+        ),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="pending | approved | rejected"
+        ),
+        sa.Column("note", sa.String(length=200), nullable=True),
+        sa.Column("maker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["checker_id"],
+            ["operators.id"],
+            name=op.f("fk_benefit_applications_checker_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["maker_id"], ["operators.id"], name=op.f("fk_benefit_applications_maker_id_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_benefit_applications_person_id_persons")
+        ),
+        sa.ForeignKeyConstraint(
+            ["policy_version_id"],
+            ["policy_versions.id"],
+            name=op.f("fk_benefit_applications_policy_version_id_policy_versions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_benefit_applications")),
+    )
+    with op.batch_alter_table("benefit_applications", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_benefit_applications_county_code"), ["county_code"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_benefit_applications_person_id"), ["person_id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_benefit_applications_pending_person",
+            ["person_id"],
+            unique=True,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
         )
 
     op.create_table(
@@ -1329,11 +1453,316 @@ def upgrade() -> None:
             batch_op.f("ix_contribution_refunds_assessment_id"), ["assessment_id"], unique=False
         )
 
+    op.create_table(
+        "pensions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "application_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("bank_code", sa.String(length=16), nullable=False),
+        sa.Column("bank_account", sa.String(length=34), nullable=False),
+        sa.Column(
+            "status",
+            sa.String(length=16),
+            nullable=False,
+            comment="receiving | suspended | terminated",
+        ),
+        sa.Column("start_month", sa.Date(), nullable=False),
+        sa.Column("end_month", sa.Date(), nullable=True),
+        sa.Column(
+            "status_code",
+            sa.String(length=32),
+            nullable=True,
+            comment="why not receiving: overdue_certification | death_match | death",
+        ),
+        sa.Column("status_reason", sa.String(length=200), nullable=True),
+        sa.Column("status_since", sa.Date(), nullable=True, comment="first month affected"),
+        sa.Column("certified_until", sa.Date(), nullable=True),
+        sa.Column("paid_through", sa.Date(), nullable=True),
+        sa.Column("contribution_years", sa.SmallInteger(), nullable=False),
+        sa.Column(
+            "balance_fen",
+            sa.BigInteger(),
+            nullable=False,
+            comment="account balance fixed at the start",
+        ),
+        sa.Column(
+            "monthly_fen", sa.BigInteger(), nullable=False, comment="current monthly pension"
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_pensions_account_id_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["application_id"],
+            ["benefit_applications.id"],
+            name=op.f("fk_pensions_application_id_benefit_applications"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_pensions_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pensions")),
+        sa.UniqueConstraint("person_id", name=op.f("uq_pensions_person_id")),
+    )
+    with op.batch_alter_table("pensions", schema=None) as batch_op:
+        batch_op.create_index("ix_pensions_county_status", ["county_code", "status"], unique=False)
+
+    op.create_table(
+        "payroll_exclusions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "payroll_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "pension_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("reason_code", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["payroll_id"], ["payrolls.id"], name=op.f("fk_payroll_exclusions_payroll_id_payrolls")
+        ),
+        sa.ForeignKeyConstraint(
+            ["pension_id"], ["pensions.id"], name=op.f("fk_payroll_exclusions_pension_id_pensions")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payroll_exclusions")),
+    )
+    with op.batch_alter_table("payroll_exclusions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_payroll_exclusions_payroll", ["payroll_id", "county_code"], unique=False
+        )
+
+    op.create_table(
+        "pension_computations",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "pension_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("from_month", sa.Date(), nullable=False),
+        sa.Column(
+            "minimum_fen", sa.BigInteger(), nullable=False, comment="national minimum basic pension"
+        ),
+        sa.Column("topup_fen", sa.BigInteger(), nullable=False, comment="provincial/county top-up"),
+        sa.Column("bonus_fen", sa.BigInteger(), nullable=False, comment="long-contribution bonus"),
+        sa.Column(
+            "account_fen",
+            sa.BigInteger(),
+            nullable=False,
+            comment="account pension, balance ÷ divisor",
+        ),
+        sa.Column("total_fen", sa.BigInteger(), nullable=False),
+        sa.Column("contribution_years", sa.SmallInteger(), nullable=False),
+        sa.Column("balance_fen", sa.BigInteger(), nullable=False),
+        sa.Column("divisor", sa.SmallInteger(), nullable=False),
+        sa.Column(
+            "policy_version_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("cause", sa.String(length=16), nullable=False, comment="award | policy_change"),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["pension_id"],
+            ["pensions.id"],
+            name=op.f("fk_pension_computations_pension_id_pensions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["policy_version_id"],
+            ["policy_versions.id"],
+            name=op.f("fk_pension_computations_policy_version_id_policy_versions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pension_computations")),
+    )
+    with op.batch_alter_table("pension_computations", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_pension_computations_county_code"), ["county_code"], unique=False
+        )
+        batch_op.create_index(
+            "uq_pension_computations_month", ["pension_id", "from_month"], unique=True
+        )
+
+    op.create_table(
+        "pension_draws",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "pension_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("source", sa.String(length=24), nullable=False),
+        sa.Column("monthly_fen", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["pension_id"], ["pensions.id"], name=op.f("fk_pension_draws_pension_id_pensions")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pension_draws")),
+    )
+    with op.batch_alter_table("pension_draws", schema=None) as batch_op:
+        batch_op.create_index("uq_pension_draws_source", ["pension_id", "source"], unique=True)
+
+    op.create_table(
+        "survival_certifications",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "pension_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("certified_on", sa.Date(), nullable=False),
+        sa.Column(
+            "method",
+            sa.String(length=16),
+            nullable=False,
+            comment="counter | kiosk | data_matching | home_visit",
+        ),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("device", sa.String(length=64), nullable=True),
+        sa.Column("next_due", sa.Date(), nullable=False),
+        sa.Column("resumed", sa.Boolean(), nullable=False, comment="ended an overdue suspension"),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["operator_id"],
+            ["operators.id"],
+            name=op.f("fk_survival_certifications_operator_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["pension_id"],
+            ["pensions.id"],
+            name=op.f("fk_survival_certifications_pension_id_pensions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_survival_certifications")),
+    )
+    with op.batch_alter_table("survival_certifications", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_survival_certifications_pension_id"), ["pension_id"], unique=False
+        )
+
+    op.create_table(
+        "payroll_lines",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "payroll_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "pension_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("bank_code", sa.String(length=16), nullable=False),
+        sa.Column("bank_account", sa.String(length=34), nullable=False),
+        sa.Column(
+            "kind", sa.String(length=16), nullable=False, comment="regular | back_pay | reissue"
+        ),
+        sa.Column("month", sa.Date(), nullable=False, comment="the month this money is for"),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("basic_fen", sa.BigInteger(), nullable=False),
+        sa.Column("account_fen", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "computation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "policy_version_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "reissue_of_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "state",
+            sa.String(length=16),
+            nullable=False,
+            comment="built | sent | paid | failed | unknown",
+        ),
+        sa.Column("reason", sa.String(length=200), nullable=True),
+        sa.Column(
+            "journal_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["computation_id"],
+            ["pension_computations.id"],
+            name=op.f("fk_payroll_lines_computation_id_pension_computations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_entry_id"],
+            ["journal_entries.id"],
+            name=op.f("fk_payroll_lines_journal_entry_id_journal_entries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["payroll_id"], ["payrolls.id"], name=op.f("fk_payroll_lines_payroll_id_payrolls")
+        ),
+        sa.ForeignKeyConstraint(
+            ["pension_id"], ["pensions.id"], name=op.f("fk_payroll_lines_pension_id_pensions")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_payroll_lines_person_id_persons")
+        ),
+        sa.ForeignKeyConstraint(
+            ["policy_version_id"],
+            ["policy_versions.id"],
+            name=op.f("fk_payroll_lines_policy_version_id_policy_versions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["reissue_of_id"],
+            ["payroll_lines.id"],
+            name=op.f("fk_payroll_lines_reissue_of_id_payroll_lines"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payroll_lines")),
+        sa.UniqueConstraint("reissue_of_id", name=op.f("uq_payroll_lines_reissue_of_id")),
+    )
+    with op.batch_alter_table("payroll_lines", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_payroll_lines_county_state", ["county_code", "state"], unique=False
+        )
+        batch_op.create_index(
+            "ix_payroll_lines_payroll_county", ["payroll_id", "county_code"], unique=False
+        )
+        batch_op.create_index(
+            "ix_payroll_lines_pension_month", ["pension_id", "month"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("payroll_lines", schema=None) as batch_op:
+        batch_op.drop_index("ix_payroll_lines_pension_month")
+        batch_op.drop_index("ix_payroll_lines_payroll_county")
+        batch_op.drop_index("ix_payroll_lines_county_state")
+
+    op.drop_table("payroll_lines")
+    with op.batch_alter_table("survival_certifications", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_survival_certifications_pension_id"))
+
+    op.drop_table("survival_certifications")
+    with op.batch_alter_table("pension_draws", schema=None) as batch_op:
+        batch_op.drop_index("uq_pension_draws_source")
+
+    op.drop_table("pension_draws")
+    with op.batch_alter_table("pension_computations", schema=None) as batch_op:
+        batch_op.drop_index("uq_pension_computations_month")
+        batch_op.drop_index(batch_op.f("ix_pension_computations_county_code"))
+
+    op.drop_table("pension_computations")
+    with op.batch_alter_table("payroll_exclusions", schema=None) as batch_op:
+        batch_op.drop_index("ix_payroll_exclusions_payroll")
+
+    op.drop_table("payroll_exclusions")
+    with op.batch_alter_table("pensions", schema=None) as batch_op:
+        batch_op.drop_index("ix_pensions_county_status")
+
+    op.drop_table("pensions")
     with op.batch_alter_table("contribution_refunds", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contribution_refunds_assessment_id"))
 
@@ -1403,6 +1832,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_cards_bank_code"))
 
     op.drop_table("cards")
+    with op.batch_alter_table("benefit_applications", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_benefit_applications_pending_person",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_benefit_applications_person_id"))
+        batch_op.drop_index(batch_op.f("ix_benefit_applications_county_code"))
+
+    op.drop_table("benefit_applications")
     with op.batch_alter_table("account_entries", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_account_entries_interest_once",
@@ -1437,6 +1876,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_person_changes_person_id"))
 
     op.drop_table("person_changes")
+    with op.batch_alter_table("payrolls", schema=None) as batch_op:
+        batch_op.drop_index("uq_payrolls_month_scope")
+
+    op.drop_table("payrolls")
     with op.batch_alter_table("journal_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_journal_entries_ref")
         batch_op.drop_index(batch_op.f("ix_journal_entries_county_code"))
@@ -1516,6 +1959,7 @@ def downgrade() -> None:
     op.drop_table("pki_keys")
     op.drop_table("pki_bank_partners")
     op.drop_table("job_runs")
+    op.drop_table("calendar_months")
     with op.batch_alter_table("bank_batches", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bank_batches_county_code"))
 

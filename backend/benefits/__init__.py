@@ -1,0 +1,1 @@
+"""Pensions: qualification, computation, applications and the pensioner's record."""

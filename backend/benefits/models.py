@@ -1,0 +1,142 @@
+"""Pension applications, the pensioner's record, and each computation of the pension."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, ForeignKey, Index, SmallInteger, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
+
+
+class Application(Base):
+    """A request to start the pension (maker) and its decision (checker, another operator)."""
+
+    __tablename__ = "benefit_applications"
+    __table_args__ = (
+        Index(
+            "uq_benefit_applications_pending_person",
+            "person_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = id_column()
+    person_id: Mapped[int] = mapped_column(IdType, ForeignKey("persons.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(6), index=True)
+    region_code: Mapped[str] = mapped_column(String(12))
+    applied_on: Mapped[dt.date] = mapped_column(Date)
+    start_month: Mapped[dt.date] = mapped_column(Date, comment="first day of the first month paid")
+    contribution_years: Mapped[int] = mapped_column(SmallInteger)
+    balance_fen: Mapped[int] = money_column(comment="account balance when applying")
+    policy_version_id: Mapped[int] = mapped_column(IdType, ForeignKey("policy_versions.id"))
+    bank_code: Mapped[str] = mapped_column(String(16), comment="bank paying the pension")
+    bank_account: Mapped[str] = mapped_column(String(34), comment="card or account number")
+    status: Mapped[str] = mapped_column(String(16), comment="pending | approved | rejected")
+    note: Mapped[str | None] = mapped_column(String(200))
+    maker_id: Mapped[int] = mapped_column(IdType, ForeignKey("operators.id"))
+    checker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class Pension(Base):
+    """One pensioner's entitlement: paid monthly from ``start_month`` while receiving."""
+
+    __tablename__ = "pensions"
+    __table_args__ = (Index("ix_pensions_county_status", "county_code", "status"),)
+
+    id: Mapped[int] = id_column()
+    person_id: Mapped[int] = mapped_column(IdType, ForeignKey("persons.id"), unique=True)
+    application_id: Mapped[int] = mapped_column(IdType, ForeignKey("benefit_applications.id"))
+    account_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("accounts.id"))
+    county_code: Mapped[str] = mapped_column(String(6))
+    region_code: Mapped[str] = mapped_column(String(12))
+    bank_code: Mapped[str] = mapped_column(String(16))
+    bank_account: Mapped[str] = mapped_column(String(34))
+    status: Mapped[str] = mapped_column(String(16), comment="receiving | suspended | terminated")
+    start_month: Mapped[dt.date] = mapped_column(Date)
+    # Last month payable; set when the pension ends (death: the month of death).
+    end_month: Mapped[dt.date | None] = mapped_column(Date)
+    status_code: Mapped[str | None] = mapped_column(
+        String(32), comment="why not receiving: overdue_certification | death_match | death"
+    )
+    status_reason: Mapped[str | None] = mapped_column(String(200))
+    status_since: Mapped[dt.date | None] = mapped_column(Date, comment="first month affected")
+    # Survival certification: the date by which the next one is due.
+    certified_until: Mapped[dt.date | None] = mapped_column(Date)
+    # The last month a payroll line was built for; the next payroll pays every month after
+    # it, so months missed while suspended come back as back pay on resumption.
+    paid_through: Mapped[dt.date | None] = mapped_column(Date)
+    contribution_years: Mapped[int] = mapped_column(SmallInteger)
+    balance_fen: Mapped[int] = money_column(comment="account balance fixed at the start")
+    monthly_fen: Mapped[int] = money_column(comment="current monthly pension")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Computation(Base):
+    """The pension from a month onwards, part by part, with the policy version that gave it.
+
+    Append-only: a new policy version adds a computation from its effective month; the
+    payroll pays each month by the latest computation starting on or before it.
+    """
+
+    __tablename__ = "pension_computations"
+    __table_args__ = (
+        Index("uq_pension_computations_month", "pension_id", "from_month", unique=True),
+    )
+
+    id: Mapped[int] = id_column()
+    pension_id: Mapped[int] = mapped_column(IdType, ForeignKey("pensions.id"))
+    county_code: Mapped[str] = mapped_column(String(6), index=True)
+    from_month: Mapped[dt.date] = mapped_column(Date)
+    minimum_fen: Mapped[int] = money_column(comment="national minimum basic pension")
+    topup_fen: Mapped[int] = money_column(comment="provincial/county top-up")
+    bonus_fen: Mapped[int] = money_column(comment="long-contribution bonus")
+    account_fen: Mapped[int] = money_column(comment="account pension, balance ÷ divisor")
+    total_fen: Mapped[int] = money_column()
+    contribution_years: Mapped[int] = mapped_column(SmallInteger)
+    balance_fen: Mapped[int] = money_column()
+    divisor: Mapped[int] = mapped_column(SmallInteger)
+    policy_version_id: Mapped[int] = mapped_column(IdType, ForeignKey("policy_versions.id"))
+    cause: Mapped[str] = mapped_column(String(16), comment="award | policy_change")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PensionDraw(Base):
+    """What each month's account pension takes from each source of the account.
+
+    Fixed at the award (the balance and divisor are fixed then), in proportion to the
+    balance by source, so inheritance under the 2009 rule still finds the subsidy part.
+    """
+
+    __tablename__ = "pension_draws"
+    __table_args__ = (Index("uq_pension_draws_source", "pension_id", "source", unique=True),)
+
+    id: Mapped[int] = id_column()
+    pension_id: Mapped[int] = mapped_column(IdType, ForeignKey("pensions.id"))
+    source: Mapped[str] = mapped_column(String(24))
+    monthly_fen: Mapped[int] = money_column()
+
+
+class SurvivalCertification(Base):
+    """One survival certification (资格认证): how, by whom or which device, and when."""
+
+    __tablename__ = "survival_certifications"
+
+    id: Mapped[int] = id_column()
+    pension_id: Mapped[int] = mapped_column(IdType, ForeignKey("pensions.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(6))
+    certified_on: Mapped[dt.date] = mapped_column(Date)
+    method: Mapped[str] = mapped_column(
+        String(16), comment="counter | kiosk | data_matching | home_visit"
+    )
+    operator_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
+    device: Mapped[str | None] = mapped_column(String(64))
+    next_due: Mapped[dt.date] = mapped_column(Date)
+    resumed: Mapped[bool] = mapped_column(default=False, comment="ended an overdue suspension")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

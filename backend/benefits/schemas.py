@@ -1,0 +1,133 @@
+"""Request and response bodies of the pension endpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.benefits.survival_rules import Method
+
+
+class ReasonOut(BaseModel):
+    """One reason a person does not qualify."""
+
+    rule: str
+    message: str
+
+
+class PartsOut(BaseModel):
+    """A monthly pension part by part (fen) and the policy version that gave it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    policy_version_id: int
+    minimum_fen: int
+    topup_fen: int
+    bonus_fen: int
+    account_fen: int
+    total_fen: int
+    contribution_years: int
+    balance_fen: int
+    divisor: int
+
+
+class QualificationOut(BaseModel):
+    """A qualification check and the pension it would give from the start month."""
+
+    person_id: int
+    on: dt.date
+    qualifies: bool
+    reasons: list[ReasonOut]
+    start_month: dt.date
+    pension: PartsOut
+
+
+class BankIn(BaseModel):
+    """The bank and the card or account number a pension is paid to."""
+
+    bank_code: str = Field(min_length=2, max_length=16, pattern=r"^[0-9A-Z]+$")
+    bank_account: str = Field(min_length=8, max_length=34, pattern=r"^[0-9A-Z]+$")
+
+
+class ApplicationIn(BankIn):
+    """Apply for the pension on behalf of a person."""
+
+    person_id: int
+    applied_on: dt.date | None = None
+
+
+class DecisionIn(BaseModel):
+    """A checker's note on the decision."""
+
+    note: str | None = Field(default=None, max_length=200)
+
+
+class ApplicationOut(BaseModel):
+    """An application and its decision."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    person_id: int
+    county_code: str
+    applied_on: dt.date
+    start_month: dt.date
+    contribution_years: int
+    balance_fen: int
+    policy_version_id: int
+    bank_code: str
+    bank_account: str
+    status: str
+    note: str | None
+    maker_id: int
+    checker_id: int | None
+
+
+class CertificationIn(BaseModel):
+    """A survival certification taken at a counter, kiosk, visit or by data matching."""
+
+    method: Method
+    certified_on: dt.date | None = None
+
+
+class CertificationOut(BaseModel):
+    """A recorded certification and when the next one is due."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    pension_id: int
+    certified_on: dt.date
+    method: str
+    operator_id: int | None
+    device: str | None
+    next_due: dt.date
+    resumed: bool
+
+
+class ComputationOut(PartsOut):
+    """One stored computation: from which month, and why it was made."""
+
+    from_month: dt.date
+    cause: str
+
+
+class PensionOut(BaseModel):
+    """A pensioner's record with every computation."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    person_id: int
+    bank_code: str
+    bank_account: str
+    status: str
+    start_month: dt.date
+    end_month: dt.date | None
+    status_code: str | None
+    status_reason: str | None
+    paid_through: dt.date | None
+    certified_until: dt.date | None
+    monthly_fen: int
+    computations: list[ComputationOut] = []

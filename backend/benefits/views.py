@@ -1,0 +1,232 @@
+"""Qualification, applications and awards under ``/api/v1/benefits``.
+
+Every state-changing request needs an ``Idempotency-Key``: a retry returns the first answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from backend.benefits import service, survival
+from backend.benefits.schemas import (
+    ApplicationIn,
+    ApplicationOut,
+    BankIn,
+    CertificationIn,
+    CertificationOut,
+    ComputationOut,
+    DecisionIn,
+    PartsOut,
+    PensionOut,
+    QualificationOut,
+    ReasonOut,
+)
+from backend.deps import DbSession, IdempotencyKey, Requires
+from backend.idempotency import respond_once
+from backend.orgs.permissions import Permission
+from backend.orgs.service import Principal
+
+router = APIRouter(prefix="/benefits", tags=["benefits"])
+Reader = Annotated[Principal, Depends(Requires(Permission.BENEFIT_READ))]
+Maker = Annotated[Principal, Depends(Requires(Permission.BENEFIT_APPLY))]
+Checker = Annotated[Principal, Depends(Requires(Permission.BENEFIT_APPROVE))]
+Certifier = Annotated[Principal, Depends(Requires(Permission.SURVIVAL_CERTIFY))]
+
+
+def once(
+    session: DbSession,
+    principal: Principal,
+    key: str | None,
+    request: Request,
+    payload: Any,
+    action: Callable[[], tuple[int, Any]],
+) -> JSONResponse:
+    """Run ``action`` once per idempotency key and answer with its first response."""
+    return respond_once(
+        session=session,
+        operator_id=principal.operator_id,
+        key=key,
+        method=request.method,
+        path=request.url.path,
+        payload=payload,
+        action=action,
+    )
+
+
+@router.get(
+    "/persons/{person_id}/qualification", response_model=QualificationOut, summary="待遇资格审查"
+)
+def qualification(
+    person_id: int, session: DbSession, principal: Reader, on: dt.date | None = None
+) -> QualificationOut:
+    """Whether the person qualifies on ``on`` (today by default), with every reason if not."""
+    day = on or dt.date.today()
+    result = service.check(session=session, principal=principal, person_id=person_id, on=day)
+    parts = result.parts
+    return QualificationOut(
+        person_id=person_id,
+        on=day,
+        qualifies=not result.reasons,
+        reasons=[ReasonOut(rule=r.rule, message=r.message) for r in result.reasons],
+        start_month=result.start_month,
+        pension=PartsOut(**{name: getattr(parts, name) for name in PartsOut.model_fields}),
+    )
+
+
+@router.post(
+    "/applications", response_model=ApplicationOut, status_code=201, summary="申请养老金待遇"
+)
+def apply(
+    body: ApplicationIn,
+    session: DbSession,
+    principal: Maker,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Apply for a qualifying person (409 ``not_qualified`` lists every reason otherwise)."""
+
+    def action() -> tuple[int, object]:
+        application = service.apply(
+            session=session,
+            principal=principal,
+            person_id=body.person_id,
+            applied_on=body.applied_on or dt.date.today(),
+            bank_code=body.bank_code,
+            bank_account=body.bank_account,
+        )
+        return 201, ApplicationOut.model_validate(application).model_dump(mode="json")
+
+    return once(session, principal, key, request, body.model_dump(mode="json"), action)
+
+
+@router.get("/applications", response_model=list[ApplicationOut], summary="待遇申请列表")
+def list_applications(
+    session: DbSession, principal: Reader, status: str | None = None
+) -> list[ApplicationOut]:
+    """Applications of the operator's scope."""
+    found = service.list_applications(session=session, principal=principal, status=status)
+    return [ApplicationOut.model_validate(a) for a in found]
+
+
+def _decide(
+    session: DbSession,
+    principal: Principal,
+    key: str | None,
+    request: Request,
+    application_id: int,
+    body: DecisionIn,
+    accept: bool,
+) -> JSONResponse:
+    def action() -> tuple[int, object]:
+        application = service.decide(
+            session=session,
+            principal=principal,
+            application_id=application_id,
+            accept=accept,
+            note=body.note,
+        )
+        return 200, ApplicationOut.model_validate(application).model_dump(mode="json")
+
+    return once(session, principal, key, request, body.model_dump(mode="json"), action)
+
+
+@router.post(
+    "/applications/{application_id}/approve",
+    response_model=ApplicationOut,
+    summary="审核通过待遇申请",
+)
+def approve(
+    application_id: int,
+    body: DecisionIn,
+    session: DbSession,
+    principal: Checker,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Award the pension (the checker may not be the maker)."""
+    return _decide(session, principal, key, request, application_id, body, True)
+
+
+@router.post(
+    "/applications/{application_id}/reject", response_model=ApplicationOut, summary="驳回待遇申请"
+)
+def reject(
+    application_id: int,
+    body: DecisionIn,
+    session: DbSession,
+    principal: Checker,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Reject an application."""
+    return _decide(session, principal, key, request, application_id, body, False)
+
+
+@router.get("/pensions/{person_id}", response_model=PensionOut, summary="养老金待遇及核定明细")
+def pension(person_id: int, session: DbSession, principal: Reader) -> PensionOut:
+    """A pensioner's record with every computation and the policy version of each."""
+    found = service.get_pension(session=session, principal=principal, person_id=person_id)
+    out = PensionOut.model_validate(found)
+    out.computations = [
+        ComputationOut.model_validate(c)
+        for c in service.computations(session=session, pension_id=found.id)
+    ]
+    return out
+
+
+@router.post(
+    "/pensions/{person_id}/certifications",
+    response_model=CertificationOut,
+    status_code=201,
+    summary="领取资格认证",
+)
+def certify(
+    person_id: int,
+    body: CertificationIn,
+    session: DbSession,
+    principal: Certifier,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Record a certification; a pension suspended for lapsing resumes (back pay follows)."""
+
+    def action() -> tuple[int, object]:
+        certification = survival.certify(
+            session=session,
+            principal=principal,
+            person_id=person_id,
+            method=body.method,
+            certified_on=body.certified_on or dt.date.today(),
+        )
+        return 201, CertificationOut.model_validate(certification).model_dump(mode="json")
+
+    return once(session, principal, key, request, body.model_dump(mode="json"), action)
+
+
+@router.put("/pensions/{person_id}/bank", response_model=PensionOut, summary="变更待遇发放账户")
+def change_bank(
+    person_id: int,
+    body: BankIn,
+    session: DbSession,
+    principal: Maker,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Correct the payee account; failed payments are re-issued to it by the next payroll."""
+
+    def action() -> tuple[int, object]:
+        pension = service.change_bank(
+            session=session,
+            principal=principal,
+            person_id=person_id,
+            bank_code=body.bank_code,
+            bank_account=body.bank_account,
+        )
+        return 200, PensionOut.model_validate(pension).model_dump(mode="json")
+
+    return once(session, principal, key, request, body.model_dump(mode="json"), action)

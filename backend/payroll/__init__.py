@@ -1,0 +1,1 @@
+"""Monthly pension payroll: build, review, approve, bank files, return files, ledger posting."""

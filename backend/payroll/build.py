@@ -1,0 +1,271 @@
+"""Building a month's payroll: set-based, chunked by county, resumable, never built twice.
+
+Each county chunk, in one transaction: records who is left out and why (suspended,
+terminated, death known from the card register, enrolment no longer receiving), writes one
+line per month owed to every other receiving pensioner (the month itself, and back pay
+for months after ``paid_through`` missed while suspended), re-issues earlier failed
+payments to the pensioner's current account, and moves ``paid_through`` on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, insert, or_, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.audit.service import record
+from backend.benefits.formula import add_months, first_of_month
+from backend.benefits.models import Pension
+from backend.db import is_postgres, unit_of_work, utcnow
+from backend.errors import Conflict, NotFound, invalid
+from backend.ledger import jobs
+from backend.ledger.models import JobChunk
+from backend.orgs.permissions import Permission
+from backend.orgs.service import Principal
+from backend.payroll.models import CalendarMonth, Payroll, PayrollExclusion, PayrollLine
+
+JOB = "payroll_build"
+
+
+class Status:
+    """Payroll states, in order."""
+
+    BUILDING = "building"
+    DRAFT = "draft"
+    REVIEWED = "reviewed"
+    APPROVED = "approved"
+    SENT = "sent"
+    RECONCILED = "reconciled"
+
+
+_EXCLUDE = """
+INSERT INTO payroll_exclusions (payroll_id, pension_id, county_code, reason_code, reason)
+SELECT :payroll_id, p.id, p.county_code, COALESCE(p.status_code, p.status),
+       COALESCE(p.status_reason, '待遇非领取状态')
+FROM pensions p
+WHERE p.county_code = :county AND p.status <> 'receiving' AND p.start_month <= :month
+  AND (p.status_since IS NULL OR p.status_since >= :year_ago)
+UNION ALL
+SELECT :payroll_id, p.id, p.county_code, 'card_holder_dead', '社保卡登记持卡人已死亡，待核实'
+FROM pensions p
+WHERE p.county_code = :county AND p.status = 'receiving' AND p.start_month <= :month
+  AND EXISTS (SELECT 1 FROM cards c
+              WHERE c.person_id = p.person_id AND c.holder_died_on IS NOT NULL)
+UNION ALL
+SELECT :payroll_id, p.id, p.county_code, 'enrolment_not_receiving',
+       '参保登记不在领取待遇状态（已转出或终止），待核实'
+FROM pensions p
+WHERE p.county_code = :county AND p.status = 'receiving' AND p.start_month <= :month
+  AND NOT EXISTS (SELECT 1 FROM enrolments e
+                  WHERE e.person_id = p.person_id AND e.status = 'receiving')
+"""
+
+_LINES = """
+INSERT INTO payroll_lines (payroll_id, pension_id, person_id, county_code, bank_code,
+    bank_account, kind, month, amount_fen, basic_fen, account_fen, computation_id,
+    policy_version_id, state)
+SELECT :payroll_id, p.id, p.person_id, p.county_code, p.bank_code, p.bank_account,
+       CASE WHEN m.month = :month THEN 'regular' ELSE 'back_pay' END, m.month,
+       c.total_fen, c.minimum_fen + c.topup_fen + c.bonus_fen, c.account_fen, c.id,
+       c.policy_version_id, 'built'
+FROM pensions p
+JOIN calendar_months m
+  ON m.month >= p.start_month AND m.month <= :month
+ AND (p.paid_through IS NULL OR m.month > p.paid_through)
+ AND (p.end_month IS NULL OR m.month <= p.end_month)
+JOIN pension_computations c ON c.id = (
+    SELECT c2.id FROM pension_computations c2
+    WHERE c2.pension_id = p.id AND c2.from_month <= m.month
+    ORDER BY c2.from_month DESC, c2.id DESC LIMIT 1)
+WHERE p.county_code = :county AND p.status = 'receiving'
+  AND NOT EXISTS (SELECT 1 FROM payroll_exclusions x
+                  WHERE x.payroll_id = :payroll_id AND x.pension_id = p.id)
+"""
+
+_REISSUE = """
+INSERT INTO payroll_lines (payroll_id, pension_id, person_id, county_code, bank_code,
+    bank_account, kind, month, amount_fen, basic_fen, account_fen, computation_id,
+    policy_version_id, reissue_of_id, state)
+SELECT :payroll_id, f.pension_id, f.person_id, f.county_code, p.bank_code, p.bank_account,
+       'reissue', f.month, f.amount_fen, f.basic_fen, f.account_fen, f.computation_id,
+       f.policy_version_id, f.id, 'built'
+FROM payroll_lines f
+JOIN pensions p ON p.id = f.pension_id
+WHERE f.county_code = :county AND f.state = 'failed' AND f.payroll_id <> :payroll_id
+  AND p.status = 'receiving'
+  AND NOT EXISTS (SELECT 1 FROM payroll_lines r WHERE r.reissue_of_id = f.id)
+  AND NOT EXISTS (SELECT 1 FROM payroll_exclusions x
+                  WHERE x.payroll_id = :payroll_id AND x.pension_id = p.id)
+"""
+
+_PAID_THROUGH = """
+UPDATE pensions
+SET paid_through = CASE WHEN end_month IS NOT NULL AND end_month < :month
+                        THEN end_month ELSE :month END
+WHERE county_code = :county AND status = 'receiving'
+  AND EXISTS (SELECT 1 FROM payroll_lines l
+              WHERE l.payroll_id = :payroll_id AND l.pension_id = pensions.id
+                AND l.kind <> 'reissue')
+"""
+
+
+def parse_month(text_month: str) -> dt.date:
+    """``YYYY-MM`` to the first day of the month (422 if malformed)."""
+    try:
+        return dt.datetime.strptime(text_month, "%Y-%m").date()
+    except ValueError:
+        raise invalid("month", f"月份格式应为YYYY-MM：{text_month}") from None
+
+
+def _period(payroll: Payroll) -> str:
+    return f"{payroll.month:%Y-%m}:{payroll.scope}"
+
+
+def _check_scope(principal: Principal, scope: str) -> None:
+    if len(scope) not in (2, 6) or not scope.isdigit():
+        raise invalid("scope", "发放范围须为6位县级区划或2位省级区划")
+    if not scope.startswith(principal.scope.prefix):
+        raise NotFound(detail=f"区划{scope}不存在", code="scope_not_found", audit_refusal=True)
+
+
+def _ensure_months(session: Session, scope: str, month: dt.date) -> None:
+    """Make sure every month from the earliest start in scope up to ``month`` is listed."""
+    earliest = session.scalar(
+        select(func.min(Pension.start_month)).where(Pension.county_code.startswith(scope))
+    )
+    if earliest is None or earliest > month:
+        return
+    have = set(
+        session.scalars(
+            select(CalendarMonth.month).where(
+                CalendarMonth.month >= earliest, CalendarMonth.month <= month
+            )
+        )
+    )
+    wanted, current = [], first_of_month(earliest)
+    while current <= month:
+        if current not in have:
+            wanted.append({"month": current})
+        current = add_months(current, 1)
+    if wanted:
+        session.execute(insert(CalendarMonth), wanted)
+
+
+def _start(session: Session, principal: Principal, month: dt.date, scope: str) -> Payroll:
+    """The payroll being built for (month, scope), or a new one; refuses a second payroll."""
+    # The same scope, a county inside it, or the province around it: all would pay twice.
+    existing = session.scalars(
+        select(Payroll).where(
+            Payroll.month == month,
+            or_(Payroll.scope.startswith(scope), Payroll.scope == scope[:2]),
+        )
+    ).all()
+    for payroll in existing:
+        if payroll.scope == scope and payroll.status == Status.BUILDING:
+            return payroll
+        raise Conflict(
+            detail=f"{month:%Y-%m}的发放名册已在范围{payroll.scope}生成，不能重复生成",
+            code="payroll_exists",
+            extra={"payroll_id": payroll.id},
+        )
+    payroll = Payroll(
+        month=month, scope=scope, status=Status.BUILDING, built_by=principal.operator_id
+    )
+    session.add(payroll)
+    session.flush()
+    _ensure_months(session, scope, month)
+    counties = list(
+        session.scalars(
+            select(Pension.county_code)
+            .where(Pension.county_code.startswith(scope))
+            .distinct()
+            .order_by(Pension.county_code)
+        )
+    )
+    run = jobs.start_or_resume(session=session, job=JOB, period=_period(payroll), scopes=counties)
+    payroll.run_id = run.id
+    record(
+        session=session,
+        actor=principal.actor,
+        action="payroll.start",
+        object_type="payroll",
+        object_id=payroll.id,
+        detail={"month": f"{month:%Y-%m}", "scope": scope, "counties": len(counties)},
+    )
+    return payroll
+
+
+def build_county(*, session: Session, payroll_id: int, county_code: str) -> tuple[int, int]:
+    """Build one county's part of a payroll; returns (lines, amount in fen)."""
+    payroll = session.get_one(Payroll, payroll_id)
+    params = {
+        "payroll_id": payroll_id,
+        "county": county_code,
+        "month": payroll.month,
+        "year_ago": add_months(payroll.month, -12),
+    }
+    session.execute(text(_EXCLUDE), params)
+    session.execute(text(_LINES), params)
+    session.execute(text(_REISSUE), params)
+    session.execute(text(_PAID_THROUGH), params)
+    count, total = session.execute(
+        select(
+            func.count(PayrollLine.id), func.coalesce(func.sum(PayrollLine.amount_fen), 0)
+        ).where(PayrollLine.payroll_id == payroll_id, PayrollLine.county_code == county_code)
+    ).one()
+    return int(count), int(total)
+
+
+def build(
+    *, factory: sessionmaker[Session], principal: Principal, month: dt.date, scope: str
+) -> int:
+    """Build (or resume building) the payroll of a month and scope; returns its id."""
+    principal.require(Permission.PAYROLL_BUILD)
+    _check_scope(principal, scope)
+    with unit_of_work(factory) as session:
+        payroll = _start(session, principal, first_of_month(month), scope)
+        payroll_id, run_id, period = payroll.id, payroll.run_id, _period(payroll)
+    assert run_id is not None
+
+    def work(session: Session, chunk: JobChunk) -> tuple[int, int]:
+        return build_county(session=session, payroll_id=payroll_id, county_code=chunk.scope)
+
+    summary = jobs.run_chunks(factory=factory, run_id=run_id, job=JOB, period=period, work=work)
+    if summary.finished:
+        with unit_of_work(factory) as session:
+            _finish(session, principal, payroll_id)
+    return payroll_id
+
+
+def _finish(session: Session, principal: Principal, payroll_id: int) -> None:
+    payroll = session.get_one(Payroll, payroll_id, with_for_update=True)
+    if payroll.status != Status.BUILDING:
+        return
+    count, total, basic, account = session.execute(
+        select(
+            func.count(PayrollLine.id),
+            func.coalesce(func.sum(PayrollLine.amount_fen), 0),
+            func.coalesce(func.sum(PayrollLine.basic_fen), 0),
+            func.coalesce(func.sum(PayrollLine.account_fen), 0),
+        ).where(PayrollLine.payroll_id == payroll_id)
+    ).one()
+    payroll.line_count, payroll.total_fen = int(count), int(total)
+    payroll.basic_fen, payroll.account_fen = int(basic), int(account)
+    payroll.excluded_count = (
+        session.scalar(
+            select(func.count(PayrollExclusion.id)).where(PayrollExclusion.payroll_id == payroll_id)
+        )
+        or 0
+    )
+    payroll.status, payroll.built_at = Status.DRAFT, utcnow()
+    if is_postgres(session):
+        session.execute(text("ANALYZE payroll_lines"))
+    record(
+        session=session,
+        actor=principal.actor,
+        action="payroll.build",
+        object_type="payroll",
+        object_id=payroll.id,
+        detail={"lines": payroll.line_count, "total_fen": payroll.total_fen},
+    )

@@ -1,0 +1,93 @@
+"""Payrolls per month and scope, their lines, and who was left out and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
+
+
+class Payroll(Base):
+    """The payroll of one month for a county (6 digits) or the province (2 digits)."""
+
+    __tablename__ = "payrolls"
+    __table_args__ = (Index("uq_payrolls_month_scope", "month", "scope", unique=True),)
+
+    id: Mapped[int] = id_column()
+    month: Mapped[dt.date] = mapped_column(Date, comment="first day of the month paid")
+    scope: Mapped[str] = mapped_column(String(6), comment="county code or province prefix")
+    status: Mapped[str] = mapped_column(
+        String(16), comment="building | draft | reviewed | approved | sent | reconciled"
+    )
+    line_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_fen: Mapped[int] = money_column(default=0)
+    basic_fen: Mapped[int] = money_column(default=0)
+    account_fen: Mapped[int] = money_column(default=0)
+    excluded_count: Mapped[int] = mapped_column(Integer, default=0)
+    run_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("job_runs.id"))
+    built_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
+    reviewed_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
+    approved_by: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    built_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    reconciled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class PayrollLine(Base):
+    """One payment: a month's pension, back pay for a missed month, or a re-issued failure."""
+
+    __tablename__ = "payroll_lines"
+    __table_args__ = (
+        Index("ix_payroll_lines_payroll_county", "payroll_id", "county_code"),
+        Index("ix_payroll_lines_pension_month", "pension_id", "month"),
+        Index("ix_payroll_lines_county_state", "county_code", "state"),
+    )
+
+    id: Mapped[int] = id_column()
+    payroll_id: Mapped[int] = mapped_column(IdType, ForeignKey("payrolls.id"))
+    pension_id: Mapped[int] = mapped_column(IdType, ForeignKey("pensions.id"))
+    person_id: Mapped[int] = mapped_column(IdType, ForeignKey("persons.id"))
+    county_code: Mapped[str] = mapped_column(String(6))
+    bank_code: Mapped[str] = mapped_column(String(16))
+    bank_account: Mapped[str] = mapped_column(String(34))
+    kind: Mapped[str] = mapped_column(String(16), comment="regular | back_pay | reissue")
+    month: Mapped[dt.date] = mapped_column(Date, comment="the month this money is for")
+    amount_fen: Mapped[int] = money_column()
+    basic_fen: Mapped[int] = money_column()
+    account_fen: Mapped[int] = money_column()
+    computation_id: Mapped[int] = mapped_column(IdType, ForeignKey("pension_computations.id"))
+    policy_version_id: Mapped[int] = mapped_column(IdType, ForeignKey("policy_versions.id"))
+    reissue_of_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("payroll_lines.id"), unique=True
+    )
+    state: Mapped[str] = mapped_column(String(16), comment="built | sent | paid | failed | unknown")
+    reason: Mapped[str | None] = mapped_column(String(200))
+    journal_entry_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journal_entries.id"))
+
+
+class PayrollExclusion(Base):
+    """A pensioner left out of a payroll, with the reason (supervision, DOMAIN.md §11)."""
+
+    __tablename__ = "payroll_exclusions"
+    __table_args__ = (Index("ix_payroll_exclusions_payroll", "payroll_id", "county_code"),)
+
+    id: Mapped[int] = id_column()
+    payroll_id: Mapped[int] = mapped_column(IdType, ForeignKey("payrolls.id"))
+    pension_id: Mapped[int] = mapped_column(IdType, ForeignKey("pensions.id"))
+    county_code: Mapped[str] = mapped_column(String(6))
+    reason_code: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(200))
+
+
+class CalendarMonth(Base):
+    """Every month a payroll may pay (joined to find the months owed to each pensioner)."""
+
+    __tablename__ = "calendar_months"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)

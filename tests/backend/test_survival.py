@@ -1,0 +1,111 @@
+"""Survival certification, the suspension of overdue pensioners, and resumption."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from backend.audit.service import Actor
+from backend.benefits import survival
+from backend.benefits.models import Pension
+from backend.db import unit_of_work
+from tests.backend.benefits_support import (
+    EARLY_APPLIED_ON,
+    EARLY_BIRTH,
+    add_candidate,
+    award,
+)
+from tests.backend.money_world import load_basics
+from tests.conftest import World
+
+FOUND_ON = dt.date(2026, 11, 1)
+
+
+@pytest.fixture
+def pensioners(world: World, session_factory):
+    """Two pensioners since 2020: one certified long ago (overdue), one certified recently."""
+    with unit_of_work(session_factory) as s:
+        load_basics(s, regions=False)
+        overdue = add_candidate(s, sequence=31, birth=EARLY_BIRTH)
+        current = add_candidate(s, sequence=33, birth=EARLY_BIRTH, name="其其格")
+    award(world, overdue, EARLY_APPLIED_ON)
+    award(world, current, EARLY_APPLIED_ON)
+    _certify(world, current, "2026-03-01", method="data_matching")
+    return {"overdue": overdue, "current": current}
+
+
+def _certify(world: World, person_id: int, on: str, method: str = "counter"):
+    return world.client.post(
+        f"/api/v1/benefits/pensions/{person_id}/certifications",
+        json={"method": method, "certified_on": on},
+        headers=world.headers("clerk_xzg"),
+    )
+
+
+def _pension(session_factory, person_id: int) -> Pension:
+    with unit_of_work(session_factory) as s:
+        pension = s.scalar(select(Pension).where(Pension.person_id == person_id))
+        assert pension is not None
+        s.expunge(pension)
+        return pension
+
+
+def test_award_counts_as_the_first_certification(world: World, pensioners, session_factory):
+    pension = _pension(session_factory, pensioners["overdue"])
+    assert pension.certified_until == dt.date(2021, 3, 15)
+    assert pension.start_month == dt.date(2020, 4, 1)
+    # 2020 county rules: minimum 93, top-up 35, bonus 30, 13 900 ÷ 139 = 100.
+    assert pension.monthly_fen == 25800
+
+
+def test_certification_records_how_and_when_the_next_is_due(world: World, pensioners):
+    r = _certify(world, pensioners["current"], "2026-04-02", method="kiosk")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["method"] == "kiosk"
+    assert body["operator_id"] == world.operator_ids["clerk_xzg"]
+    assert body["device"] == "test-workstation"
+    assert body["next_due"] == "2027-04-02"
+    assert body["resumed"] is False
+    assert _certify(world, pensioners["current"], "2026-04-02", method="fax").status_code == 422
+
+
+def test_job_suspends_only_the_overdue_with_the_reason(world: World, pensioners, session_factory):
+    summary = survival.run_suspension(
+        factory=session_factory, on=FOUND_ON, actor=Actor.system("test")
+    )
+    assert (summary.rows, summary.finished) == (1, True)
+    overdue = _pension(session_factory, pensioners["overdue"])
+    assert overdue.status == "suspended"
+    assert overdue.status_code == "overdue_certification"
+    assert overdue.status_since == FOUND_ON
+    assert _pension(session_factory, pensioners["current"]).status == "receiving"
+    again = survival.run_suspension(
+        factory=session_factory, on=FOUND_ON, actor=Actor.system("test")
+    )
+    assert again.rows == 0
+
+
+def test_certifying_after_suspension_resumes_from_that_month(
+    world: World, pensioners, session_factory
+):
+    survival.run_suspension(factory=session_factory, on=FOUND_ON, actor=Actor.system("test"))
+    r = _certify(world, pensioners["overdue"], "2026-11-20", method="home_visit")
+    assert r.status_code == 201, r.text
+    assert r.json()["resumed"] is True
+    pension = _pension(session_factory, pensioners["overdue"])
+    assert pension.status == "receiving"
+    assert pension.status_code is None
+    assert pension.status_since == dt.date(2026, 11, 1)
+    assert pension.certified_until == dt.date(2027, 11, 20)
+
+
+def test_out_of_scope_certification_looks_not_found(world: World, pensioners):
+    r = world.client.post(
+        f"/api/v1/benefits/pensions/{pensioners['current']}/certifications",
+        json={"method": "counter", "certified_on": "2026-04-02"},
+        headers=world.headers("clerk_hbk"),
+    )
+    assert r.status_code == 404
