@@ -175,11 +175,17 @@ def run(rows: int, base_url: str, with_interest: bool) -> list[str]:
     return report
 
 
-def write_results(lines: list[str], rows: int) -> None:
+def _load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def write_results(lines: list[str], rows: int, load: tuple[str, str]) -> None:
     """Record the figures."""
     RESULTS.write_text(
         "# Contributions: withholding return import and yearly interest\n\n"
         f"Machine: {machine()}. Run on {dt.date.today()}, {rows:,} rows, one process.\n"
+        f"Load average (1 / 5 / 15 min) at the start: {load[0]}, at the end: {load[1]} "
+        "(the 2 cores are shared with other engineers).\n"
         "Ratio = job time ÷ COPY of the same number of rows in the same run (target ≤ 3).\n"
         "Peak memory is the resident memory of the benchmark process (client side) during "
         "the step; the PostgreSQL server's memory is not included.\n\n"
@@ -199,8 +205,9 @@ def main() -> None:
     base = os.environ.get(
         "XNB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
+    load_at_start = _load()
     lines = run(args.rows, base, args.interest)
-    write_results(lines, args.rows)
+    write_results(lines, args.rows, (load_at_start, _load()))
     print("\n".join(lines))
 
 

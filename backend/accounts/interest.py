@@ -7,7 +7,8 @@ opening-only convention), interest = ⌊(2 × weight × n + 12d) ÷ 24d⌋ for t
 i.e. weight × rate ÷ 12 rounded half up once. Accounts already credited for the year
 are skipped by ``NOT EXISTS``, and the unique index on (account, year) for interest
 makes a double credit impossible even if two runs raced. Every run re-examines all
-accounts, so accounts opened after an earlier run still get their interest.
+accounts, so accounts opened after an earlier run still get their interest. The new
+entries are written in account order, so the indexes on account are filled in sequence.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.accounts.models import Account, AccountEntry, Source
 from backend.accounts.posting import close_posting, open_posting
 from backend.audit.service import Actor, record
-from backend.db import UtcDateTime, unit_of_work, utcnow
+from backend.db import UtcDateTime, is_postgres, unit_of_work, utcnow
 from backend.ledger.jobs import RunSummary, run_chunks, start_or_resume
 from backend.ledger.models import JobChunk
 from backend.policy import service as policy
@@ -29,6 +30,7 @@ from backend.policy.rules import InterestConvention, rate_fraction
 
 JOB = "interest"
 REF_TYPE = "job_chunk"
+_WORK_MEM = "256MB"
 
 _INSERT_INTEREST = """
 INSERT INTO account_entries
@@ -51,6 +53,7 @@ WHERE w.interest > 0
     WHERE i.account_id = w.account_id AND i.year = :year
       AND i.source = 'interest' AND i.reverses_id IS NULL
   )
+ORDER BY w.account_id
 """
 _CURRENT_YEAR_TERM = {
     InterestConvention.MONTHS_REMAINING: "e.amount_fen * (12 - e.month)",
@@ -81,6 +84,13 @@ def credit_county(*, session: Session, chunk: JobChunk, year: int, actor: Actor)
         ref_id=chunk.id,
         memo=f"{year}年度个人账户结息",
     )
+    if is_postgres(session):
+        # The per-account sums of a county (a million accounts) fit in memory instead of
+        # spilling the aggregate to disk in batches; for this transaction only.
+        session.execute(text(f"SET LOCAL work_mem = '{_WORK_MEM}'"))
+        # Its time is in the inserts and their index and foreign-key checks, which
+        # compiling the statement (JIT) does not speed up.
+        session.execute(text("SET LOCAL jit = off"))
     session.execute(
         sql,
         {

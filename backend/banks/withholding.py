@@ -9,7 +9,9 @@ PostgreSQL), its totals checked against its header (any mismatch rejects the who
 file and keeps nothing but the rejection), then it is applied in chunks of lines, one
 transaction each, resumable after a crash: every row is resolved exactly once, either
 applied to its batch row (success, failed, partial, unknown, carried) or put on the
-exceptions list with the reason; debited money goes through the one payment path.
+exceptions list with the reason; debited money goes through the one payment path. A
+chunk's rows are matched to the batch and judged once, into a temporary table that the
+chunk's few statements then read.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from backend.banks.models import (
     BankReturnRow,
     WithholdingMandate,
 )
-from backend.contributions.payments import apply_payments
+from backend.contributions.payments import apply_payments, drop_temporary_table
 from backend.db import is_postgres, unit_of_work, utcnow
 from backend.errors import Conflict, NotFound
 from backend.ledger.jobs import RunSummary, run_chunks, start_or_resume
@@ -337,26 +339,34 @@ def _accept(
     return file.id
 
 
-_EXCEPTIONS = """
+# Why a return row cannot be applied (NULL: it can), judged in this order.
+_REASON = """
+    CASE
+        WHEN EXISTS (SELECT 1 FROM bank_return_rows d
+                     WHERE d.return_file_id = r.return_file_id AND d.doc_no = r.doc_no
+                       AND d.line_no < r.line_no)
+            THEN '文件内单据号重复'
+        WHEN b.id IS NULL THEN '单据号不属于该批次'
+        WHEN b.id_number <> r.id_number OR b.amount_fen <> r.amount_fen
+            THEN '身份证号或金额与批次不符'
+        WHEN (r.outcome = 'success' AND r.debited_fen <> r.amount_fen)
+          OR (r.outcome = 'partial' AND (r.debited_fen <= 0
+                                         OR r.debited_fen >= r.amount_fen))
+          OR (r.outcome IN ('failed', 'unknown', 'carried') AND r.debited_fen <> 0)
+            THEN '处理结果与实扣金额矛盾'
+        WHEN b.state NOT IN ('pending', 'unknown') THEN '该笔已有最终结果'
+    END
+"""
+
+# The pay-out return import (``payroll/returns.py``) applies its chunks with these three
+# statements, in this order: rows with a reason put on the exceptions list, the others'
+# batch rows moved to their outcome, then marked applied.
+_EXCEPTIONS = f"""
 UPDATE bank_return_rows
 SET resolution = 'exception', exception_reason = x.reason
 FROM (
     SELECT r.id AS id,
-        CASE
-            WHEN EXISTS (SELECT 1 FROM bank_return_rows d
-                         WHERE d.return_file_id = r.return_file_id AND d.doc_no = r.doc_no
-                           AND d.line_no < r.line_no)
-                THEN '文件内单据号重复'
-            WHEN b.id IS NULL THEN '单据号不属于该批次'
-            WHEN b.id_number <> r.id_number OR b.amount_fen <> r.amount_fen
-                THEN '身份证号或金额与批次不符'
-            WHEN (r.outcome = 'success' AND r.debited_fen <> r.amount_fen)
-              OR (r.outcome = 'partial' AND (r.debited_fen <= 0
-                                             OR r.debited_fen >= r.amount_fen))
-              OR (r.outcome IN ('failed', 'unknown', 'carried') AND r.debited_fen <> 0)
-                THEN '处理结果与实扣金额矛盾'
-            WHEN b.state NOT IN ('pending', 'unknown') THEN '该笔已有最终结果'
-        END AS reason
+        {_REASON} AS reason
     FROM bank_return_rows r
     LEFT JOIN bank_batch_rows b ON b.doc_no = r.doc_no AND b.batch_id = :batch_id
     WHERE r.return_file_id = :return_file AND r.line_no BETWEEN :line_from AND :line_to
@@ -381,13 +391,52 @@ WHERE return_file_id = :return_file AND line_no BETWEEN :line_from AND :line_to
   AND resolution IS NULL
 """
 
-_DEBITED = """
-SELECT b.ref_id AS assessment_id, r.debited_fen AS amount_fen,
-       'bank_row' AS ref_type, b.id AS ref_id
+# Each chunk's rows are resolved once into a temporary table: the batch row each one
+# answers and, for the rows that cannot be applied, the reason. The updates of the return
+# rows and the batch rows and the payment source all read it (by primary key) instead of
+# re-joining the return rows to the batch for every statement.
+_RETURN_CHUNK = """
+CREATE TEMPORARY TABLE tmp_return_chunk (
+    return_row_id BIGINT PRIMARY KEY, batch_row_id BIGINT, assessment_id BIGINT,
+    outcome VARCHAR(16), debited_fen BIGINT, reason VARCHAR(200),
+    exception_reason VARCHAR(200)
+)
+"""
+
+_RESOLVE = f"""
+INSERT INTO tmp_return_chunk
+SELECT r.id, b.id, b.ref_id, r.outcome, r.debited_fen, r.reason,
+    {_REASON}
 FROM bank_return_rows r
-JOIN bank_batch_rows b ON b.doc_no = r.doc_no AND b.batch_id = :batch_id
+LEFT JOIN bank_batch_rows b ON b.doc_no = r.doc_no AND b.batch_id = :batch_id
 WHERE r.return_file_id = :return_file AND r.line_no BETWEEN :line_from AND :line_to
-  AND r.resolution = 'applied' AND r.debited_fen > 0
+  AND r.resolution IS NULL
+"""
+
+# Every row of the chunk gets its resolution in one pass: applied, or an exception.
+_RESOLVE_RETURN_ROWS = """
+UPDATE bank_return_rows
+SET resolution = CASE WHEN c.exception_reason IS NULL THEN 'applied' ELSE 'exception' END,
+    exception_reason = c.exception_reason
+FROM tmp_return_chunk c
+WHERE bank_return_rows.id = c.return_row_id
+"""
+
+_CHUNK_TO_BATCH = """
+UPDATE bank_batch_rows
+SET state = c.outcome, debited_fen = c.debited_fen, reason = c.reason,
+    return_file_id = :return_file
+FROM tmp_return_chunk c
+WHERE bank_batch_rows.id = c.batch_row_id AND c.exception_reason IS NULL
+"""
+
+_APPLIED_ROWS = "SELECT COUNT(*) FROM tmp_return_chunk WHERE exception_reason IS NULL"
+
+_DEBITED = """
+SELECT c.assessment_id AS assessment_id, c.debited_fen AS amount_fen,
+       'bank_row' AS ref_type, c.batch_row_id AS ref_id
+FROM tmp_return_chunk c
+WHERE c.exception_reason IS NULL AND c.debited_fen > 0
 """
 
 
@@ -403,13 +452,22 @@ def _apply_chunk(session: Session, file_id: int, scope: str, actor: Actor) -> tu
         "line_from": line_from,
         "line_to": line_to,
     }
-    session.execute(text(_EXCEPTIONS), params)
-    session.execute(text(_APPLY_TO_BATCH), params)
-    applied = session.execute(text(_MARK_APPLIED), params)
+    if is_postgres(session):
+        # These are index-driven passes over one chunk: compiling them (JIT) took up to
+        # 0.8 s of a 1.3 s statement at 50,000 rows and saved nothing; this chunk only.
+        session.execute(text("SET LOCAL jit = off"))
+    drop_temporary_table(session=session, table="tmp_return_chunk")
+    session.execute(text(_RETURN_CHUNK))
+    session.execute(text(_RESOLVE), params)
+    if is_postgres(session):
+        session.execute(text("ANALYZE tmp_return_chunk"))
+    session.execute(text(_RESOLVE_RETURN_ROWS))
+    session.execute(text(_CHUNK_TO_BATCH), {"return_file": file_id})
+    rows = int(session.execute(text(_APPLIED_ROWS)).scalar_one())
     result = apply_payments(
         session=session,
         source_sql=_DEBITED,
-        params=params,
+        params={},
         on=file.value_date,
         county_code=batch.county_code,
         event="contribution.withholding",
@@ -417,7 +475,7 @@ def _apply_chunk(session: Session, file_id: int, scope: str, actor: Actor) -> tu
         ref_id=file_id,
         memo=f"代扣回盘 {batch.batch_no} 第{scope}行",
     )
-    rows = int(getattr(applied, "rowcount", 0) or 0)
+    drop_temporary_table(session=session, table="tmp_return_chunk")
     record(
         session=session,
         actor=actor,

@@ -7,6 +7,10 @@ and PostgreSQL alike, the money is credited to the individual accounts, the
 assessments' running totals move, years whose own part is now paid in full get their
 subsidies credited (settled), years that fell short again have them reversed, and the
 whole step is posted to the fund's books as one journal entry.
+
+The source is evaluated once into a temporary table, the assessments it touches into a
+second one (with their settled flag before and after); from these, one ``UPDATE`` moves
+``paid_fen`` and ``settled`` and one ``INSERT … SELECT`` writes every account entry.
 """
 
 from __future__ import annotations
@@ -20,26 +24,57 @@ from sqlalchemy.orm import Session
 
 from backend.accounts.models import Source
 from backend.accounts.posting import close_posting, open_posting
-from backend.db import UtcDateTime, utcnow
+from backend.db import UtcDateTime, is_postgres, utcnow
 
 _ENTRY_COLUMNS = """(account_id, county_code, year, month, entry_date, source, amount_fen,
-     policy_version_id, ref_type, ref_id, journal_entry_id, created_at"""
+     policy_version_id, ref_type, ref_id, journal_entry_id, created_at, reverses_id)"""
 
-_OWN = f"""
-INSERT INTO account_entries {_ENTRY_COLUMNS})
-SELECT acc.id, acc.county_code, :year, :month, :on, :source, p.amount_fen,
-       a.policy_version_id, p.ref_type, p.ref_id, :je, :now
-FROM ({{src}}) p
+# The channel's source is a join (return rows to batch rows, tax rows to assessments, …);
+# it is evaluated once into this table with everything the later statements need, instead
+# of once per statement. LEFT JOIN accounts: money moves paid_fen even without an account.
+_PAYMENT_ROWS = """
+CREATE TEMPORARY TABLE tmp_payment_rows (
+    assessment_id BIGINT, amount_fen BIGINT, ref_type VARCHAR(24), ref_id BIGINT,
+    account_id BIGINT, county_code VARCHAR(6), policy_version_id BIGINT
+)
+"""
+_FILL_PAYMENT_ROWS = """
+INSERT INTO tmp_payment_rows
+SELECT p.assessment_id, p.amount_fen, p.ref_type, p.ref_id, acc.id, acc.county_code,
+       a.policy_version_id
+FROM ({src}) p
 JOIN contribution_assessments a ON a.id = p.assessment_id
-JOIN accounts acc ON acc.person_id = a.person_id
-WHERE p.amount_fen <> 0
+LEFT JOIN accounts acc ON acc.person_id = a.person_id
 """
 
-_PAID = """
+# One row per assessment touched: the money it receives, whether it was settled and whether
+# it will be once the money is in. On PostgreSQL the assessments are locked while read, so
+# the flags hold until commit and one UPDATE can then move paid_fen and settled together
+# (a second UPDATE of a row this transaction wrote re-runs its foreign-key checks).
+_PAYMENT_TOTALS = """
+CREATE TEMPORARY TABLE tmp_payment_totals (
+    assessment_id BIGINT PRIMARY KEY, total_fen BIGINT, was_settled BOOLEAN,
+    now_settled BOOLEAN, account_id BIGINT, county_code VARCHAR(6), policy_version_id BIGINT,
+    government_subsidy_fen BIGINT, hardship_paid_fen BIGINT, collective_fen BIGINT,
+    donation_fen BIGINT
+)
+"""
+_FILL_PAYMENT_TOTALS = """
+INSERT INTO tmp_payment_totals
+SELECT a.id, t.total, a.settled, a.paid_fen + t.total >= a.own_due_fen, acc.id,
+       acc.county_code, a.policy_version_id, a.government_subsidy_fen, a.hardship_paid_fen,
+       a.collective_fen, a.donation_fen
+FROM (SELECT assessment_id, SUM(amount_fen) AS total FROM tmp_payment_rows
+      GROUP BY assessment_id) t
+JOIN contribution_assessments a ON a.id = t.assessment_id
+LEFT JOIN accounts acc ON acc.person_id = a.person_id
+{lock}
+"""
+
+_PAID_AND_SETTLED = """
 UPDATE contribution_assessments
-SET paid_fen = contribution_assessments.paid_fen + t.total
-FROM (SELECT p.assessment_id AS assessment_id, SUM(p.amount_fen) AS total
-      FROM ({src}) p GROUP BY p.assessment_id) t
+SET paid_fen = contribution_assessments.paid_fen + t.total_fen, settled = t.now_settled
+FROM tmp_payment_totals t
 WHERE contribution_assessments.id = t.assessment_id
 """
 
@@ -48,51 +83,48 @@ _SUBSIDY_SOURCES = " UNION ALL ".join(
     for s in (Source.GOVERNMENT_SUBSIDY, Source.GOVERNMENT_PAID, Source.COLLECTIVE, Source.DONATION)
 )
 
-_SETTLE = f"""
-INSERT INTO account_entries {_ENTRY_COLUMNS})
+# Every account entry of the step in one statement, in the order own money, reversals of
+# the settlements of years that fell short again, settlements of years now fully paid.
+_ENTRIES = f"""
+INSERT INTO account_entries {_ENTRY_COLUMNS}
+SELECT p.account_id, p.county_code, :year, :month, :on, :source, p.amount_fen,
+       p.policy_version_id, p.ref_type, p.ref_id, :je, :now, CAST(NULL AS BIGINT)
+FROM tmp_payment_rows p
+WHERE p.amount_fen <> 0 AND p.account_id IS NOT NULL
+UNION ALL
+SELECT e.account_id, e.county_code, :year, :month, :on, e.source, -e.amount_fen,
+       e.policy_version_id, 'settlement_reversal', e.ref_id, :je, :now, e.id
+FROM tmp_payment_totals t
+JOIN account_entries e ON e.ref_type = 'settlement' AND e.ref_id = t.assessment_id
+WHERE t.was_settled AND NOT t.now_settled
+  AND e.reverses_id IS NULL
+  AND NOT EXISTS (SELECT 1 FROM account_entries r WHERE r.reverses_id = e.id)
+UNION ALL
 SELECT x.account_id, x.county_code, :year, :month, :on, x.source, x.amount_fen,
-       x.policy_version_id, 'settlement', x.assessment_id, :je, :now
+       x.policy_version_id, 'settlement', x.assessment_id, :je, :now, CAST(NULL AS BIGINT)
 FROM (
-    SELECT acc.id AS account_id, acc.county_code AS county_code, s.source AS source,
-           a.policy_version_id AS policy_version_id, a.id AS assessment_id,
+    SELECT t.account_id AS account_id, t.county_code AS county_code, s.source AS source,
+           t.policy_version_id AS policy_version_id, t.assessment_id AS assessment_id,
            CASE s.source
-               WHEN 'government_subsidy' THEN a.government_subsidy_fen
-               WHEN 'government_paid' THEN a.hardship_paid_fen
-               WHEN 'collective' THEN a.collective_fen
-               ELSE a.donation_fen
+               WHEN 'government_subsidy' THEN t.government_subsidy_fen
+               WHEN 'government_paid' THEN t.hardship_paid_fen
+               WHEN 'collective' THEN t.collective_fen
+               ELSE t.donation_fen
            END AS amount_fen
-    FROM contribution_assessments a
-    JOIN accounts acc ON acc.person_id = a.person_id
+    FROM tmp_payment_totals t
     CROSS JOIN ({_SUBSIDY_SOURCES}) s
-    WHERE a.id IN (SELECT p.assessment_id FROM ({{src}}) p)
-      AND a.settled = FALSE AND a.paid_fen >= a.own_due_fen
+    WHERE t.now_settled AND NOT t.was_settled AND t.account_id IS NOT NULL
 ) x
 WHERE x.amount_fen > 0
 """
 
-_MARK_SETTLED = """
-UPDATE contribution_assessments SET settled = TRUE
-WHERE id IN (SELECT p.assessment_id FROM ({src}) p)
-  AND settled = FALSE AND paid_fen >= own_due_fen
+_OWN_TOTALS = """
+SELECT COUNT(*), COALESCE(SUM(amount_fen), 0) FROM tmp_payment_rows
+WHERE amount_fen <> 0 AND account_id IS NOT NULL
 """
 
-_UNSETTLE = f"""
-INSERT INTO account_entries {_ENTRY_COLUMNS}, reverses_id)
-SELECT e.account_id, e.county_code, :year, :month, :on, e.source, -e.amount_fen,
-       e.policy_version_id, 'settlement_reversal', e.ref_id, :je, :now, e.id
-FROM account_entries e
-JOIN contribution_assessments a ON e.ref_type = 'settlement' AND e.ref_id = a.id
-WHERE a.id IN (SELECT p.assessment_id FROM ({{src}}) p)
-  AND a.settled = TRUE AND a.paid_fen < a.own_due_fen
-  AND e.reverses_id IS NULL
-  AND NOT EXISTS (SELECT 1 FROM account_entries r WHERE r.reverses_id = e.id)
-"""
-
-_MARK_UNSETTLED = """
-UPDATE contribution_assessments SET settled = FALSE
-WHERE id IN (SELECT p.assessment_id FROM ({src}) p)
-  AND settled = TRUE AND paid_fen < own_due_fen
-"""
+# Statistics for the planner once a temporary table is big enough for plans to matter.
+_ANALYZE_FROM_ROWS = 1000
 
 
 # Dates and timestamps go through their column types (SQLite stores them as text).
@@ -107,6 +139,12 @@ class Applied:
     own_fen: int  # own money applied (negative for reversals and refunds)
     booked_fen: int  # net credited to individual accounts, subsidies included
     journal_entry_id: int | None
+
+
+def drop_temporary_table(*, session: Session, table: str) -> None:
+    """Drop this connection's temporary table ``table`` if there is one (never a real one)."""
+    schema = "pg_temp" if is_postgres(session) else "temp"
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.{table}"))
 
 
 def apply_payments(
@@ -144,8 +182,10 @@ def apply_payments(
         "source": source.value,
     }
 
-    def run(template: str) -> int:
-        statement = template.format(src=source_sql)
+    postgres = is_postgres(session)
+
+    def run(template: str, lock: str = "") -> int:
+        statement = template.format(src=source_sql, lock=lock)
         typed = [
             bindparam(name, type_=kind) for name, kind in _TYPED.items() if f":{name}" in statement
         ]
@@ -153,24 +193,29 @@ def apply_payments(
         result: Any = session.execute(text(statement).bindparams(*typed), used)
         return int(result.rowcount or 0)
 
-    rows = run(_OWN)
-    own = session.execute(
-        text(
-            "SELECT COALESCE(SUM(amount_fen), 0) FROM account_entries "
-            "WHERE journal_entry_id = :je AND source = :source"
-        ),
-        {"je": posting.id, "source": source.value},
-    ).scalar_one()
-    run(_PAID)
-    run(_UNSETTLE)
-    run(_MARK_UNSETTLED)
-    run(_SETTLE)
-    run(_MARK_SETTLED)
+    def materialise(table: str, create: str, fill: str, lock: str = "") -> None:
+        drop_temporary_table(session=session, table=table)
+        session.execute(text(create))
+        if run(fill, lock) >= _ANALYZE_FROM_ROWS and postgres:
+            session.execute(text(f"ANALYZE {table}"))
+
+    materialise("tmp_payment_rows", _PAYMENT_ROWS, _FILL_PAYMENT_ROWS)
+    materialise(
+        "tmp_payment_totals",
+        _PAYMENT_TOTALS,
+        _FILL_PAYMENT_TOTALS,
+        lock="FOR UPDATE OF a" if postgres else "",
+    )
+    rows, own = session.execute(text(_OWN_TOTALS)).one()
+    run(_PAID_AND_SETTLED)
+    run(_ENTRIES)
+    drop_temporary_table(session=session, table="tmp_payment_totals")
+    drop_temporary_table(session=session, table="tmp_payment_rows")
     session.expire_all()
     journal_id = posting.id
     booked = close_posting(session=session, entry=posting)
     return Applied(
-        rows=rows,
+        rows=int(rows),
         own_fen=int(own),
         booked_fen=booked,
         journal_entry_id=journal_id if booked or rows else None,
