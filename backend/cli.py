@@ -177,7 +177,8 @@ def operator_passwd(username: str) -> None:
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the audit hash chain; name every edited or deleted record (exit 1 if any)."""
+    """Check every audit hash chain; name each edited or deleted record and its chain
+    (exit 1 if any)."""
     from backend.audit.service import verify
 
     with unit_of_work(session_factory()) as session:
@@ -186,7 +187,11 @@ def audit_verify() -> None:
         typer.secho(f"审计日志完整：已校验 {count} 条记录", fg="green")
         return
     for fault in faults:
-        typer.secho(f"记录 {fault.record_id}: {fault.kind} — {fault.message}", fg="red", err=True)
+        typer.secho(
+            f"链 {fault.chain} 记录 {fault.record_id}: {fault.kind} — {fault.message}",
+            fg="red",
+            err=True,
+        )
     typer.secho(f"审计日志被破坏：{len(faults)} 处异常（共 {count} 条）", fg="red", err=True)
     raise typer.Exit(code=1)
 

@@ -19,6 +19,7 @@ AuditReader = Annotated[Principal, Depends(Requires(Permission.AUDIT_READ))]
 
 class AuditRecordOut(Out):
     id: int
+    chain: str
     at: dt.datetime
     operator_id: int | None
     username: str | None
@@ -71,12 +72,15 @@ def search(
     )
 
 
-@router.get("/verify", response_model=ChainReport, summary="校验审计日志哈希链")
+@router.get("/verify", response_model=ChainReport, summary="校验审计日志的各条哈希链")
 def verify(session: DbSession, principal: AuditReader) -> ChainReport:
-    """Walk the chain and name every edited or deleted record."""
+    """Walk every chain and name every edited or deleted record."""
     count, faults = service.verify(session=session)
     return ChainReport(
         checked=count,
         intact=not faults,
-        faults=[{"record_id": f.record_id, "kind": f.kind, "message": f.message} for f in faults],
+        faults=[
+            {"chain": f.chain, "record_id": f.record_id, "kind": f.kind, "message": f.message}
+            for f in faults
+        ],
     )

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Label, SQLColumnExpression, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from backend.audit.service import Actor, record
 from backend.cards.lifecycle import (
@@ -355,24 +355,70 @@ class HolderStanding(StrEnum):
     UNKNOWN = "unknown"
 
 
-def holder_standing(*, session: Session, card: Card) -> HolderStanding:
-    """Dead (a death recorded on any of the person's cards), suspended, unknown, or fine."""
-    died = session.scalar(
-        select(func.count())
-        .select_from(Card)
-        .where(Card.person_id == card.person_id, Card.holder_died_on.is_not(None))
+def _holder_flags(
+    person_id: SQLColumnExpression[int],
+) -> tuple[Label[bool], Label[bool], Label[bool]]:
+    """Death recorded on any of the person's cards; an enrolment neither terminated nor
+    suspended; a suspended one. As correlatable EXISTS, so a caller can fetch the card and
+    its holder's standing in one statement."""
+    other_card = aliased(Card)
+    return (
+        exists()
+        .where(other_card.person_id == person_id, other_card.holder_died_on.is_not(None))
+        .label("died"),
+        exists()
+        .where(
+            Enrolment.person_id == person_id,
+            Enrolment.status.not_in(
+                [EnrolmentStatus.TERMINATED.value, EnrolmentStatus.SUSPENDED.value]
+            ),
+        )
+        .label("enrolled"),
+        exists()
+        .where(
+            Enrolment.person_id == person_id,
+            Enrolment.status == EnrolmentStatus.SUSPENDED.value,
+        )
+        .label("suspended"),
     )
+
+
+# Built once: constructing the EXISTS clauses and their cache key costs more Python time
+# than the rest of a bank payout check.
+_HOLDER_STANDING = select(*_holder_flags(bindparam("person_id")))
+_BANK_CARD = select(Card, *_holder_flags(Card.person_id)).where(
+    Card.card_number == bindparam("card_number"), Card.bank_code == bindparam("bank_code")
+)
+
+
+def _standing(died: bool, enrolled: bool, suspended: bool) -> HolderStanding:
     if died:
         return HolderStanding.DEAD
-    statuses = set(
-        session.scalars(select(Enrolment.status).where(Enrolment.person_id == card.person_id))
-    )
-    active = statuses - {EnrolmentStatus.TERMINATED.value}
-    if not active:
-        return HolderStanding.UNKNOWN
-    if active == {EnrolmentStatus.SUSPENDED.value}:
-        return HolderStanding.SUSPENDED
-    return HolderStanding.OK
+    if enrolled:
+        return HolderStanding.OK
+    return HolderStanding.SUSPENDED if suspended else HolderStanding.UNKNOWN
+
+
+def holder_standing(*, session: Session, card: Card) -> HolderStanding:
+    """Dead (a death recorded on any of the person's cards), suspended, unknown, or fine."""
+    died, enrolled, suspended = session.execute(
+        _HOLDER_STANDING, {"person_id": card.person_id}
+    ).one()
+    return _standing(died, enrolled, suspended)
+
+
+def bank_card(
+    *, session: Session, card_number: str, bank_code: str
+) -> tuple[Card, HolderStanding] | None:
+    """The bank's own card by number with its holder's standing, in one query (the payout
+    check is on the banks' hot path); another bank's card looks like none."""
+    row = session.execute(
+        _BANK_CARD, {"card_number": card_number, "bank_code": bank_code}
+    ).one_or_none()
+    if row is None:
+        return None
+    card, died, enrolled, suspended = row
+    return card, _standing(died, enrolled, suspended)
 
 
 class Unusable(StrEnum):
@@ -407,8 +453,11 @@ _STATE_REFUSALS = {
 }
 
 
-def why_unusable(*, session: Session, card: Card, today: dt.date) -> Unusable | None:
-    """The first reason the card may not be used today, or ``None`` when it may."""
+def why_unusable(
+    *, session: Session, card: Card, today: dt.date, standing: HolderStanding | None = None
+) -> Unusable | None:
+    """The first reason the card may not be used today, or ``None`` when it may; the
+    holder's ``standing`` is looked up unless the caller already has it."""
     if card.holder_died_on is not None:
         return Unusable.HOLDER_DEAD
     state = effective_state(
@@ -420,7 +469,8 @@ def why_unusable(*, session: Session, card: Card, today: dt.date) -> Unusable | 
         return Unusable.CARD_NOT_ACTIVE
     if card.expiry_date is not None and card.expiry_date < today:
         return Unusable.CARD_EXPIRED
-    standing = holder_standing(session=session, card=card)
+    if standing is None:
+        standing = holder_standing(session=session, card=card)
     return {
         HolderStanding.DEAD: Unusable.HOLDER_DEAD,
         HolderStanding.SUSPENDED: Unusable.HOLDER_SUSPENDED,

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from backend.deps import AppSettings, ClientCertificate, DbSession
 from backend.errors import AuthenticationFailed, PermissionDenied
 from backend.pki.models import BankPartner
+
+_BANK_BY_CODE = select(BankPartner).where(BankPartner.code == bindparam("code"))
 
 
 def current_bank(
@@ -31,7 +33,7 @@ def current_bank(
             raise PermissionDenied(detail="只有合作银行的证书可以调用银行接口", code="not_a_bank")
         bank = session.get(BankPartner, identity.bank_id)
     elif settings.allow_insecure_http and dev_bank:
-        bank = session.scalar(select(BankPartner).where(BankPartner.code == dev_bank))
+        bank = session.scalar(_BANK_BY_CODE, {"code": dev_bank})
     else:
         bank = None
     if bank is None or not bank.is_active:

@@ -8,15 +8,31 @@ from typer.testing import CliRunner
 
 from backend.audit import service as audit
 from backend.audit.models import AuditRecord
-from backend.audit.service import Actor
+from backend.audit.service import GENESIS_HASH, Actor
 from backend.db import unit_of_work
 from tests.conftest import World
 
 
-def _write(factory: sessionmaker[Session], n: int) -> None:
+def _write(factory: sessionmaker[Session], n: int, chain: str = "main") -> None:
     with unit_of_work(factory) as s:
         for i in range(n):
-            audit.record(session=s, actor=Actor.system("t"), action="test.event", object_id=i)
+            audit.record(
+                session=s, actor=Actor.system("t"), action="test.event", object_id=i, chain=chain
+            )
+
+
+def _interleave(factory: sessionmaker[Session], chains: list[str], rounds: int) -> None:
+    for _ in range(rounds):
+        for chain in chains:
+            _write(factory, 1, chain)
+
+
+def _ids(session: Session, chain: str) -> list[int]:
+    return list(
+        session.scalars(
+            select(AuditRecord.id).where(AuditRecord.chain == chain).order_by(AuditRecord.id)
+        )
+    )
 
 
 def test_intact_chain_verifies(session_factory: sessionmaker[Session]):
@@ -56,6 +72,60 @@ def test_deleting_the_first_record_is_detected(session_factory: sessionmaker[Ses
     assert faults and faults[0].kind == "bad_genesis"
 
 
+def test_chains_are_linked_independently(session_factory: sessionmaker[Session]):
+    _interleave(session_factory, ["main", "bank:ABC-XJ", "bank:ICBC-XJ"], rounds=3)
+    with unit_of_work(session_factory) as s:
+        for chain in ("main", "bank:ABC-XJ", "bank:ICBC-XJ"):
+            records = s.scalars(
+                select(AuditRecord).where(AuditRecord.chain == chain).order_by(AuditRecord.id)
+            ).all()
+            links = [r.prev_hash for r in records]
+            assert links == [GENESIS_HASH] + [r.hash for r in records[:-1]]
+        count, faults = audit.verify(session=s)
+    assert count == 9 and faults == []
+
+
+def test_deletion_within_one_chain_is_named_there_and_other_chains_stay_intact(
+    session_factory: sessionmaker[Session],
+):
+    _interleave(session_factory, ["main", "bank:ABC-XJ"], rounds=4)
+    with unit_of_work(session_factory) as s:
+        bank_ids = _ids(s, "bank:ABC-XJ")
+        s.execute(delete(AuditRecord).where(AuditRecord.id == bank_ids[1]))
+    with unit_of_work(session_factory) as s:
+        count, faults = audit.verify(session=s)
+    assert count == 7
+    assert [(f.chain, f.record_id, f.kind) for f in faults] == [
+        ("bank:ABC-XJ", bank_ids[2], "deleted_before")
+    ]
+
+
+def test_a_record_moved_to_another_chain_is_detected(session_factory: sessionmaker[Session]):
+    _interleave(session_factory, ["main", "bank:ABC-XJ"], rounds=3)
+    with unit_of_work(session_factory) as s:
+        moved = _ids(s, "main")[1]
+        s.execute(update(AuditRecord).where(AuditRecord.id == moved).values(chain="bank:ABC-XJ"))
+    with unit_of_work(session_factory) as s:
+        _, faults = audit.verify(session=s)
+    assert ("bank:ABC-XJ", moved, "edited") in [(f.chain, f.record_id, f.kind) for f in faults]
+    assert ("main", "deleted_before") in [(f.chain, f.kind) for f in faults]
+
+
+def test_deleting_the_last_records_of_a_chain_is_detected_at_its_head(
+    session_factory: sessionmaker[Session],
+):
+    _interleave(session_factory, ["main", "bank:ABC-XJ"], rounds=3)
+    with unit_of_work(session_factory) as s:
+        bank_ids = _ids(s, "bank:ABC-XJ")
+        s.execute(delete(AuditRecord).where(AuditRecord.id.in_(bank_ids[1:])))
+    with unit_of_work(session_factory) as s:
+        count, faults = audit.verify(session=s)
+    assert count == 4
+    assert [(f.chain, f.record_id, f.kind) for f in faults] == [
+        ("bank:ABC-XJ", bank_ids[0], "deleted_after")
+    ]
+
+
 def test_cli_verify_names_the_edited_record(session_factory, database_url, monkeypatch):
     from backend.config import get_settings
     from xnb.cli import app
@@ -76,7 +146,7 @@ def test_cli_verify_names_the_edited_record(session_factory, database_url, monke
             )
         bad = runner.invoke(app, ["audit", "verify"])
         assert bad.exit_code == 1
-        assert f"记录 {victim.id}: edited" in bad.output
+        assert f"链 main 记录 {victim.id}: edited" in bad.output
     finally:
         get_settings.cache_clear()
 

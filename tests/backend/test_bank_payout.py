@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.audit import service as audit
 from backend.audit.models import AuditRecord
 from backend.db import unit_of_work, utcnow
 from backend.partners.models import PayoutAuthorisation
@@ -177,3 +178,58 @@ def test_concurrent_confirms_resolve_once_and_confirm_races_void(
     for t in racers:
         t.join()
     assert sorted(status for status, _ in answers) == [200, 409]
+
+
+def test_concurrent_retries_of_one_transaction_make_one_authorisation(
+    world: World, banks, session_factory
+):
+    card = _card(session_factory)
+    answers: list[dict] = []
+
+    def ask() -> None:
+        answers.append(_ask(world, card.card_number, txn="T-RACE").json())
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({a["authorisation_code"] for a in answers}) == 1
+    assert sorted(a["repeated"] for a in answers) == [False, True, True, True]
+    with session_factory() as s:
+        assert len(s.scalars(select(PayoutAuthorisation)).all()) == 1
+
+
+def test_a_death_recorded_on_another_card_declines_the_active_one(
+    world: World, banks, session_factory
+):
+    person_id = add_person(session_factory)
+    add_card(
+        session_factory,
+        person_id,
+        state="cancelled",
+        holder_died_on=dt.date(2025, 1, 5),
+        cancel_reason="death",
+    )
+    active = add_card(session_factory, person_id, state="active")
+    assert _ask(world, active.card_number).json()["reason_code"] == "holder_dead"
+
+
+def test_each_bank_writes_its_own_audit_chain(world: World, banks, session_factory):
+    card = _card(session_factory)
+    code = _ask(world, card.card_number).json()["authorisation_code"]
+    world.client.post(f"/bank/v1/payouts/{code}/confirm", headers={"X-XNB-Bank": BANK})
+    _ask(world, card.card_number, bank=OTHER_BANK)
+    with unit_of_work(session_factory) as s:
+        chains = s.execute(
+            select(AuditRecord.action, AuditRecord.chain)
+            .where(AuditRecord.object_type == "payout")
+            .order_by(AuditRecord.id)
+        ).all()
+        _, faults = audit.verify(session=s)
+    assert [tuple(row) for row in chains] == [
+        ("bank.payout_authorize", f"bank:{BANK}"),
+        ("bank.payout_confirmed", f"bank:{BANK}"),
+        ("bank.payout_authorize", f"bank:{OTHER_BANK}"),
+    ]
+    assert faults == []
