@@ -84,6 +84,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.accounts.views import router as accounts_router
     from backend.audit.views import router as audit_router
     from backend.auth.views import router as auth_router
+    from backend.benefits.death_views import router as deaths_router
     from backend.benefits.views import router as benefits_router
     from backend.cards.routes import router as cards_router
     from backend.contributions.views import router as contributions_router
@@ -136,6 +137,7 @@ def _install_routes(app: FastAPI) -> None:
         contributions_router,
         accounts_router,
         ledger_router,
+        deaths_router,
         benefits_router,
         payroll_router,
         receipts_router,

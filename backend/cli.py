@@ -325,9 +325,11 @@ def register(app: typer.Typer) -> None:
     """Mount the backend commands on the root ``xnb`` command."""
     from backend.accounts.cli import account_app, interest_app
     from backend.banks.cli import bank_app
+    from backend.benefits.cli import pension_app
     from backend.contributions.cli import contrib_app
     from backend.keys.cli import keys_app
     from backend.ledger.cli import ledger_app
+    from backend.payroll.cli import payroll_app
     from backend.pki.cli import register as register_pki
     from backend.policy.cli import policy_app
 
@@ -346,3 +348,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(account_app, name="account")
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(bank_app, name="bank")
+    app.add_typer(pension_app, name="pension")
+    app.add_typer(payroll_app, name="payroll")

@@ -13,6 +13,7 @@ from backend.banks.models import (
 from backend.benefits.models import (
     Application,
     Computation,
+    DeathCase,
     Pension,
     PensionDraw,
     SurvivalCertification,
@@ -67,6 +68,7 @@ __all__ = [
     "Collection",
     "Computation",
     "Crl",
+    "DeathCase",
     "Device",
     "Enrolment",
     "EnrolmentEvent",

@@ -140,3 +140,49 @@ class SurvivalCertification(Base):
     next_due: Mapped[dt.date] = mapped_column(Date)
     resumed: Mapped[bool] = mapped_column(default=False, comment="ended an overdue suspension")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DeathCase(Base):
+    """A reported death: from a counter (maker) or a matched death list, confirmed by a checker.
+
+    Confirmation ends the pension after the month of death, works out what was paid for
+    later months, recovers it from the balance and books the rest as owed by the heirs,
+    then pays the heirs what the inheritance rule in force leaves, and any funeral grant.
+    """
+
+    __tablename__ = "death_cases"
+    __table_args__ = (
+        Index(
+            "uq_death_cases_open_person",
+            "person_id",
+            unique=True,
+            postgresql_where=text("status <> 'rejected'"),
+            sqlite_where=text("status <> 'rejected'"),
+        ),
+    )
+
+    id: Mapped[int] = id_column()
+    person_id: Mapped[int] = mapped_column(IdType, ForeignKey("persons.id"))
+    pension_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("pensions.id"))
+    county_code: Mapped[str] = mapped_column(String(6), index=True)
+    region_code: Mapped[str] = mapped_column(String(12))
+    died_on: Mapped[dt.date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(
+        String(24), comment="counter | public_security | civil_affairs | cremation"
+    )
+    list_sha256: Mapped[str | None] = mapped_column(String(64), comment="death list it came from")
+    status: Mapped[str] = mapped_column(String(16), comment="pending | confirmed | rejected")
+    overpaid_fen: Mapped[int] = money_column(default=0, comment="paid for months after death")
+    recovered_fen: Mapped[int] = money_column(default=0, comment="taken back from the balance")
+    receivable_fen: Mapped[int] = money_column(default=0, comment="still owed by the heirs")
+    inherited_fen: Mapped[int] = money_column(default=0)
+    retained_fen: Mapped[int] = money_column(default=0, comment="subsidy part kept (2009)")
+    funeral_grant_fen: Mapped[int] = money_column(default=0)
+    policy_version_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("policy_versions.id"))
+    heir_name: Mapped[str | None] = mapped_column(String(50))
+    heir_id_number: Mapped[str | None] = mapped_column(String(18))
+    maker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
+    checker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
+    journal_entry_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journal_entries.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -131,3 +131,39 @@ class PensionOut(BaseModel):
     certified_until: dt.date | None
     monthly_fen: int
     computations: list[ComputationOut] = []
+
+
+class DeathIn(BaseModel):
+    """A death reported at the counter."""
+
+    person_id: int
+    died_on: dt.date
+
+
+class DeathDecisionIn(BaseModel):
+    """The checker's decision; heirs are named when confirming."""
+
+    heir_name: str | None = Field(default=None, max_length=50)
+    heir_id_number: str | None = Field(default=None, min_length=18, max_length=18)
+
+
+class DeathCaseOut(BaseModel):
+    """A death case and how the account was settled."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    person_id: int
+    pension_id: int | None
+    died_on: dt.date
+    source: str
+    status: str
+    overpaid_fen: int
+    recovered_fen: int
+    receivable_fen: int
+    inherited_fen: int
+    retained_fen: int
+    funeral_grant_fen: int
+    policy_version_id: int | None
+    maker_id: int | None
+    checker_id: int | None

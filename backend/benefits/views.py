@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from backend.benefits import service, survival
+from backend.benefits import applications, service, survival
 from backend.benefits.schemas import (
     ApplicationIn,
     ApplicationOut,
@@ -91,7 +91,7 @@ def apply(
     """Apply for a qualifying person (409 ``not_qualified`` lists every reason otherwise)."""
 
     def action() -> tuple[int, object]:
-        application = service.apply(
+        application = applications.apply(
             session=session,
             principal=principal,
             person_id=body.person_id,
@@ -109,7 +109,7 @@ def list_applications(
     session: DbSession, principal: Reader, status: str | None = None
 ) -> list[ApplicationOut]:
     """Applications of the operator's scope."""
-    found = service.list_applications(session=session, principal=principal, status=status)
+    found = applications.list_applications(session=session, principal=principal, status=status)
     return [ApplicationOut.model_validate(a) for a in found]
 
 
@@ -123,7 +123,7 @@ def _decide(
     accept: bool,
 ) -> JSONResponse:
     def action() -> tuple[int, object]:
-        application = service.decide(
+        application = applications.decide(
             session=session,
             principal=principal,
             application_id=application_id,

@@ -45,6 +45,8 @@ INTEREST_EXPENSE = "5101"
 OVERPAYMENT_RECEIVABLE = "1201"
 GOVERNMENT_BASIC_PENSION = "4101"
 BASIC_PENSION_EXPENSE = "5201"
+FUNERAL_GRANT_EXPENSE = "5202"
+RETAINED_SUBSIDY = "4102"
 
 CHART: dict[str, LedgerAccount] = {
     a.code: a
@@ -58,7 +60,9 @@ CHART: dict[str, LedgerAccount] = {
         LedgerAccount(INTEREST_EXPENSE, "个人账户记息支出", Kind.EXPENSE),
         LedgerAccount(OVERPAYMENT_RECEIVABLE, "应收多发待遇", Kind.ASSET),
         LedgerAccount(GOVERNMENT_BASIC_PENSION, "财政补助收入（基础养老金）", Kind.REVENUE),
+        LedgerAccount(RETAINED_SUBSIDY, "个人账户政府补贴清退留存", Kind.REVENUE),
         LedgerAccount(BASIC_PENSION_EXPENSE, "基础养老金支出", Kind.EXPENSE),
+        LedgerAccount(FUNERAL_GRANT_EXPENSE, "丧葬补助金支出", Kind.EXPENSE),
     )
 }
 

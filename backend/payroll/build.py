@@ -4,7 +4,8 @@ Each county chunk, in one transaction: records who is left out and why (suspende
 terminated, death known from the card register, enrolment no longer receiving), writes one
 line per month owed to every other receiving pensioner (the month itself, and back pay
 for months after ``paid_through`` missed while suspended), re-issues earlier failed
-payments to the pensioner's current account, and moves ``paid_through`` on.
+payments to the pensioner's current account, pays the difference for months paid before
+a policy rise (``adjustment``), and moves ``paid_through`` on.
 """
 
 from __future__ import annotations
@@ -93,8 +94,40 @@ SELECT :payroll_id, f.pension_id, f.person_id, f.county_code, p.bank_code, p.ban
 FROM payroll_lines f
 JOIN pensions p ON p.id = f.pension_id
 WHERE f.county_code = :county AND f.state = 'failed' AND f.payroll_id <> :payroll_id
-  AND p.status = 'receiving'
+  AND f.kind <> 'adjustment' AND p.status = 'receiving'
   AND NOT EXISTS (SELECT 1 FROM payroll_lines r WHERE r.reissue_of_id = f.id)
+  AND NOT EXISTS (SELECT 1 FROM payroll_exclusions x
+                  WHERE x.payroll_id = :payroll_id AND x.pension_id = p.id)
+"""
+
+# Months already paid at an amount the pension no longer has (a policy rise, recomputed
+# from its effective month): the difference, less earlier adjustments, as its own line.
+# A failed adjustment is not re-issued: the difference is simply found again.
+_ADJUST = """
+INSERT INTO payroll_lines (payroll_id, pension_id, person_id, county_code, bank_code,
+    bank_account, kind, month, amount_fen, basic_fen, account_fen, computation_id,
+    policy_version_id, state)
+SELECT :payroll_id, b.pension_id, b.person_id, b.county_code, p.bank_code, p.bank_account,
+       'adjustment', b.month,
+       c.total_fen - b.amount_fen - COALESCE(a.amount_fen, 0),
+       c.total_fen - c.account_fen - b.basic_fen - COALESCE(a.basic_fen, 0),
+       c.account_fen - b.account_fen - COALESCE(a.account_fen, 0),
+       c.id, c.policy_version_id, 'built'
+FROM payroll_lines b
+JOIN pensions p ON p.id = b.pension_id
+JOIN pension_computations c ON c.id = (
+    SELECT c2.id FROM pension_computations c2
+    WHERE c2.pension_id = b.pension_id AND c2.from_month <= b.month
+    ORDER BY c2.from_month DESC, c2.id DESC LIMIT 1)
+LEFT JOIN (SELECT pension_id, month, SUM(amount_fen) AS amount_fen,
+                  SUM(basic_fen) AS basic_fen, SUM(account_fen) AS account_fen
+           FROM payroll_lines
+           WHERE county_code = :county AND kind = 'adjustment' AND state <> 'failed'
+           GROUP BY pension_id, month) a
+  ON a.pension_id = b.pension_id AND a.month = b.month
+WHERE b.county_code = :county AND b.kind IN ('regular', 'back_pay', 'reissue')
+  AND b.state <> 'failed' AND b.payroll_id <> :payroll_id AND p.status = 'receiving'
+  AND c.total_fen > b.amount_fen + COALESCE(a.amount_fen, 0)
   AND NOT EXISTS (SELECT 1 FROM payroll_exclusions x
                   WHERE x.payroll_id = :payroll_id AND x.pension_id = p.id)
 """
@@ -208,6 +241,7 @@ def build_county(*, session: Session, payroll_id: int, county_code: str) -> tupl
     session.execute(text(_EXCLUDE), params)
     session.execute(text(_LINES), params)
     session.execute(text(_REISSUE), params)
+    session.execute(text(_ADJUST), params)
     session.execute(text(_PAID_THROUGH), params)
     count, total = session.execute(
         select(

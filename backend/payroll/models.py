@@ -56,7 +56,9 @@ class PayrollLine(Base):
     county_code: Mapped[str] = mapped_column(String(6))
     bank_code: Mapped[str] = mapped_column(String(16))
     bank_account: Mapped[str] = mapped_column(String(34))
-    kind: Mapped[str] = mapped_column(String(16), comment="regular | back_pay | reissue")
+    kind: Mapped[str] = mapped_column(
+        String(16), comment="regular | back_pay | reissue | adjustment"
+    )
     month: Mapped[dt.date] = mapped_column(Date, comment="the month this money is for")
     amount_fen: Mapped[int] = money_column()
     basic_fen: Mapped[int] = money_column()

@@ -67,7 +67,7 @@ FROM payroll_lines l
 JOIN pensions p ON p.id = l.pension_id
 JOIN pension_draws d ON d.pension_id = p.id
 WHERE l.id IN ({_CHUNK_LINES}) AND l.state = 'paid' AND l.journal_entry_id IS NULL
-  AND p.account_id IS NOT NULL
+  AND p.account_id IS NOT NULL AND l.account_fen > 0
 """
 
 _MARK_POSTED = f"""

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 20:22:45.334890
+Create Date: 2026-11-26 20:24:30.383747
 """
 
 from collections.abc import Sequence
@@ -1531,6 +1531,94 @@ def upgrade() -> None:
         batch_op.create_index("ix_pensions_county_status", ["county_code", "status"], unique=False)
 
     op.create_table(
+        "death_cases",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "pension_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("died_on", sa.Date(), nullable=False),
+        sa.Column(
+            "source",
+            sa.String(length=24),
+            nullable=False,
+            comment="counter | public_security | civil_affairs | cremation",
+        ),
+        sa.Column(
+            "list_sha256", sa.String(length=64), nullable=True, comment="death list it came from"
+        ),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="pending | confirmed | rejected"
+        ),
+        sa.Column(
+            "overpaid_fen", sa.BigInteger(), nullable=False, comment="paid for months after death"
+        ),
+        sa.Column(
+            "recovered_fen", sa.BigInteger(), nullable=False, comment="taken back from the balance"
+        ),
+        sa.Column(
+            "receivable_fen", sa.BigInteger(), nullable=False, comment="still owed by the heirs"
+        ),
+        sa.Column("inherited_fen", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "retained_fen", sa.BigInteger(), nullable=False, comment="subsidy part kept (2009)"
+        ),
+        sa.Column("funeral_grant_fen", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "policy_version_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("heir_name", sa.String(length=50), nullable=True),
+        sa.Column("heir_id_number", sa.String(length=18), nullable=True),
+        sa.Column("maker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "journal_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["checker_id"], ["operators.id"], name=op.f("fk_death_cases_checker_id_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_entry_id"],
+            ["journal_entries.id"],
+            name=op.f("fk_death_cases_journal_entry_id_journal_entries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["maker_id"], ["operators.id"], name=op.f("fk_death_cases_maker_id_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["pension_id"], ["pensions.id"], name=op.f("fk_death_cases_pension_id_pensions")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_death_cases_person_id_persons")
+        ),
+        sa.ForeignKeyConstraint(
+            ["policy_version_id"],
+            ["policy_versions.id"],
+            name=op.f("fk_death_cases_policy_version_id_policy_versions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_death_cases")),
+    )
+    with op.batch_alter_table("death_cases", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_death_cases_county_code"), ["county_code"], unique=False
+        )
+        batch_op.create_index(
+            "uq_death_cases_open_person",
+            ["person_id"],
+            unique=True,
+            postgresql_where=sa.text("status <> 'rejected'"),
+            sqlite_where=sa.text("status <> 'rejected'"),
+        )
+
+    op.create_table(
         "payroll_exclusions",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -1675,7 +1763,10 @@ def upgrade() -> None:
         sa.Column("bank_code", sa.String(length=16), nullable=False),
         sa.Column("bank_account", sa.String(length=34), nullable=False),
         sa.Column(
-            "kind", sa.String(length=16), nullable=False, comment="regular | back_pay | reissue"
+            "kind",
+            sa.String(length=16),
+            nullable=False,
+            comment="regular | back_pay | reissue | adjustment",
         ),
         sa.Column("month", sa.Date(), nullable=False, comment="the month this money is for"),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
@@ -1773,6 +1864,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_payroll_exclusions_payroll")
 
     op.drop_table("payroll_exclusions")
+    with op.batch_alter_table("death_cases", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_death_cases_open_person",
+            postgresql_where=sa.text("status <> 'rejected'"),
+            sqlite_where=sa.text("status <> 'rejected'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_death_cases_county_code"))
+
+    op.drop_table("death_cases")
     with op.batch_alter_table("pensions", schema=None) as batch_op:
         batch_op.drop_index("ix_pensions_county_status")
 

@@ -1,0 +1,370 @@
+"""Deaths: reported at a counter or matched from a death list, then confirmed by a checker.
+
+A report suspends the pension at once and works out what was paid for months after the
+death. Confirmation (another operator) ends the pension after the month of death and
+closes the account in one journal entry: the basic pension paid after death is recovered
+from the balance first and the rest is owed by the heirs (the account pension drawn after
+death counts as paid to the heirs early); what remains goes to the heirs under the
+inheritance rule in force on the day of death (2009: the government-subsidy part stays in
+the fund; 2014: everything), with the funeral grant where the policy has one.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.accounts import service as accounts
+from backend.accounts.models import Account, AccountEntry, Source
+from backend.accounts.posting import open_posting
+from backend.audit.service import Actor, record
+from backend.benefits.formula import add_months, first_of_month, split_by_source
+from backend.benefits.models import DeathCase, Pension
+from backend.benefits.service import PensionStatus, computation_for
+from backend.db import utcnow
+from backend.errors import Conflict, NotFound, PermissionDenied, invalid
+from backend.ledger import chart
+from backend.ledger.models import JournalLine
+from backend.orgs.permissions import Permission
+from backend.orgs.service import Principal
+from backend.payroll.models import PayrollLine
+from backend.policy import service as policy
+from backend.policy.rules import InheritanceRule
+from backend.registry.codes import EnrolmentStatus
+from backend.registry.models import Enrolment, EnrolmentEvent, Person
+
+SOURCES = ("counter", "public_security", "civil_affairs", "cremation")
+OPEN = ("death_reported", "death_match")
+
+
+def paid_after_death(*, session: Session, pension_id: int, died_on: dt.date) -> tuple[int, int]:
+    """(all, basic part) paid for months after the month of death, in fen."""
+    total, basic = session.execute(
+        select(
+            func.coalesce(func.sum(PayrollLine.amount_fen), 0),
+            func.coalesce(func.sum(PayrollLine.amount_fen - PayrollLine.account_fen), 0),
+        ).where(
+            PayrollLine.pension_id == pension_id,
+            PayrollLine.month > first_of_month(died_on),
+            PayrollLine.state == "paid",
+        )
+    ).one()
+    return int(total), int(basic)
+
+
+def _open_case(
+    session: Session,
+    person: Person,
+    died_on: dt.date,
+    source: str,
+    actor: Actor,
+    maker_id: int | None = None,
+    list_sha256: str | None = None,
+) -> DeathCase:
+    if session.scalar(
+        select(DeathCase.id).where(DeathCase.person_id == person.id, DeathCase.status != "rejected")
+    ):
+        raise Conflict(detail=f"{person.name}已有死亡登记", code="death_already_recorded")
+    pension = session.scalar(select(Pension).where(Pension.person_id == person.id))
+    case = DeathCase(
+        person_id=person.id,
+        pension_id=pension.id if pension else None,
+        county_code=person.county_code,
+        region_code=person.hukou_region_code,
+        died_on=died_on,
+        source=source,
+        list_sha256=list_sha256,
+        status="pending",
+        maker_id=maker_id,
+    )
+    if pension is not None and pension.status != PensionStatus.TERMINATED:
+        pension.status = PensionStatus.SUSPENDED
+        pension.status_code = "death_reported" if source == "counter" else "death_match"
+        pension.status_reason = f"死亡待核实（{died_on}，来源：{source}）"
+        pension.status_since = add_months(first_of_month(died_on), 1)
+        pension.updated_at = utcnow()
+        case.overpaid_fen = paid_after_death(
+            session=session, pension_id=pension.id, died_on=died_on
+        )[0]
+    session.add(case)
+    session.flush()
+    record(
+        session=session,
+        actor=actor,
+        action="death.report",
+        object_type="death_case",
+        object_id=case.id,
+        detail={"person_id": person.id, "died_on": died_on.isoformat(), "source": source},
+    )
+    return case
+
+
+def report_death(
+    *, session: Session, principal: Principal, person_id: int, died_on: dt.date
+) -> DeathCase:
+    """A counter report of a death (the maker); the pension is suspended at once."""
+    principal.require(Permission.BENEFIT_APPLY)
+    person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
+    if died_on > dt.date.today() or died_on < person.birth_date:
+        raise invalid("died_on", "死亡日期不合理", "bad_date")
+    return _open_case(
+        session, person, died_on, "counter", principal.actor, maker_id=principal.operator_id
+    )
+
+
+@dataclass(frozen=True)
+class ListResult:
+    """What a death list did: rows read, pensioners matched, cases opened."""
+
+    rows: int
+    matched: int
+    opened: int
+    already_imported: bool = False
+
+
+def import_death_list(*, session: Session, path: Path, source: str, actor: Actor) -> ListResult:
+    """Match a death list (CSV: 身份证号,姓名,死亡日期) against pensioners; once per file."""
+    if source not in SOURCES[1:]:
+        raise invalid("source", f"死亡数据来源应为{'、'.join(SOURCES[1:])}")
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    if session.scalar(select(DeathCase.id).where(DeathCase.list_sha256 == sha).limit(1)):
+        return ListResult(0, 0, 0, already_imported=True)
+    reader = csv.reader(data.decode("utf-8-sig").splitlines())
+    next(reader, None)
+    deaths: dict[str, dt.date] = {}
+    rows = 0
+    for line_no, fields in enumerate(reader, start=2):
+        if not fields:
+            continue
+        rows += 1
+        try:
+            deaths[fields[0].strip().upper()] = dt.date.fromisoformat(fields[2].strip())
+        except (IndexError, ValueError) as exc:
+            raise invalid("file", f"第{line_no}行格式错误（身份证号,姓名,死亡日期）") from exc
+    matched = opened = 0
+    numbers = list(deaths)
+    for start in range(0, len(numbers), 1000):
+        pensioners = session.execute(
+            select(Person, Pension)
+            .join(Pension, Pension.person_id == Person.id)
+            .where(
+                Person.id_number.in_(numbers[start : start + 1000]),
+                Pension.status != PensionStatus.TERMINATED,
+            )
+        ).all()
+        for person, _ in pensioners:
+            matched += 1
+            if session.scalar(
+                select(DeathCase.id).where(
+                    DeathCase.person_id == person.id, DeathCase.status != "rejected"
+                )
+            ):
+                continue
+            _open_case(session, person, deaths[person.id_number], source, actor, list_sha256=sha)
+            opened += 1
+    record(
+        session=session,
+        actor=actor,
+        action="death.list_import",
+        object_type="death_list",
+        object_id=sha[:16],
+        detail={"source": source, "rows": rows, "matched": matched, "opened": opened},
+    )
+    return ListResult(rows, matched, opened)
+
+
+def get_case(*, session: Session, principal: Principal, case_id: int) -> DeathCase:
+    """A death case in the operator's scope."""
+    case = session.get(DeathCase, case_id)
+    if case is None or not principal.scope.covers(case.region_code):
+        raise NotFound(
+            detail=f"死亡登记{case_id}不存在",
+            code="death_case_not_found",
+            audit_refusal=case is not None,
+        )
+    return case
+
+
+def list_cases(
+    *, session: Session, principal: Principal, status: str | None = None
+) -> list[DeathCase]:
+    """Death cases in the operator's scope, oldest first."""
+    principal.require(Permission.BENEFIT_READ)
+    query = select(DeathCase).where(DeathCase.region_code.startswith(principal.scope.prefix))
+    if status:
+        query = query.where(DeathCase.status == status)
+    return list(session.scalars(query.order_by(DeathCase.id)))
+
+
+def decide_death(
+    *,
+    session: Session,
+    principal: Principal,
+    case_id: int,
+    accept: bool,
+    heir_name: str | None = None,
+    heir_id_number: str | None = None,
+) -> DeathCase:
+    """A checker (not the maker) confirms a death — pension ended, account closed — or not."""
+    principal.require(Permission.BENEFIT_APPROVE)
+    case = get_case(session=session, principal=principal, case_id=case_id)
+    session.refresh(case, with_for_update=True)
+    if case.status != "pending":
+        raise Conflict(detail="该死亡登记已处理", code="death_case_decided")
+    if case.maker_id == principal.operator_id:
+        raise PermissionDenied(detail="登记人不能审核自己登记的死亡", code="maker_is_checker")
+    case.checker_id, case.decided_at = principal.operator_id, utcnow()
+    pension = session.get(Pension, case.pension_id) if case.pension_id else None
+    if not accept:
+        case.status = "rejected"
+        if pension is not None and pension.status_code in OPEN:
+            # Back to paying; the months held back come as back pay in the next payroll.
+            pension.status, pension.status_code, pension.status_reason = "receiving", None, None
+            pension.status_since = first_of_month(dt.date.today())
+    else:
+        case.status = "confirmed"
+        case.heir_name, case.heir_id_number = heir_name, heir_id_number
+        _end_enrolment(session, case, principal)
+        if pension is not None:
+            pension.status, pension.status_code = PensionStatus.TERMINATED, "death"
+            pension.status_reason = f"死亡（{case.died_on}）"
+            pension.end_month = first_of_month(case.died_on)
+        _settle(session, case, pension)
+    if pension is not None:
+        pension.updated_at = utcnow()
+    session.flush()
+    record(
+        session=session,
+        actor=principal.actor,
+        action="death.confirm" if accept else "death.reject",
+        object_type="death_case",
+        object_id=case.id,
+        detail={
+            "maker_id": case.maker_id,
+            "overpaid_fen": case.overpaid_fen,
+            "recovered_fen": case.recovered_fen,
+            "receivable_fen": case.receivable_fen,
+            "inherited_fen": case.inherited_fen,
+            "retained_fen": case.retained_fen,
+            "funeral_grant_fen": case.funeral_grant_fen,
+        },
+    )
+    return case
+
+
+def _end_enrolment(session: Session, case: DeathCase, principal: Principal) -> None:
+    enrolment = session.scalar(
+        select(Enrolment).where(
+            Enrolment.person_id == case.person_id,
+            Enrolment.status != EnrolmentStatus.TERMINATED.value,
+        )
+    )
+    if enrolment is None:
+        return
+    enrolment.status, enrolment.ended_on = EnrolmentStatus.TERMINATED.value, case.died_on
+    session.add(
+        EnrolmentEvent(
+            enrolment_id=enrolment.id,
+            status=EnrolmentStatus.TERMINATED.value,
+            effective_date=case.died_on,
+            reason="死亡",
+            operator_id=principal.operator_id,
+        )
+    )
+
+
+def _settle(session: Session, case: DeathCase, pension: Pension | None) -> None:
+    """Recover, book the receivable, pay the heirs and the funeral grant: one journal entry."""
+    resolved = policy.rules_on(session=session, region_code=case.region_code, on=case.died_on)
+    case.policy_version_id = resolved.version_id
+    overpaid, basic_overpaid = (0, 0)
+    if pension is not None:
+        overpaid, basic_overpaid = paid_after_death(
+            session=session, pension_id=pension.id, died_on=case.died_on
+        )
+    case.overpaid_fen = overpaid
+    account = session.scalar(select(Account).where(Account.person_id == case.person_id))
+    balances = (
+        accounts.balances_by_source(session=session, account_id=account.id) if account else {}
+    )
+    total = sum(balances.values())
+    case.recovered_fen = min(basic_overpaid, max(total, 0))
+    case.receivable_fen = basic_overpaid - case.recovered_fen
+    recovered = split_by_source(case.recovered_fen, balances)
+    left = {s: balances[s] - recovered.get(s, 0) for s in balances}
+    retained_sources = (
+        {Source.GOVERNMENT_SUBSIDY.value}
+        if resolved.rules.inheritance is InheritanceRule.EXCLUDE_GOVERNMENT_SUBSIDY
+        else set()
+    )
+    case.retained_fen = sum(v for s, v in left.items() if s in retained_sources and v > 0)
+    case.inherited_fen = sum(left.values()) - case.retained_fen
+    if pension is not None and resolved.rules.funeral_grant_months:
+        month = computation_for(
+            session=session, pension_id=pension.id, month=first_of_month(case.died_on)
+        )
+        case.funeral_grant_fen = resolved.rules.funeral_grant_months * (
+            month.minimum_fen + month.topup_fen
+        )
+    lines = [
+        chart.debit(chart.INDIVIDUAL_ACCOUNTS, case.recovered_fen),
+        chart.debit(chart.OVERPAYMENT_RECEIVABLE, case.receivable_fen),
+        chart.credit(chart.BASIC_PENSION_EXPENSE, basic_overpaid),
+        chart.debit(chart.INDIVIDUAL_ACCOUNTS, case.inherited_fen),
+        chart.credit(chart.INCOME_BANK, case.inherited_fen),
+        chart.debit(chart.INDIVIDUAL_ACCOUNTS, case.retained_fen),
+        chart.credit(chart.RETAINED_SUBSIDY, case.retained_fen),
+        chart.debit(chart.FUNERAL_GRANT_EXPENSE, case.funeral_grant_fen),
+        chart.credit(chart.GOVERNMENT_BASIC_PENSION, case.funeral_grant_fen),
+    ]
+    lines = [line for line in lines if line.debit_fen > 0 or line.credit_fen > 0]
+    if not lines:
+        return
+    on = dt.date.today()
+    entry = open_posting(
+        session=session,
+        county_code=case.county_code,
+        event="pension.death",
+        posted_on=on,
+        ref_type="death_case",
+        ref_id=case.id,
+        operator_id=case.checker_id,
+        memo=f"死亡结算（{case.died_on}）",
+    )
+    case.journal_entry_id = entry.id
+    if account is not None:
+        session.add_all(
+            AccountEntry(
+                account_id=account.id,
+                county_code=account.county_code,
+                year=on.year,
+                month=on.month,
+                entry_date=on,
+                source=source,
+                amount_fen=-amount,
+                policy_version_id=resolved.version_id,
+                ref_type="death_case",
+                ref_id=case.id,
+                journal_entry_id=entry.id,
+            )
+            for source, amount in balances.items()
+            if amount
+        )
+    session.add_all(
+        JournalLine(
+            entry_id=entry.id,
+            county_code=case.county_code,
+            account_code=line.account_code,
+            debit_fen=line.debit_fen,
+            credit_fen=line.credit_fen,
+        )
+        for line in lines
+    )
+    session.flush()
