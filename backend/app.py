@@ -100,6 +100,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.receipts.views import router as receipts_router
     from backend.registry.import_views import router as import_router
     from backend.registry.views import router as registry_router
+    from backend.transfers.views import router as transfers_router
 
     @app.get("/healthz", tags=["health"], summary="进程存活")
     def healthz() -> dict[str, str]:
@@ -140,6 +141,7 @@ def _install_routes(app: FastAPI) -> None:
         deaths_router,
         benefits_router,
         payroll_router,
+        transfers_router,
         receipts_router,
         pki_router,
     ):

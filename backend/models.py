@@ -44,6 +44,7 @@ from backend.pki.models import (
 )
 from backend.policy.models import PolicyVersion
 from backend.registry.models import Enrolment, EnrolmentEvent, Household, Person, PersonChange
+from backend.transfers.models import Transfer
 
 __all__ = [
     "Account",
@@ -97,5 +98,6 @@ __all__ = [
     "SurvivalCertification",
     "TaxResultFile",
     "TaxResultRow",
+    "Transfer",
     "WithholdingMandate",
 ]

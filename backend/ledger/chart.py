@@ -46,6 +46,7 @@ OVERPAYMENT_RECEIVABLE = "1201"
 GOVERNMENT_BASIC_PENSION = "4101"
 BASIC_PENSION_EXPENSE = "5201"
 FUNERAL_GRANT_EXPENSE = "5202"
+TRANSFER_CLEARING = "2201"
 RETAINED_SUBSIDY = "4102"
 
 CHART: dict[str, LedgerAccount] = {
@@ -57,6 +58,7 @@ CHART: dict[str, LedgerAccount] = {
         LedgerAccount(SUBSIDY_RECEIVABLE, "应收财政补贴（缴费补贴及政府代缴）", Kind.ASSET),
         LedgerAccount(COLLECTIVE_RECEIVABLE, "应收集体补助及捐助", Kind.ASSET),
         LedgerAccount(INDIVIDUAL_ACCOUNTS, "个人账户（控制账户）", Kind.LIABILITY),
+        LedgerAccount(TRANSFER_CLEARING, "个人账户转移待结算", Kind.LIABILITY),
         LedgerAccount(INTEREST_EXPENSE, "个人账户记息支出", Kind.EXPENSE),
         LedgerAccount(OVERPAYMENT_RECEIVABLE, "应收多发待遇", Kind.ASSET),
         LedgerAccount(GOVERNMENT_BASIC_PENSION, "财政补助收入（基础养老金）", Kind.REVENUE),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 20:24:30.383747
+Create Date: 2026-11-26 20:30:38.671269
 """
 
 from collections.abc import Sequence
@@ -1282,6 +1282,56 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "transfers",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("kind", sa.String(length=24), nullable=False, comment="county | out_of_province"),
+        sa.Column(
+            "from_enrolment_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+            comment="a move happens once",
+        ),
+        sa.Column(
+            "to_enrolment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("from_county", sa.String(length=6), nullable=False),
+        sa.Column("to_county", sa.String(length=6), nullable=True),
+        sa.Column(
+            "to_agency", sa.String(length=100), nullable=True, comment="other province's agency"
+        ),
+        sa.Column("transferred_on", sa.Date(), nullable=False),
+        sa.Column("balance_fen", sa.BigInteger(), nullable=False),
+        sa.Column("contribution_years", sa.SmallInteger(), nullable=False),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["from_enrolment_id"],
+            ["enrolments.id"],
+            name=op.f("fk_transfers_from_enrolment_id_enrolments"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["operator_id"], ["operators.id"], name=op.f("fk_transfers_operator_id_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_transfers_person_id_persons")
+        ),
+        sa.ForeignKeyConstraint(
+            ["to_enrolment_id"],
+            ["enrolments.id"],
+            name=op.f("fk_transfers_to_enrolment_id_enrolments"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_transfers")),
+        sa.UniqueConstraint("from_enrolment_id", name=op.f("uq_transfers_from_enrolment_id")),
+    )
+    with op.batch_alter_table("transfers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_transfers_person_id"), ["person_id"], unique=False)
+
+    op.create_table(
         "bank_payout_authorisations",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("authorisation_code", sa.String(length=16), nullable=False),
@@ -1899,6 +1949,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_bank_payout_authorisations_bank_id"))
 
     op.drop_table("bank_payout_authorisations")
+    with op.batch_alter_table("transfers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_transfers_person_id"))
+
+    op.drop_table("transfers")
     with op.batch_alter_table("pki_requests", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pki_requests_region_code"))
         batch_op.drop_index(batch_op.f("ix_pki_requests_operator_id"))

@@ -1,0 +1,1 @@
+"""Transfers of contributors between counties and out of the province."""
