@@ -12,12 +12,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, utcnow
 from backend.errors import Conflict, invalid
+from backend.orgs.service import Principal
 
 
 class IdempotencyRecord(Base):
@@ -83,19 +85,18 @@ def run_once(
 def respond_once(
     *,
     session: Session,
-    operator_id: int,
+    principal: Principal,
     key: str | None,
-    method: str,
-    path: str,
+    request: Request,
     payload: Any,
     action: Callable[[], tuple[int, Any]],
 ) -> JSONResponse:
-    """The view-side wrapper of ``run_once``: answers with the first response's JSON."""
+    """The views' way to run a state change once per key: answers with the first response."""
     status_code, body = run_once(
         session=session,
-        operator_id=operator_id,
+        operator_id=principal.operator_id,
         key=key,
-        request_fingerprint=fingerprint(method, path, payload),
+        request_fingerprint=fingerprint(request.method, request.url.path, payload),
         action=action,
     )
     return JSONResponse(body, status_code=status_code)

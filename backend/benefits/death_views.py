@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 
 from backend.benefits import death
 from backend.benefits.schemas import DeathCaseOut, DeathDecisionIn, DeathIn
-from backend.benefits.views import once
 from backend.deps import DbSession, IdempotencyKey, Requires
+from backend.idempotency import respond_once
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 
@@ -32,7 +32,14 @@ def report(
         )
         return 201, DeathCaseOut.model_validate(case).model_dump(mode="json")
 
-    return once(session, principal, key, request, body.model_dump(mode="json"), action)
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
 
 
 @router.get("", response_model=list[DeathCaseOut], summary="死亡登记列表")
@@ -64,7 +71,14 @@ def _decide(
         )
         return 200, DeathCaseOut.model_validate(case).model_dump(mode="json")
 
-    return once(session, principal, key, request, body.model_dump(mode="json"), action)
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
 
 
 @router.post("/{case_id}/confirm", response_model=DeathCaseOut, summary="确认死亡并结算")

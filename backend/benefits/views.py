@@ -6,8 +6,7 @@ Every state-changing request needs an ``Idempotency-Key``: a retry returns the f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -36,26 +35,6 @@ Reader = Annotated[Principal, Depends(Requires(Permission.BENEFIT_READ))]
 Maker = Annotated[Principal, Depends(Requires(Permission.BENEFIT_APPLY))]
 Checker = Annotated[Principal, Depends(Requires(Permission.BENEFIT_APPROVE))]
 Certifier = Annotated[Principal, Depends(Requires(Permission.SURVIVAL_CERTIFY))]
-
-
-def once(
-    session: DbSession,
-    principal: Principal,
-    key: str | None,
-    request: Request,
-    payload: Any,
-    action: Callable[[], tuple[int, Any]],
-) -> JSONResponse:
-    """Run ``action`` once per idempotency key and answer with its first response."""
-    return respond_once(
-        session=session,
-        operator_id=principal.operator_id,
-        key=key,
-        method=request.method,
-        path=request.url.path,
-        payload=payload,
-        action=action,
-    )
 
 
 @router.get(
@@ -101,7 +80,14 @@ def apply(
         )
         return 201, ApplicationOut.model_validate(application).model_dump(mode="json")
 
-    return once(session, principal, key, request, body.model_dump(mode="json"), action)
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
 
 
 @router.get("/applications", response_model=list[ApplicationOut], summary="待遇申请列表")
@@ -132,7 +118,14 @@ def _decide(
         )
         return 200, ApplicationOut.model_validate(application).model_dump(mode="json")
 
-    return once(session, principal, key, request, body.model_dump(mode="json"), action)
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
 
 
 @router.post(
@@ -205,7 +198,14 @@ def certify(
         )
         return 201, CertificationOut.model_validate(certification).model_dump(mode="json")
 
-    return once(session, principal, key, request, body.model_dump(mode="json"), action)
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
 
 
 @router.put("/pensions/{person_id}/bank", response_model=PensionOut, summary="变更待遇发放账户")
@@ -229,4 +229,11 @@ def change_bank(
         )
         return 200, PensionOut.model_validate(pension).model_dump(mode="json")
 
-    return once(session, principal, key, request, body.model_dump(mode="json"), action)
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )

@@ -25,9 +25,9 @@ from backend.cards.schemas import (
     ScriptIn,
     ScriptOut,
 )
-from backend.cards.views import once
 from backend.deps import DbSession, IdempotencyKey, Requires
 from backend.errors import DomainError, problem_body
+from backend.idempotency import respond_once
 from backend.keys.deps import Vault
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
@@ -155,7 +155,7 @@ def pin_reset(
 
     # The PIN stays out of the stored request fingerprint's input.
     payload = body.model_dump(mode="json", exclude={"new_pin"})
-    return once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -224,7 +224,7 @@ def personalisation_result(
         )
         return 200, out.model_dump(mode="json")
 
-    return once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,

@@ -6,12 +6,10 @@ from/to states named; cards outside the operator's region are 404.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy.orm import Session
 
 from backend.cards import production, service
 from backend.cards.lifecycle import (
@@ -45,27 +43,6 @@ router = APIRouter(tags=["cards"])
 CardReader = Annotated[Principal, Depends(Requires(Permission.CARD_READ))]
 CardCounter = Annotated[Principal, Depends(Requires(Permission.CARD_COUNTER))]
 CardCentre = Annotated[Principal, Depends(Requires(Permission.CARD_PRODUCE))]
-
-
-def once(
-    *,
-    session: Session,
-    principal: Principal,
-    key: str | None,
-    request: Request,
-    payload: Any,
-    action: Callable[[], tuple[int, Any]],
-) -> JSONResponse:
-    """Run a state change once per ``Idempotency-Key`` (the card views' shared wrapper)."""
-    return respond_once(
-        session=session,
-        operator_id=principal.operator_id,
-        key=key,
-        method=request.method,
-        path=request.url.path,
-        payload=payload,
-        action=action,
-    )
 
 
 @router.get("/cards/lifecycle", response_model=list[TransitionOut], summary="社保卡状态转换表")
@@ -103,7 +80,7 @@ def apply(
         )
         return 201, CardOut.model_validate(card).model_dump(mode="json")
 
-    return once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -182,7 +159,7 @@ def act(
         )
         return 200, out.model_dump(mode="json")
 
-    return once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -213,7 +190,7 @@ def collect_batch(
         )
         return 201, BatchOut.model_validate(batch).model_dump(mode="json")
 
-    return once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -241,7 +218,7 @@ def export_batch(
         batch, _ = production.export(session=session, principal=principal, batch_id=batch_id)
         return 200, BatchOut.model_validate(batch).model_dump(mode="json")
 
-    return once(
+    return respond_once(
         session=session, principal=principal, key=key, request=request, payload={}, action=action
     )
 
@@ -292,7 +269,7 @@ def import_return(
         )
         return 200, ReturnReportOut.model_validate(report, from_attributes=True).model_dump()
 
-    return once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,

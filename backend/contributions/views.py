@@ -5,7 +5,6 @@ Every money-moving request needs an ``Idempotency-Key``: a retry returns the fir
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -34,25 +33,6 @@ RefundMaker = Annotated[Principal, Depends(Requires(Permission.REFUND_REQUEST))]
 RefundChecker = Annotated[Principal, Depends(Requires(Permission.REFUND_APPROVE))]
 
 
-def _once(
-    session: DbSession,
-    principal: Principal,
-    key: str | None,
-    request: Request,
-    payload: Any,
-    action: Callable[[], tuple[int, Any]],
-) -> JSONResponse:
-    return respond_once(
-        session=session,
-        operator_id=principal.operator_id,
-        key=key,
-        method=request.method,
-        path=request.url.path,
-        payload=payload,
-        action=action,
-    )
-
-
 @router.post(
     "/contributions/assessments",
     response_model=AssessmentOut,
@@ -72,7 +52,14 @@ def assess(
         a = service.assess(session=session, principal=principal, **body.model_dump())
         return 201, AssessmentOut.model_validate(a).model_dump(mode="json")
 
-    return _once(session, principal, key, request, body.model_dump(mode="json"), action)
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
 
 
 @router.get(
@@ -117,7 +104,14 @@ def collect(
         c = service.collect(session=session, principal=principal, **body.model_dump())
         return 201, CollectionOut.model_validate(c).model_dump(mode="json")
 
-    return _once(session, principal, key, request, body.model_dump(mode="json"), action)
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
 
 
 @router.post(
@@ -142,7 +136,14 @@ def reverse(
         )
         return 201, CollectionOut.model_validate(c).model_dump(mode="json")
 
-    return _once(session, principal, key, request, body.model_dump(mode="json"), action)
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
 
 
 @router.post(
@@ -161,7 +162,14 @@ def request_refund(
         r = service.request_refund(session=session, principal=principal, **body.model_dump())
         return 201, RefundOut.model_validate(r).model_dump(mode="json")
 
-    return _once(session, principal, key, request, body.model_dump(mode="json"), action)
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
 
 
 def _decide(
@@ -178,7 +186,9 @@ def _decide(
         )
         return 200, RefundOut.model_validate(r).model_dump(mode="json")
 
-    return _once(session, principal, key, request, {}, action)
+    return respond_once(
+        session=session, principal=principal, key=key, request=request, payload={}, action=action
+    )
 
 
 @router.post(

@@ -93,10 +93,9 @@ def create_office(
 
     return respond_once(
         session=session,
-        operator_id=principal.operator_id,
+        principal=principal,
         key=key,
-        method="POST",
-        path=request.url.path,
+        request=request,
         payload=body.model_dump(mode="json"),
         action=action,
     )
@@ -155,10 +154,9 @@ def create_operator(
     payload = body.model_dump(mode="json", exclude={"password"})
     return respond_once(
         session=session,
-        operator_id=principal.operator_id,
+        principal=principal,
         key=key,
-        method="POST",
-        path=request.url.path,
+        request=request,
         payload=payload,
         action=action,
     )
@@ -210,10 +208,9 @@ def update_operator(
     }
     return respond_once(
         session=session,
-        operator_id=principal.operator_id,
+        principal=principal,
         key=key,
-        method="PATCH",
-        path=request.url.path,
+        request=request,
         payload=payload,
         action=action,
     )

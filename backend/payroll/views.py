@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from backend.benefits.views import once
 from backend.deps import DbSession, IdempotencyKey, Requires
+from backend.idempotency import respond_once
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 from backend.payroll import service
@@ -71,7 +71,9 @@ def review(
         payroll = service.review(session=session, principal=principal, payroll_id=payroll_id)
         return 200, PayrollOut.model_validate(payroll).model_dump(mode="json")
 
-    return once(session, principal, key, request, {}, action)
+    return respond_once(
+        session=session, principal=principal, key=key, request=request, payload={}, action=action
+    )
 
 
 @router.post("/payrolls/{payroll_id}/approve", response_model=PayrollOut, summary="审批发放名册")
@@ -88,4 +90,6 @@ def approve(
         payroll = service.approve(session=session, principal=principal, payroll_id=payroll_id)
         return 200, PayrollOut.model_validate(payroll).model_dump(mode="json")
 
-    return once(session, principal, key, request, {}, action)
+    return respond_once(
+        session=session, principal=principal, key=key, request=request, payload={}, action=action
+    )

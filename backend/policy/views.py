@@ -73,10 +73,9 @@ def propose(
 
     return respond_once(
         session=session,
-        operator_id=principal.operator_id,
+        principal=principal,
         key=key,
-        method="POST",
-        path=request.url.path,
+        request=request,
         payload=body.model_dump(mode="json"),
         action=action,
     )
@@ -98,10 +97,9 @@ def _decide(
 
     return respond_once(
         session=session,
-        operator_id=principal.operator_id,
+        principal=principal,
         key=key,
-        method="POST",
-        path=request.url.path,
+        request=request,
         payload={},
         action=action,
     )

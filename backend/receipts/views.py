@@ -56,10 +56,9 @@ def sign(
 
     return respond_once(
         session=session,
-        operator_id=principal.operator_id,
+        principal=principal,
         key=key,
-        method=request.method,
-        path=request.url.path,
+        request=request,
         payload=body.model_dump(mode="json"),
         action=action,
     )

@@ -84,10 +84,9 @@ async def import_persons_upload(
         return await run_in_threadpool(
             respond_once,
             session=session,
-            operator_id=principal.operator_id,
+            principal=principal,
             key=idempotency_key,
-            method="POST",
-            path=request.url.path,
+            request=request,
             payload={
                 "sha256": digest.hexdigest(),
                 "accept_valid": accept_valid,

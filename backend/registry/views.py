@@ -6,12 +6,10 @@ scope on every object. State changes need an ``Idempotency-Key``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
 from backend.deps import DbSession, IdempotencyKey, Requires
 from backend.idempotency import respond_once
@@ -51,26 +49,6 @@ RegionPrefix = Annotated[
 ]
 
 
-def _once(
-    *,
-    session: Session,
-    principal: Principal,
-    key: str | None,
-    request: Request,
-    payload: Any,
-    action: Callable[[], tuple[int, Any]],
-) -> JSONResponse:
-    return respond_once(
-        session=session,
-        operator_id=principal.operator_id,
-        key=key,
-        method=request.method,
-        path=request.url.path,
-        payload=payload,
-        action=action,
-    )
-
-
 def _flags_as_text(values: dict[str, Any]) -> dict[str, str | None]:
     """The raw form ``validate_person`` reads (as a CSV row would have it)."""
     return {k: ("1" if v else "0") if isinstance(v, bool) else v for k, v in values.items()}
@@ -106,7 +84,7 @@ def create_person(
         )
         return 201, PersonOut.model_validate(person).model_dump(mode="json")
 
-    return _once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -211,7 +189,7 @@ def change_person(
         )
         return (202 if outcome.pending else 200), result.model_dump(mode="json")
 
-    return _once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -273,7 +251,7 @@ def approve_change(
         )
         return 200, PersonChangeOut.model_validate(change).model_dump(mode="json")
 
-    return _once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -305,7 +283,7 @@ def reject_change(
         )
         return 200, PersonChangeOut.model_validate(change).model_dump(mode="json")
 
-    return _once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -347,7 +325,7 @@ def enrol(
         )
         return 201, EnrolmentOut.model_validate(enrolment).model_dump(mode="json")
 
-    return _once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -428,7 +406,7 @@ def change_enrolment_status(
         )
         return 200, EnrolmentOut.model_validate(enrolment).model_dump(mode="json")
 
-    return _once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -467,7 +445,7 @@ def create_household(
         )
         return 201, HouseholdDetail.model_validate(household).model_dump(mode="json")
 
-    return _once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -540,7 +518,7 @@ def add_member(
         )
         return 200, HouseholdDetail.model_validate(household).model_dump(mode="json")
 
-    return _once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,
@@ -572,7 +550,7 @@ def remove_member(
         )
         return 200, HouseholdDetail.model_validate(household).model_dump(mode="json")
 
-    return _once(
+    return respond_once(
         session=session,
         principal=principal,
         key=key,

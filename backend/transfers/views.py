@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.benefits.views import once
 from backend.deps import DbSession, IdempotencyKey, Requires
+from backend.idempotency import respond_once
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 from backend.transfers import service
@@ -59,4 +59,11 @@ def transfer(
         )
         return 201, TransferOut.model_validate(moved).model_dump(mode="json")
 
-    return once(session, principal, key, request, body.model_dump(mode="json"), action)
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )

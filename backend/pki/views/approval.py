@@ -41,10 +41,9 @@ def register_bank(
 
     return respond_once(
         session=session,
-        operator_id=principal.operator_id,
+        principal=principal,
         key=key,
-        method="POST",
-        path=request.url.path,
+        request=request,
         payload=body.model_dump(mode="json"),
         action=action,
     )
@@ -80,10 +79,9 @@ def submit_request(
     with audited_refusal(session, actor=principal.actor, action="pki.request_submit"):
         return respond_once(
             session=session,
-            operator_id=principal.operator_id,
+            principal=principal,
             key=key,
-            method="POST",
-            path=request.url.path,
+            request=request,
             payload=body.model_dump(mode="json"),
             action=action,
         )
@@ -126,10 +124,9 @@ def _decide(
     ):
         return respond_once(
             session=session,
-            operator_id=principal.operator_id,
+            principal=principal,
             key=key,
-            method="POST",
-            path=request.url.path,
+            request=request,
             payload={},
             action=action,
         )

@@ -84,10 +84,9 @@ def revoke(
 
     return respond_once(
         session=session,
-        operator_id=principal.operator_id,
+        principal=principal,
         key=key,
-        method="POST",
-        path=request.url.path,
+        request=request,
         payload=body.model_dump(mode="json"),
         action=action,
     )
