@@ -33,6 +33,7 @@ from backend.banks.formats import (
     BankFileFormat,
     BatchHeader,
     BatchLine,
+    ReturnHeader,
     ReturnLine,
     get_format,
 )
@@ -210,7 +211,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _Rejected(Exception):
+class ReturnFileRejected(Exception):
+    """A return file refused whole, with the reason and the batch it named (if known)."""
+
     def __init__(self, reason: str, batch_id: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -286,18 +289,21 @@ def _line_ranges(session: Session, file_id: int, chunk_rows: int) -> list[str]:
     ]
 
 
-def _accept(
-    session: Session, path: Path, sha: str, fmt: BankFileFormat, actor: Actor, chunk_rows: int
-) -> int:
-    """Load and check a new file in one transaction; returns its id or raises ``_Rejected``."""
+def load_return_file(
+    session: Session, *, path: Path, sha: str, fmt: BankFileFormat, kind: str, batch_label: str
+) -> tuple[BankReturnFile, BankBatch, ReturnHeader]:
+    """Read a return file of a ``kind`` batch into its rows, its header totals checked.
+
+    Shared by every return import (withholding, pay-out); raises ``ReturnFileRejected``.
+    """
     with path.open(encoding=fmt.encoding, newline="") as fh:
         try:
             header, rows = fmt.read_return(iter(fh))
         except BankFileError as exc:
-            raise _Rejected(str(exc)) from exc
+            raise ReturnFileRejected(str(exc)) from exc
         batch = session.scalar(select(BankBatch).where(BankBatch.batch_no == header.batch_no))
-        if batch is None or batch.kind != KIND:
-            raise _Rejected(f"批次{header.batch_no}不存在")
+        if batch is None or batch.kind != kind:
+            raise ReturnFileRejected(f"{batch_label}{header.batch_no}不存在")
         file = BankReturnFile(
             sha256=sha,
             file_name=path.name[:200],
@@ -310,14 +316,57 @@ def _accept(
         try:
             count, total, debited = _load_rows(session, file.id, rows)
         except BankFileError as exc:
-            raise _Rejected(str(exc), batch.id) from exc
+            raise ReturnFileRejected(str(exc), batch.id) from exc
     if (count, total, debited) != (header.count, header.total_fen, header.debited_fen):
-        raise _Rejected(
+        raise ReturnFileRejected(
             f"文件头（{header.count}笔，金额{header.total_fen}分，实扣{header.debited_fen}分）"
             f"与明细（{count}笔，金额{total}分，实扣{debited}分）不符",
             batch.id,
         )
     file.row_count, file.total_fen, file.debited_fen = count, total, debited
+    return file, batch, header
+
+
+def record_rejected_file(
+    factory: sessionmaker[Session],
+    *,
+    path: Path,
+    sha: str,
+    actor: Actor,
+    rejected: ReturnFileRejected,
+    action: str,
+) -> ImportResult:
+    """Keep a refused file (so a second try of the same bytes is answered at once) and audit it."""
+    with unit_of_work(factory) as session:
+        file = BankReturnFile(
+            sha256=sha,
+            file_name=path.name[:200],
+            batch_id=rejected.batch_id,
+            status="rejected",
+            reason=rejected.reason[:300],
+            finished_at=utcnow(),
+        )
+        session.add(file)
+        session.flush()
+        record(
+            session=session,
+            actor=actor,
+            action=action,
+            object_type="bank_return_file",
+            object_id=file.id,
+            result="rejected",
+            detail={"reason": rejected.reason, "sha256": sha},
+        )
+        return summarise(session=session, file_id=file.id)
+
+
+def _accept(
+    session: Session, path: Path, sha: str, fmt: BankFileFormat, actor: Actor, chunk_rows: int
+) -> int:
+    """Load and check a new file in one transaction; returns its id or raises the refusal."""
+    file, _batch, header = load_return_file(
+        session, path=path, sha=sha, fmt=fmt, kind=KIND, batch_label="批次"
+    )
     if is_postgres(session):
         # Fresh statistics, or the planner treats the just-loaded rows as an empty table.
         session.execute(text("ANALYZE bank_return_rows"))
@@ -334,7 +383,7 @@ def _accept(
         action="bank.return.accept",
         object_type="bank_return_file",
         object_id=file.id,
-        detail={"batch_no": header.batch_no, "rows": count, "sha256": sha},
+        detail={"batch_no": header.batch_no, "rows": file.row_count, "sha256": sha},
     )
     return file.id
 
@@ -511,28 +560,15 @@ def import_return(
         try:
             with unit_of_work(factory) as session:
                 known_id = _accept(session, path, sha, fmt, actor, chunk_rows)
-        except _Rejected as rejected:
-            with unit_of_work(factory) as session:
-                file = BankReturnFile(
-                    sha256=sha,
-                    file_name=path.name[:200],
-                    batch_id=rejected.batch_id,
-                    status="rejected",
-                    reason=rejected.reason[:300],
-                    finished_at=utcnow(),
-                )
-                session.add(file)
-                session.flush()
-                record(
-                    session=session,
-                    actor=actor,
-                    action="bank.return.reject",
-                    object_type="bank_return_file",
-                    object_id=file.id,
-                    result="rejected",
-                    detail={"reason": rejected.reason, "sha256": sha},
-                )
-                return summarise(session=session, file_id=file.id)
+        except ReturnFileRejected as rejected:
+            return record_rejected_file(
+                factory,
+                path=path,
+                sha=sha,
+                actor=actor,
+                rejected=rejected,
+                action="bank.return.reject",
+            )
     file_id = known_id
     with unit_of_work(factory) as session:
         loaded = session.get(BankReturnFile, file_id)

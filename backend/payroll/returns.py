@@ -19,16 +19,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.accounts.posting import open_posting
 from backend.audit.service import Actor, record
-from backend.banks.formats import BankFileError, get_format
+from backend.banks.formats import get_format
 from backend.banks.models import BankBatch, BankReturnFile
 from backend.banks.withholding import (  # the shared return machinery (see module notes)
     _APPLY_TO_BATCH,
     _EXCEPTIONS,
     _MARK_APPLIED,
     ImportResult,
+    ReturnFileRejected,
     _line_ranges,
-    _load_rows,
     _sha256,
+    load_return_file,
+    record_rejected_file,
     summarise,
 )
 from backend.db import is_postgres, unit_of_work, utcnow
@@ -166,48 +168,17 @@ def _apply_chunk(session: Session, file_id: int, scope: str, actor: Actor) -> tu
     return rows, paid
 
 
-class _Rejected(Exception):
-    def __init__(self, reason: str, batch_id: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.batch_id = batch_id
-
-
 def _accept(session: Session, path: Path, sha: str, actor: Actor, chunk_rows: int) -> int:
-    """Load and check a new file in one transaction; returns its id or raises ``_Rejected``."""
-    fmt = get_format("pipe")
-    with path.open(encoding=fmt.encoding, newline="") as fh:
-        try:
-            header, rows = fmt.read_return(iter(fh))
-        except BankFileError as exc:
-            raise _Rejected(str(exc)) from exc
-        batch = session.scalar(select(BankBatch).where(BankBatch.batch_no == header.batch_no))
-        if batch is None or batch.kind != KIND:
-            raise _Rejected(f"代发批次{header.batch_no}不存在")
-        file = BankReturnFile(
-            sha256=sha,
-            file_name=path.name[:200],
-            batch_id=batch.id,
-            status="applying",
-            value_date=header.value_date,
-        )
-        session.add(file)
-        session.flush()
-        try:
-            count, total, debited = _load_rows(session, file.id, rows)
-        except BankFileError as exc:
-            raise _Rejected(str(exc), batch.id) from exc
-    if (count, total, debited) != (header.count, header.total_fen, header.debited_fen):
-        raise _Rejected(
-            f"文件头（{header.count}笔，金额{header.total_fen}分）与明细（{count}笔，金额{total}分）不符",
-            batch.id,
-        )
+    """Load and check a new file in one transaction; returns its id or raises the refusal."""
+    file, batch, header = load_return_file(
+        session, path=path, sha=sha, fmt=get_format("pipe"), kind=KIND, batch_label="代发批次"
+    )
+    count, total = file.row_count, file.total_fen
     if (count, total) != (batch.row_count, batch.total_fen):
-        raise _Rejected(
+        raise ReturnFileRejected(
             f"回盘（{count}笔，{total}分）与代发批次（{batch.row_count}笔，{batch.total_fen}分）不符",
             batch.id,
         )
-    file.row_count, file.total_fen, file.debited_fen = count, total, debited
     if is_postgres(session):
         session.execute(text("ANALYZE bank_return_rows"))
     run = start_or_resume(
@@ -226,32 +197,6 @@ def _accept(session: Session, path: Path, sha: str, actor: Actor, chunk_rows: in
         detail={"batch_no": header.batch_no, "rows": count, "sha256": sha},
     )
     return file.id
-
-
-def _reject(
-    factory: sessionmaker[Session], path: Path, sha: str, actor: Actor, rejected: _Rejected
-) -> ImportResult:
-    with unit_of_work(factory) as session:
-        file = BankReturnFile(
-            sha256=sha,
-            file_name=path.name[:200],
-            batch_id=rejected.batch_id,
-            status="rejected",
-            reason=rejected.reason[:300],
-            finished_at=utcnow(),
-        )
-        session.add(file)
-        session.flush()
-        record(
-            session=session,
-            actor=actor,
-            action="payroll.return.reject",
-            object_type="bank_return_file",
-            object_id=file.id,
-            result="rejected",
-            detail={"reason": rejected.reason, "sha256": sha},
-        )
-        return summarise(session=session, file_id=file.id)
 
 
 def _reconcile(session: Session, batch_id: int) -> None:
@@ -292,8 +237,15 @@ def import_return(
         try:
             with unit_of_work(factory) as session:
                 known_id = _accept(session, path, sha, actor, chunk_rows)
-        except _Rejected as rejected:
-            return _reject(factory, path, sha, actor, rejected)
+        except ReturnFileRejected as rejected:
+            return record_rejected_file(
+                factory,
+                path=path,
+                sha=sha,
+                actor=actor,
+                rejected=rejected,
+                action="payroll.return.reject",
+            )
     file_id = known_id
     with unit_of_work(factory) as session:
         run_id = session.get_one(BankReturnFile, file_id).run_id
