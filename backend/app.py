@@ -85,6 +85,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.audit.views import router as audit_router
     from backend.auth.views import router as auth_router
     from backend.benefits.death_views import router as deaths_router
+    from backend.benefits.overpayment_views import router as overpayments_router
     from backend.benefits.views import router as benefits_router
     from backend.cards.routes import router as cards_router
     from backend.contributions.views import router as contributions_router
@@ -139,6 +140,7 @@ def _install_routes(app: FastAPI) -> None:
         accounts_router,
         ledger_router,
         deaths_router,
+        overpayments_router,
         benefits_router,
         payroll_router,
         transfers_router,

@@ -24,6 +24,7 @@ from backend.accounts import service as accounts
 from backend.accounts.models import Account, AccountEntry, Source
 from backend.accounts.posting import open_posting
 from backend.audit.service import Actor, record
+from backend.benefits import overpayments
 from backend.benefits.formula import add_months, first_of_month, split_by_source
 from backend.benefits.models import DeathCase, Pension
 from backend.benefits.service import PensionStatus, computation_for
@@ -236,7 +237,7 @@ def decide_death(
             pension.status, pension.status_code = PensionStatus.TERMINATED, "death"
             pension.status_reason = f"死亡（{case.died_on}）"
             pension.end_month = first_of_month(case.died_on)
-        _settle(session, case, pension)
+        _settle(session, case, pension, principal.actor)
     if pension is not None:
         pension.updated_at = utcnow()
     session.flush()
@@ -280,7 +281,7 @@ def _end_enrolment(session: Session, case: DeathCase, principal: Principal) -> N
     )
 
 
-def _settle(session: Session, case: DeathCase, pension: Pension | None) -> None:
+def _settle(session: Session, case: DeathCase, pension: Pension | None, actor: Actor) -> None:
     """Recover, book the receivable, pay the heirs and the funeral grant: one journal entry."""
     resolved = policy.rules_on(session=session, region_code=case.region_code, on=case.died_on)
     case.policy_version_id = resolved.version_id
@@ -339,6 +340,26 @@ def _settle(session: Session, case: DeathCase, pension: Pension | None) -> None:
         memo=f"死亡结算（{case.died_on}）",
     )
     case.journal_entry_id = entry.id
+    if case.receivable_fen:
+        overpayments.open_overpayment(
+            session=session,
+            finding=overpayments.Finding(
+                person_id=case.person_id,
+                pension_id=case.pension_id,
+                county_code=case.county_code,
+                region_code=case.region_code,
+                cause=overpayments.Cause.DEATH,
+                ref_type="death_case",
+                ref_id=case.id,
+                amount_fen=case.receivable_fen,
+                debtor="heirs",
+                method=overpayments.Method.INSTALMENTS,
+                reason=f"死亡（{case.died_on}）后多发的基础养老金，余额不足部分由继承人退还",
+            ),
+            actor=actor,
+            on=on,
+            journal_entry_id=entry.id,
+        )
     if account is not None:
         session.add_all(
             AccountEntry(

@@ -186,3 +186,62 @@ class DeathCase(Base):
     journal_entry_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journal_entries.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class Overpayment(Base):
+    """Money paid that was not owed, and what has been recovered of it (DOMAIN.md §5, §11).
+
+    Opened by what found it (a confirmed death, a pension found paid twice, a recomputation
+    that lowered months already paid); recovered by deduction from later pensions (the
+    payroll keeps back at most the policy's share each month), by repayments at a counter,
+    or from the account balance. Append-only recoveries; the totals here follow them.
+    """
+
+    __tablename__ = "benefit_overpayments"
+    __table_args__ = (
+        Index("ix_benefit_overpayments_open", "county_code", "status"),
+        Index("uq_benefit_overpayments_ref", "cause", "ref_type", "ref_id", unique=True),
+    )
+
+    id: Mapped[int] = id_column()
+    person_id: Mapped[int] = mapped_column(IdType, ForeignKey("persons.id"), index=True)
+    pension_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("pensions.id"), index=True)
+    county_code: Mapped[str] = mapped_column(String(6))
+    region_code: Mapped[str] = mapped_column(String(12))
+    cause: Mapped[str] = mapped_column(
+        String(24), comment="death | double_pension | recompute | other"
+    )
+    ref_type: Mapped[str] = mapped_column(String(32), comment="what found it")
+    ref_id: Mapped[int] = mapped_column(IdType)
+    debtor: Mapped[str] = mapped_column(String(16), comment="pensioner | heirs")
+    method: Mapped[str] = mapped_column(
+        String(16), comment="deduction (from later pensions) | instalments (repaid)"
+    )
+    amount_fen: Mapped[int] = money_column(comment="owed in all")
+    recovered_fen: Mapped[int] = money_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), comment="open | settled | written_off")
+    reason: Mapped[str] = mapped_column(String(200))
+    journal_entry_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journal_entries.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class OverpaymentRecovery(Base):
+    """One amount recovered: kept back by a paid payroll line, repaid, or taken from the balance."""
+
+    __tablename__ = "overpayment_recoveries"
+
+    id: Mapped[int] = id_column()
+    overpayment_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("benefit_overpayments.id"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), comment="deduction | repayment | balance")
+    amount_fen: Mapped[int] = money_column()
+    recovered_on: Mapped[dt.date] = mapped_column(Date)
+    payroll_line_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("payroll_lines.id"), unique=True
+    )
+    receipt_no: Mapped[str | None] = mapped_column(String(32))
+    operator_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
+    journal_entry_id: Mapped[int] = mapped_column(IdType, ForeignKey("journal_entries.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

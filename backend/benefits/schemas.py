@@ -167,3 +167,44 @@ class DeathCaseOut(BaseModel):
     policy_version_id: int | None
     maker_id: int | None
     checker_id: int | None
+
+
+class OverpaymentOut(BaseModel):
+    """An overpayment: who owes what, why, and how much is recovered."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    person_id: int
+    pension_id: int | None
+    cause: str
+    ref_type: str
+    ref_id: int
+    debtor: str
+    method: str
+    amount_fen: int
+    recovered_fen: int
+    status: str
+    reason: str
+
+
+class RepaymentIn(BaseModel):
+    """Cash repaid at the counter against an overpayment."""
+
+    amount_fen: int = Field(gt=0, le=10_000_000_00)
+    receipt_no: str = Field(min_length=1, max_length=32)
+    on: dt.date | None = None
+
+
+class RecoveryOut(BaseModel):
+    """One recovered amount."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    overpayment_id: int
+    kind: str
+    amount_fen: int
+    recovered_on: dt.date
+    payroll_line_id: int | None
+    receipt_no: str | None

@@ -57,7 +57,8 @@ class PayrollLine(Base):
     bank_code: Mapped[str] = mapped_column(String(16))
     bank_account: Mapped[str] = mapped_column(String(34))
     kind: Mapped[str] = mapped_column(
-        String(16), comment="regular | back_pay | reissue | adjustment"
+        String(16),
+        comment="regular | back_pay | reissue | adjustment | recovery (negative: kept back)",
     )
     month: Mapped[dt.date] = mapped_column(Date, comment="the month this money is for")
     amount_fen: Mapped[int] = money_column()
@@ -67,6 +68,10 @@ class PayrollLine(Base):
     policy_version_id: Mapped[int] = mapped_column(IdType, ForeignKey("policy_versions.id"))
     reissue_of_id: Mapped[int | None] = mapped_column(
         IdType, ForeignKey("payroll_lines.id"), unique=True
+    )
+    # For a recovery line: the overpayment it reduces (recorded when the line is paid).
+    overpayment_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("benefit_overpayments.id")
     )
     state: Mapped[str] = mapped_column(String(16), comment="built | sent | paid | failed | unknown")
     reason: Mapped[str | None] = mapped_column(String(200))

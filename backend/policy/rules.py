@@ -86,6 +86,9 @@ class PolicyRules:
     account_divisor: int
     inheritance: InheritanceRule
     funeral_grant_months: int
+    # Most of one payroll's pension that may be kept back to recover an overpayment
+    # (社会保险经办条例 Art. 46 leaves the share to the locality; data, not code).
+    overpayment_deduction_percent: int = 50
     pension_age: int = 60
     min_contribution_years: int = 15
 
@@ -312,6 +315,9 @@ def rules_from_dict(raw: Mapping[str, Any]) -> PolicyRules:
             account_divisor=int(raw["account_divisor"]),
             inheritance=InheritanceRule(raw["inheritance"]),
             funeral_grant_months=int(raw.get("funeral_grant_months", 0)),
+            overpayment_deduction_percent=_percent_whole(
+                raw.get("overpayment_deduction_percent", 50)
+            ),
             pension_age=int(raw.get("pension_age", 60)),
             min_contribution_years=int(raw.get("min_contribution_years", 15)),
         )
@@ -319,6 +325,13 @@ def rules_from_dict(raw: Mapping[str, Any]) -> PolicyRules:
         raise invalid(f"rules.{exc.args[0]}", "缺少必填的政策项", "required") from exc
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise invalid("rules", f"政策项格式错误：{exc}") from exc
+
+
+def _percent_whole(value: Any) -> int:
+    percent = int(value)
+    if not 0 < percent <= 100:
+        raise ValueError(f"扣回比例须在1到100之间：{value}")
+    return percent
 
 
 def _share(value: Any) -> Decimal:

@@ -11,8 +11,9 @@ from backend.accounts import posting
 from backend.accounts import service as accounts
 from backend.accounts.models import Source
 from backend.contributions.models import Assessment
+from backend.db import unit_of_work
 from backend.policy import service as policy
-from tests.backend.money_world import VILLAGE, add_resident
+from tests.backend.money_world import VILLAGE, add_resident, load_basics
 from tests.conftest import World
 
 BIRTH = dt.date(1966, 5, 10)  # 60 on 2026-05-10: first month paid 2026-06
@@ -95,3 +96,17 @@ def award(world: World, person_id: int, applied_on: dt.date = APPLIED_ON) -> dic
     assert r.status_code == 200, r.text
     result: dict[str, Any] = r.json()
     return result
+
+
+def three_pensioners(world: World, session_factory) -> list[int]:
+    """Three pensioners paid from 2026-06; the third has almost nothing in the account."""
+    with unit_of_work(session_factory) as s:
+        load_basics(s, regions=False)
+        ids = [
+            add_candidate(s, sequence=61),
+            add_candidate(s, sequence=63, name="萨仁"),
+            add_candidate(s, sequence=65, name="阿拉坦", own_fen=5000, subsidy_fen=0),
+        ]
+    for person_id in ids:
+        award(world, person_id)
+    return ids

@@ -16,7 +16,7 @@ from backend.db import unit_of_work
 from backend.orgs import service as orgs
 from backend.orgs.permissions import Role
 from backend.orgs.service import Principal
-from backend.payroll import build, files
+from backend.payroll import build, files, returns
 from backend.payroll.files import SentBatch
 from tests.conftest import PASSWORD, World
 
@@ -111,3 +111,11 @@ def add_province_operator(
         )
         world.operator_ids[username] = operator.id
     return principal(factory, username)
+
+
+def pay_month(world: World, session_factory, month: str, tmp_path: Path) -> None:
+    """Build, approve and send a month's payroll, and import a return paying every row."""
+    payroll_id = build_and_approve(world, session_factory, month)
+    for batch in send(session_factory, payroll_id, tmp_path / month):
+        path = bank_return(session_factory, batch, tmp_path / month / "return.txt")
+        assert returns.import_return(factory=session_factory, path=path, actor=Actor.system("t"))

@@ -14,34 +14,17 @@ from backend.benefits import death
 from backend.benefits.models import Pension
 from backend.db import unit_of_work
 from backend.ledger import service as ledger
-from backend.payroll import returns
 from backend.registry.models import Enrolment, Person
-from tests.backend.benefits_support import add_candidate, award
+from tests.backend.benefits_support import add_candidate, three_pensioners
 from tests.backend.money_world import load_basics
-from tests.backend.payroll_support import bank_return, build_and_approve, send
+from tests.backend.payroll_support import build_and_approve, pay_month
 from tests.conftest import World
 
 
 @pytest.fixture
-def pensioners(world: World, session_factory):
+def pensioners(world: World, session_factory) -> list[int]:
     """Three pensioners paid from 2026-06; the third has almost nothing in the account."""
-    with unit_of_work(session_factory) as s:
-        load_basics(s, regions=False)
-        ids = [
-            add_candidate(s, sequence=61),
-            add_candidate(s, sequence=63, name="萨仁"),
-            add_candidate(s, sequence=65, name="阿拉坦", own_fen=5000, subsidy_fen=0),
-        ]
-    for person_id in ids:
-        award(world, person_id)
-    return ids
-
-
-def _pay(world: World, session_factory, month: str, tmp_path: Path) -> None:
-    payroll_id = build_and_approve(world, session_factory, month)
-    for batch in send(session_factory, payroll_id, tmp_path / month):
-        path = bank_return(session_factory, batch, tmp_path / month / "return.txt")
-        assert returns.import_return(factory=session_factory, path=path, actor=Actor.system("t"))
+    return three_pensioners(world, session_factory)
 
 
 def _death_list(tmp_path: Path, session_factory, rows: dict[int, str]) -> Path:
@@ -72,8 +55,8 @@ def test_death_list_suspends_at_once_and_confirmation_settles_the_account(
     world: World, pensioners, session_factory, tmp_path: Path
 ):
     dead, alive, _ = pensioners
-    _pay(world, session_factory, "2026-06", tmp_path)
-    _pay(world, session_factory, "2026-07", tmp_path)
+    pay_month(world, session_factory, "2026-06", tmp_path)
+    pay_month(world, session_factory, "2026-07", tmp_path)
     path = _death_list(tmp_path, session_factory, {dead: "2026-06-10"})
     with unit_of_work(session_factory) as s:
         result = death.import_death_list(
@@ -129,8 +112,8 @@ def test_overpayment_beyond_the_balance_is_owed_by_the_heirs(
     world: World, pensioners, session_factory, tmp_path: Path
 ):
     poor = pensioners[2]
-    _pay(world, session_factory, "2026-06", tmp_path)
-    _pay(world, session_factory, "2026-07", tmp_path)
+    pay_month(world, session_factory, "2026-06", tmp_path)
+    pay_month(world, session_factory, "2026-07", tmp_path)
     r = world.client.post(
         "/api/v1/benefits/deaths",
         json={"person_id": poor, "died_on": "2026-06-20"},

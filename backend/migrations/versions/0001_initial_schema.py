@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 20:30:38.671269
+Create Date: 2026-11-26 21:05:54.453215
 """
 
 from collections.abc import Sequence
@@ -1581,6 +1581,72 @@ def upgrade() -> None:
         batch_op.create_index("ix_pensions_county_status", ["county_code", "status"], unique=False)
 
     op.create_table(
+        "benefit_overpayments",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "pension_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column(
+            "cause",
+            sa.String(length=24),
+            nullable=False,
+            comment="death | double_pension | recompute | other",
+        ),
+        sa.Column("ref_type", sa.String(length=32), nullable=False, comment="what found it"),
+        sa.Column("ref_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("debtor", sa.String(length=16), nullable=False, comment="pensioner | heirs"),
+        sa.Column(
+            "method",
+            sa.String(length=16),
+            nullable=False,
+            comment="deduction (from later pensions) | instalments (repaid)",
+        ),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False, comment="owed in all"),
+        sa.Column("recovered_fen", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="open | settled | written_off"
+        ),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column(
+            "journal_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["journal_entry_id"],
+            ["journal_entries.id"],
+            name=op.f("fk_benefit_overpayments_journal_entry_id_journal_entries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["pension_id"],
+            ["pensions.id"],
+            name=op.f("fk_benefit_overpayments_pension_id_pensions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_benefit_overpayments_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_benefit_overpayments")),
+    )
+    with op.batch_alter_table("benefit_overpayments", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_benefit_overpayments_open", ["county_code", "status"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_benefit_overpayments_pension_id"), ["pension_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_benefit_overpayments_person_id"), ["person_id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_benefit_overpayments_ref", ["cause", "ref_type", "ref_id"], unique=True
+        )
+
+    op.create_table(
         "death_cases",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -1816,7 +1882,7 @@ def upgrade() -> None:
             "kind",
             sa.String(length=16),
             nullable=False,
-            comment="regular | back_pay | reissue | adjustment",
+            comment="regular | back_pay | reissue | adjustment | recovery (negative: kept back)",
         ),
         sa.Column("month", sa.Date(), nullable=False, comment="the month this money is for"),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
@@ -1832,6 +1898,9 @@ def upgrade() -> None:
         ),
         sa.Column(
             "reissue_of_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "overpayment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column(
             "state",
@@ -1852,6 +1921,11 @@ def upgrade() -> None:
             ["journal_entry_id"],
             ["journal_entries.id"],
             name=op.f("fk_payroll_lines_journal_entry_id_journal_entries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["overpayment_id"],
+            ["benefit_overpayments.id"],
+            name=op.f("fk_payroll_lines_overpayment_id_benefit_overpayments"),
         ),
         sa.ForeignKeyConstraint(
             ["payroll_id"], ["payrolls.id"], name=op.f("fk_payroll_lines_payroll_id_payrolls")
@@ -1886,11 +1960,67 @@ def upgrade() -> None:
             "ix_payroll_lines_pension_month", ["pension_id", "month"], unique=False
         )
 
+    op.create_table(
+        "overpayment_recoveries",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "overpayment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "kind", sa.String(length=16), nullable=False, comment="deduction | repayment | balance"
+        ),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("recovered_on", sa.Date(), nullable=False),
+        sa.Column(
+            "payroll_line_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("receipt_no", sa.String(length=32), nullable=True),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "journal_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["journal_entry_id"],
+            ["journal_entries.id"],
+            name=op.f("fk_overpayment_recoveries_journal_entry_id_journal_entries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["operator_id"],
+            ["operators.id"],
+            name=op.f("fk_overpayment_recoveries_operator_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["overpayment_id"],
+            ["benefit_overpayments.id"],
+            name=op.f("fk_overpayment_recoveries_overpayment_id_benefit_overpayments"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["payroll_line_id"],
+            ["payroll_lines.id"],
+            name=op.f("fk_overpayment_recoveries_payroll_line_id_payroll_lines"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_overpayment_recoveries")),
+        sa.UniqueConstraint(
+            "payroll_line_id", name=op.f("uq_overpayment_recoveries_payroll_line_id")
+        ),
+    )
+    with op.batch_alter_table("overpayment_recoveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_overpayment_recoveries_overpayment_id"), ["overpayment_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("overpayment_recoveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_overpayment_recoveries_overpayment_id"))
+
+    op.drop_table("overpayment_recoveries")
     with op.batch_alter_table("payroll_lines", schema=None) as batch_op:
         batch_op.drop_index("ix_payroll_lines_pension_month")
         batch_op.drop_index("ix_payroll_lines_payroll_county")
@@ -1923,6 +2053,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_death_cases_county_code"))
 
     op.drop_table("death_cases")
+    with op.batch_alter_table("benefit_overpayments", schema=None) as batch_op:
+        batch_op.drop_index("uq_benefit_overpayments_ref")
+        batch_op.drop_index(batch_op.f("ix_benefit_overpayments_person_id"))
+        batch_op.drop_index(batch_op.f("ix_benefit_overpayments_pension_id"))
+        batch_op.drop_index("ix_benefit_overpayments_open")
+
+    op.drop_table("benefit_overpayments")
     with op.batch_alter_table("pensions", schema=None) as batch_op:
         batch_op.drop_index("ix_pensions_county_status")
 
