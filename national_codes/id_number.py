@@ -1,7 +1,7 @@
 """Citizen ID numbers (GB 11643-1999): check character, birth date and gender.
 
 Pure functions; the edge of every entry point calls ``parse_id_number`` (the backend
-through ``backend.registry.idnumber``, the ID card scanner on every card it reads).
+through ``backend.registry.validation``, the ID card scanner on every card it reads).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from backend.errors import FieldError
 from backend.registry.codes import ETHNICITIES, RELATIONSHIPS
-from backend.registry.idnumber import IdNumberError, check_character, parse_id_number
+from national_codes.id_number import IdNumberError, check_character, parse_id_number
 
 MAX_NAME_CHARS = 50
 MAX_ADDRESS_CHARS = 200

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.orgs.permissions import level_of
-from backend.registry.idnumber import make_id_number
 from backend.seed import names as n
+from national_codes.id_number import make_id_number
 
 AS_OF = dt.date(2025, 7, 1)
 """The reference date of generated ages (fixed, so that a seed means the same people)."""

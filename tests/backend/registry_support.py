@@ -6,7 +6,7 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from backend.registry.idnumber import make_id_number
+from national_codes.id_number import make_id_number
 from tests.conftest import World
 
 HBK_VILLAGE = "654226100200"  # 那仁和布克村, 和布克赛尔镇

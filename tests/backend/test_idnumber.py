@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.registry.idnumber import (
+from national_codes.id_number import (
     IdNumberError,
     check_character,
     make_id_number,

@@ -18,9 +18,9 @@ from backend.audit.service import Actor
 from backend.db import unit_of_work
 from backend.errors import InvalidInput
 from backend.orgs import service as orgs
-from backend.registry.idnumber import make_id_number
 from backend.registry.importer import ImportRejected, import_persons
 from backend.registry.models import Household, Person
+from national_codes.id_number import make_id_number
 from tests.conftest import World
 
 XZG_VILLAGE = "654226200200"  # 夏孜盖村

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.audit.models import AuditRecord
 from backend.orgs import permissions
 from backend.orgs.permissions import Permission, Role
-from backend.registry.idnumber import make_id_number
 from backend.registry.models import PersonChange
+from national_codes.id_number import make_id_number
 from tests.backend.registry_support import HBK_VILLAGE_2, create_person, new_id_number
 from tests.conftest import World
 

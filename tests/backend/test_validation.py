@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend.registry.codes import ETHNICITIES
-from backend.registry.idnumber import make_id_number
 from backend.registry.validation import validate_person
+from national_codes.id_number import make_id_number
 
 TODAY = dt.date(2026, 1, 1)
 VILLAGE = "654226200200"

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.orgs import service as orgs
-from backend.registry.idnumber import make_id_number
 from backend.registry.validation import _checked_person, _fast_person, validate_person
 from backend.seed.generator import ResidentGenerator, villages_from_file
+from national_codes.id_number import make_id_number
 
 TODAY = dt.date(2026, 1, 1)
 VILLAGES = {"654226200200", "654226101001"}

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from backend.db import utcnow
 from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied, invalid
 from backend.orgs.service import Principal
-from backend.registry.idnumber import IdNumberError, parse_id_number
 from backend.registry.models import Person, PersonChange
 from backend.registry.service._common import (
     _as_text,
@@ -25,6 +24,7 @@ from backend.registry.service._common import (
     get_person,
 )
 from backend.registry.validation import validate_name, validate_person
+from national_codes.id_number import IdNumberError, parse_id_number
 
 # Changes of these fields need a second operator (社会保险经办条例 Arts. 37–38). The birth
 # date and gender are derived from the ID number, so they change only with it.
