@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.audit.models import AuditRecord
-from backend.registry.idnumber import make_id_number
 from backend.registry.models import Household, Person
 from backend.registry.views import router
+from national_codes.id_number import make_id_number
 from tests.backend.registry_support import (
     HBK_VILLAGE_2,
     create_person,

@@ -13,12 +13,12 @@ from backend.audit.service import Actor
 from backend.db import unit_of_work
 from backend.orgs import service as orgs
 from backend.registry.eligibility import age_on, check_eligibility, load_rules
-from backend.registry.idnumber import parse_id_number
 from backend.registry.models import Enrolment, EnrolmentEvent, Household, Person
 from backend.registry.validation import validate_person
 from backend.seed.generator import AS_OF, ResidentGenerator, SeedResident, villages_from_file
 from backend.seed.names import KAZAKH, MONGOL, UYGHUR
 from backend.seed.service import seed_residents
+from national_codes.id_number import parse_id_number
 
 VILLAGES = villages_from_file(orgs.DATA_DIR / "regions_654226.csv", "654226")
 

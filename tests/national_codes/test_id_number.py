@@ -31,10 +31,3 @@ def test_made_numbers_parse_and_any_changed_check_character_is_refused(
     wrong = next(c for c in "0123456789X" if c != number[17])
     with pytest.raises(IdNumberError, match="校验位"):
         parse_id_number(number[:17] + wrong)
-
-
-def test_backend_registry_name_is_the_same_function() -> None:
-    from backend.registry import idnumber
-
-    assert idnumber.parse_id_number is parse_id_number
-    assert idnumber.IdNumberError is IdNumberError
