@@ -23,6 +23,7 @@ from backend.db import utcnow
 from backend.errors import Conflict, NotFound, PermissionDenied
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
+from backend.policy import service as policy
 from backend.registry.codes import EnrolmentStatus
 from backend.registry.models import Enrolment, EnrolmentEvent, Person
 
@@ -183,7 +184,12 @@ def _award(session: Session, principal: Principal, application: Application) -> 
         start_month=result.start_month,
         status_since=result.start_month,
         # Applying in person at the counter is the first survival certification.
-        certified_until=next_due(application.applied_on),
+        certified_until=next_due(
+            application.applied_on,
+            policy.rules_on(
+                session=session, region_code=enrolment.region_code, on=application.applied_on
+            ).rules.survival_certification_months,
+        ),
         contribution_years=parts.contribution_years,
         balance_fen=parts.balance_fen,
         monthly_fen=parts.total_fen,

@@ -23,6 +23,7 @@ from backend.ledger import jobs
 from backend.ledger.models import JobChunk
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
+from backend.policy import service as policy
 
 OVERDUE = "overdue_certification"
 JOB = "survival_suspend"
@@ -64,7 +65,12 @@ def certify(
         method=method.value,
         operator_id=principal.operator_id,
         device=device or principal.actor.device,
-        next_due=next_due(certified_on),
+        next_due=next_due(
+            certified_on,
+            policy.rules_on(
+                session=session, region_code=pension.region_code, on=certified_on
+            ).rules.survival_certification_months,
+        ),
         resumed=resumes,
     )
     session.add(certification)

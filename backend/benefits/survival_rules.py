@@ -1,11 +1,14 @@
-"""When the next survival certification is due (DOMAIN.md §5: yearly), as a pure rule."""
+"""When the next survival certification is due (DOMAIN.md §5), as a pure rule.
+
+The period is policy data (``survival_certification_months``, 12 nationally: the annual
+资格认证); a locality may set another.
+"""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from enum import StrEnum
-
-CERTIFICATION_MONTHS = 12  # annual eligibility certification (资格认证), nationwide
 
 
 class Method(StrEnum):
@@ -17,9 +20,10 @@ class Method(StrEnum):
     HOME_VISIT = "home_visit"  # a visit by village staff
 
 
-def next_due(certified_on: dt.date) -> dt.date:
-    """The last day the certification holds: a year after it (28 February for 29 February)."""
-    try:
-        return certified_on.replace(year=certified_on.year + CERTIFICATION_MONTHS // 12)
-    except ValueError:
-        return dt.date(certified_on.year + 1, 2, 28)
+def next_due(certified_on: dt.date, months: int) -> dt.date:
+    """The last day the certification holds: ``months`` after it, the same day of the month
+    or the month's last day when it has no such day (29 February → 28 February)."""
+    index = certified_on.year * 12 + certified_on.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(certified_on.day, last))

@@ -89,6 +89,8 @@ class PolicyRules:
     # Most of one payroll's pension that may be kept back to recover an overpayment
     # (社会保险经办条例 Art. 46 leaves the share to the locality; data, not code).
     overpayment_deduction_percent: int = 50
+    # How long a survival certification (资格认证) holds before the next is due.
+    survival_certification_months: int = 12
     pension_age: int = 60
     min_contribution_years: int = 15
 
@@ -318,6 +320,7 @@ def rules_from_dict(raw: Mapping[str, Any]) -> PolicyRules:
             overpayment_deduction_percent=_percent_whole(
                 raw.get("overpayment_deduction_percent", 50)
             ),
+            survival_certification_months=_months(raw.get("survival_certification_months", 12)),
             pension_age=int(raw.get("pension_age", 60)),
             min_contribution_years=int(raw.get("min_contribution_years", 15)),
         )
@@ -325,6 +328,13 @@ def rules_from_dict(raw: Mapping[str, Any]) -> PolicyRules:
         raise invalid(f"rules.{exc.args[0]}", "缺少必填的政策项", "required") from exc
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise invalid("rules", f"政策项格式错误：{exc}") from exc
+
+
+def _months(value: Any) -> int:
+    months = int(value)
+    if not 1 <= months <= 60:
+        raise ValueError(f"认证周期须在1到60个月之间：{value}")
+    return months
 
 
 def _percent_whole(value: Any) -> int:

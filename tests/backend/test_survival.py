@@ -10,7 +10,11 @@ from sqlalchemy import select
 from backend.audit.service import Actor
 from backend.benefits import survival
 from backend.benefits.models import Pension
+from backend.benefits.survival_rules import next_due
 from backend.db import unit_of_work
+from backend.errors import InvalidInput
+from backend.policy import service as policy
+from backend.policy.rules import rules_from_dict
 from tests.backend.benefits_support import (
     EARLY_APPLIED_ON,
     EARLY_BIRTH,
@@ -109,3 +113,27 @@ def test_out_of_scope_certification_looks_not_found(world: World, pensioners):
         headers=world.headers("clerk_hbk"),
     )
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("certified_on", "months", "due"),
+    [
+        (dt.date(2026, 4, 2), 12, dt.date(2027, 4, 2)),
+        (dt.date(2024, 2, 29), 12, dt.date(2025, 2, 28)),
+        (dt.date(2026, 1, 31), 1, dt.date(2026, 2, 28)),
+        (dt.date(2026, 8, 31), 6, dt.date(2027, 2, 28)),
+        (dt.date(2026, 12, 15), 24, dt.date(2028, 12, 15)),
+    ],
+)
+def test_next_due_follows_the_policy_period(certified_on, months, due):
+    assert next_due(certified_on, months) == due
+
+
+def test_policy_refuses_a_certification_period_outside_one_to_sixty_months():
+    [version] = policy.read_file(policy.DATA_DIR / "national_2014.toml")
+    for months in (0, 61):
+        with pytest.raises(InvalidInput, match="认证周期"):
+            rules_from_dict({**version.rules, "survival_certification_months": months})
+    six = rules_from_dict({**version.rules, "survival_certification_months": 6})
+    assert six.survival_certification_months == 6
+    assert rules_from_dict(version.rules).survival_certification_months == 12
