@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from backend.benefits import applications, service, survival
+from backend.benefits.kiosk_views import router as kiosk_router
 from backend.benefits.schemas import (
     ApplicationIn,
     ApplicationOut,
@@ -35,6 +36,8 @@ Reader = Annotated[Principal, Depends(Requires(Permission.BENEFIT_READ))]
 Maker = Annotated[Principal, Depends(Requires(Permission.BENEFIT_APPLY))]
 Checker = Annotated[Principal, Depends(Requires(Permission.BENEFIT_APPROVE))]
 Certifier = Annotated[Principal, Depends(Requires(Permission.SURVIVAL_CERTIFY))]
+# Self-service certification by a kiosk (no operator): /benefits/kiosk/…
+router.include_router(kiosk_router)
 
 
 @router.get(
