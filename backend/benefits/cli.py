@@ -1,4 +1,4 @@
-"""``xnb pension``: one pensioner's computation part by part, and the suspension job."""
+"""``xnb pension``: computations part by part, the suspension job, death and employee lists."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from backend.errors import DomainError
 from backend.policy.models import PolicyVersion
 from backend.policy.rules import fen_to_yuan
 from backend.registry.models import Person
+from backend.transfers import double_pension
 
 pension_app = typer.Typer(help="养老金待遇：核定明细、资格认证暂停", no_args_is_help=True)
 
@@ -73,6 +74,9 @@ def suspend_overdue(
 def import_deaths(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="死亡名单 CSV")],
     source: Annotated[str, typer.Option(help="public_security | civil_affairs | cremation")],
+    accept_valid: Annotated[
+        bool, typer.Option("--accept-valid", help="跳过有误的行，只导入正确的行")
+    ] = False,
 ) -> None:
     """Match a death list: matching pensioners are suspended at once, a case opened each."""
     from backend.cli import fail, session_factory
@@ -80,15 +84,52 @@ def import_deaths(
     try:
         with unit_of_work(session_factory()) as session:
             result = death.import_death_list(
-                session=session, path=path, source=source, actor=Actor.system("death-list")
+                session=session,
+                path=path,
+                source=source,
+                actor=Actor.system("death-list"),
+                accept_valid=accept_valid,
             )
     except DomainError as e:
         raise fail(e) from e
+    _list_summary(result)
+
+
+@pension_app.command("import-employee-pensioners")
+def import_employee_pensioners(
+    path: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="职工养老保险待遇人员名单 CSV")
+    ],
+    agency: Annotated[str, typer.Option(help="提供名单的职工养老保险经办机构")],
+    accept_valid: Annotated[
+        bool, typer.Option("--accept-valid", help="跳过有误的行，只导入正确的行")
+    ] = False,
+) -> None:
+    """Match employee-scheme pensioners: residents' pensions suspended, a case each."""
+    from backend.cli import fail, session_factory
+
+    try:
+        with unit_of_work(session_factory()) as session:
+            result = double_pension.import_employee_pensioners(
+                session=session,
+                path=path,
+                agency=agency,
+                actor=Actor.system("employee-pensioner-list"),
+                accept_valid=accept_valid,
+            )
+    except DomainError as e:
+        raise fail(e) from e
+    _list_summary(result)
+
+
+def _list_summary(result: death.ListResult | double_pension.ListResult) -> None:
     if result.already_imported:
         typer.echo("该名单已导入过，未作任何变更")
         return
+    skipped = f"，跳过有误的行 {result.rejected_rows} 行" if result.rejected_rows else ""
     typer.echo(
-        f"名单 {result.rows} 行，匹配领取人员 {result.matched} 人，新立案 {result.opened} 件"
+        f"名单 {result.rows} 行{skipped}，匹配领取人员 {result.matched} 人，"
+        f"新立案 {result.opened} 件"
     )
 
 

@@ -11,9 +11,7 @@ the fund; 2014: everything), with the funeral grant where the policy has one.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from backend.orgs.service import Principal
 from backend.payroll.models import PayrollLine
 from backend.policy import service as policy
 from backend.policy.rules import InheritanceRule
+from backend.registry import matching
 from backend.registry.codes import EnrolmentStatus
 from backend.registry.models import Enrolment, EnrolmentEvent, Person
 
@@ -127,48 +126,49 @@ class ListResult:
     matched: int
     opened: int
     already_imported: bool = False
+    rejected_rows: int = 0
 
 
-def import_death_list(*, session: Session, path: Path, source: str, actor: Actor) -> ListResult:
-    """Match a death list (CSV: 身份证号,姓名,死亡日期) against pensioners; once per file."""
+DEATH_LIST = matching.ListLayout(
+    label="死亡名单",
+    date_headers=("死亡日期",),
+    parse_date=matching.iso_date_not_later_than_today,
+)
+
+
+def import_death_list(
+    *, session: Session, path: Path, source: str, actor: Actor, accept_valid: bool = False
+) -> ListResult:
+    """Match a death list (CSV: 身份证号,姓名,死亡日期) against pensioners; once per file.
+
+    The rows are staged in bulk and matched in one join; a bad row rejects the whole file
+    (field by field) unless ``accept_valid``.
+    """
     if source not in SOURCES[1:]:
         raise invalid("source", f"死亡数据来源应为{'、'.join(SOURCES[1:])}")
-    data = path.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
+    sha = matching.file_sha256(path)
     if session.scalar(select(DeathCase.id).where(DeathCase.list_sha256 == sha).limit(1)):
         return ListResult(0, 0, 0, already_imported=True)
-    reader = csv.reader(data.decode("utf-8-sig").splitlines())
-    next(reader, None)
-    deaths: dict[str, dt.date] = {}
-    rows = 0
-    for line_no, fields in enumerate(reader, start=2):
-        if not fields:
-            continue
-        rows += 1
-        try:
-            deaths[fields[0].strip().upper()] = dt.date.fromisoformat(fields[2].strip())
-        except (IndexError, ValueError) as exc:
-            raise invalid("file", f"第{line_no}行格式错误（身份证号,姓名,死亡日期）") from exc
-    matched = opened = 0
-    numbers = list(deaths)
-    for start in range(0, len(numbers), 1000):
-        pensioners = session.execute(
-            select(Person, Pension)
-            .join(Pension, Pension.person_id == Person.id)
-            .where(
-                Person.id_number.in_(numbers[start : start + 1000]),
-                Pension.status != PensionStatus.TERMINATED,
-            )
-        ).all()
-        for person, _ in pensioners:
-            matched += 1
-            if session.scalar(
-                select(DeathCase.id).where(
-                    DeathCase.person_id == person.id, DeathCase.status != "rejected"
-                )
-            ):
-                continue
-            _open_case(session, person, deaths[person.id_number], source, actor, list_sha256=sha)
+    report = matching.stage_list(
+        session=session, path=path, layout=DEATH_LIST, accept_valid=accept_valid
+    )
+    has_case = (
+        select(DeathCase.id)
+        .where(DeathCase.person_id == Person.id, DeathCase.status != "rejected")
+        .exists()
+    )
+    found = session.execute(
+        matching.listed_persons()
+        .add_columns(has_case)
+        .join(Pension, Pension.person_id == Person.id)
+        .where(Pension.status != PensionStatus.TERMINATED)
+        .order_by(matching.staged.c.line)
+    ).all()
+    opened = 0
+    for _, person_id, died_on, known in found:
+        if not known:
+            person = session.get_one(Person, person_id)
+            _open_case(session, person, died_on, source, actor, list_sha256=sha)
             opened += 1
     record(
         session=session,
@@ -176,9 +176,15 @@ def import_death_list(*, session: Session, path: Path, source: str, actor: Actor
         action="death.list_import",
         object_type="death_list",
         object_id=sha[:16],
-        detail={"source": source, "rows": rows, "matched": matched, "opened": opened},
+        detail={
+            "source": source,
+            "rows": report.rows,
+            "rejected_rows": report.rows - report.staged,
+            "matched": len(found),
+            "opened": opened,
+        },
     )
-    return ListResult(rows, matched, opened)
+    return ListResult(report.rows, len(found), opened, rejected_rows=report.rows - report.staged)
 
 
 def get_case(*, session: Session, principal: Principal, case_id: int) -> DeathCase:

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.accounts import service as accounts
+from backend.accounts.models import Account, Source
 from backend.audit.service import Actor, record
+from backend.benefits.formula import split_by_source
 from backend.benefits.models import Overpayment, OverpaymentRecovery
 from backend.db import utcnow
 from backend.errors import Conflict, NotFound, invalid
@@ -259,5 +262,72 @@ def repay(
         object_type="overpayment",
         object_id=overpayment.id,
         detail={"amount_fen": amount_fen, "receipt_no": receipt_no, "status": overpayment.status},
+    )
+    return recovery
+
+
+def recover_from_balance(
+    *,
+    session: Session,
+    overpayment: Overpayment,
+    on: dt.date,
+    actor: Actor,
+    operator_id: int | None = None,
+) -> OverpaymentRecovery | None:
+    """Recover what is still owed from the debtor's account balance, as far as it goes.
+
+    The amount is taken from the account's sources in proportion to their balances (one
+    negative entry per source) and posted Dr 2101 individual accounts / Cr 1201; the rest
+    stays owed. None when nothing is owed or the account is empty.
+    """
+    account = session.scalar(select(Account).where(Account.person_id == overpayment.person_id))
+    if account is None:
+        return None
+    balances = accounts.balances_by_source(session=session, account_id=account.id)
+    amount = min(outstanding(overpayment), max(sum(balances.values()), 0))
+    if amount <= 0:
+        return None
+    entry = ledger.post(
+        session=session,
+        county_code=account.county_code,
+        event="pension.overpayment.balance",
+        lines=[
+            chart.debit(chart.INDIVIDUAL_ACCOUNTS, amount),
+            chart.credit(chart.OVERPAYMENT_RECEIVABLE, amount),
+        ],
+        posted_on=on,
+        ref_type="overpayment",
+        ref_id=overpayment.id,
+        operator_id=operator_id,
+        memo="多发待遇从个人账户余额扣回",
+    )
+    accounts.append(
+        session=session,
+        account=account,
+        on=on,
+        amounts=[
+            (Source(source), -part) for source, part in split_by_source(amount, balances).items()
+        ],
+        policy_version_id=None,
+        ref_type="overpayment",
+        ref_id=overpayment.id,
+        journal_entry_id=entry.id,
+    )
+    recovery = apply_recovery(
+        session=session,
+        overpayment=overpayment,
+        kind=RecoveryKind.BALANCE,
+        amount_fen=amount,
+        on=on,
+        journal_entry_id=entry.id,
+        operator_id=operator_id,
+    )
+    record(
+        session=session,
+        actor=actor,
+        action="overpayment.recover_from_balance",
+        object_type="overpayment",
+        object_id=overpayment.id,
+        detail={"amount_fen": amount, "status": overpayment.status},
     )
     return recovery

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
 from backend.accounts import service as accounts
@@ -27,6 +27,7 @@ from backend.orgs.service import Principal
 from backend.policy import service as policy
 from backend.policy.models import PolicyVersion
 from backend.registry.models import Enrolment, Person
+from backend.transfers.models import EmployeeSchemeYear
 
 
 class ApplicationStatus:
@@ -73,15 +74,21 @@ def scheme_start(*, session: Session, region_code: str) -> dt.date:
 
 
 def contribution_years(*, session: Session, person_id: int) -> int:
-    """Settled contribution years (own part paid in full), make-up years included."""
-    return (
-        session.scalar(
-            select(func.count(Assessment.id)).where(
-                Assessment.person_id == person_id, Assessment.settled.is_(True)
-            )
-        )
-        or 0
-    )
+    """Settled contribution years (own part paid in full), make-up years included.
+
+    Employee-scheme years moved in with the employee balance (衔接) count too; a year in
+    both schemes counts once.
+    """
+    years = union(
+        select(Assessment.year).where(
+            Assessment.person_id == person_id, Assessment.settled.is_(True)
+        ),
+        select(EmployeeSchemeYear.year).where(
+            EmployeeSchemeYear.person_id == person_id,
+            EmployeeSchemeYear.transfer_in_id.is_not(None),
+        ),
+    ).subquery()
+    return session.scalar(select(func.count()).select_from(years)) or 0
 
 
 def account_balance(*, session: Session, person_id: int) -> tuple[int | None, int]:

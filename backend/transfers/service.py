@@ -56,7 +56,8 @@ def _post(
     return entry.id
 
 
-def _current_enrolment(session: Session, person: Person) -> Enrolment:
+def current_enrolment(session: Session, person: Person) -> Enrolment:
+    """The contributor's enrolment that a transfer ends; refused for people receiving."""
     if session.scalar(select(Pension.id).where(Pension.person_id == person.id)) is not None:
         raise Conflict(detail="已领取待遇人员不办理转移", code="already_receiving")
     enrolment = session.scalar(
@@ -83,7 +84,7 @@ def transfer(
     """Transfer a contributor: into the county of their new household register, or out."""
     principal.require(Permission.ENROLMENT_WRITE)
     person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
-    enrolment = _current_enrolment(session, person)
+    enrolment = current_enrolment(session, person)
     session.refresh(enrolment, with_for_update=True)
     out = to_agency is not None
     if not out and enrolment.county_code == person.county_code:
@@ -102,17 +103,13 @@ def transfer(
         operator_id=principal.operator_id,
     )
     session.add(moved)
-    enrolment.status, enrolment.ended_on = EnrolmentStatus.TERMINATED.value, on
-    session.add(
-        EnrolmentEvent(
-            enrolment_id=enrolment.id,
-            status=EnrolmentStatus.TERMINATED.value,
-            effective_date=on,
-            reason=f"转出至{to_agency}" if out else f"转往{person.county_code}",
-            operator_id=principal.operator_id,
-        )
+    end_enrolment(
+        session=session,
+        enrolment=enrolment,
+        on=on,
+        reason=f"转出至{to_agency}" if out else f"转往{person.county_code}",
+        operator_id=principal.operator_id,
     )
-    session.flush()
     if not out:
         new = Enrolment(
             person_id=person.id,
@@ -125,8 +122,8 @@ def transfer(
         session.add(new)
         session.flush()
         moved.to_enrolment_id = new.id
-    if account_id is not None and balance:
-        _move_balance(session, moved, account_id, balance, on)
+    if account_id is not None:
+        move_balance(session=session, moved=moved, account_id=account_id)
     record(
         session=session,
         actor=principal.actor,
@@ -138,50 +135,78 @@ def transfer(
     return moved
 
 
-def _move_balance(
-    session: Session, moved: Transfer, account_id: int, balance: int, on: dt.date
+def end_enrolment(
+    *, session: Session, enrolment: Enrolment, on: dt.date, reason: str, operator_id: int | None
 ) -> None:
+    """End an enrolment on ``on`` with its reason (an enrolment event)."""
+    enrolment.status, enrolment.ended_on = EnrolmentStatus.TERMINATED.value, on
+    session.add(
+        EnrolmentEvent(
+            enrolment_id=enrolment.id,
+            status=EnrolmentStatus.TERMINATED.value,
+            effective_date=on,
+            reason=reason,
+            operator_id=operator_id,
+        )
+    )
+    session.flush()
+
+
+def move_balance(*, session: Session, moved: Transfer, account_id: int) -> None:
+    """Move the whole balance of a transfer, source by source, through clearing account 2201.
+
+    The old county's entry takes every source to zero (Dr 2101 / Cr 2201); a transfer within
+    the province credits the same sources in the new county (Dr 2201 / Cr 2101), so the
+    split by source (own money, subsidies, interest) travels with the money.
+    """
+    balances = accounts.balances_by_source(session=session, account_id=account_id)
+    balance = sum(balances.values())
+    if balance <= 0:
+        return
     account = session.get_one(Account, account_id)
-    out_entry = _post(
+    _append_by_source(
         session,
-        moved.from_county,
-        on,
-        moved.id,
+        moved,
+        account,
+        balances,
+        -1,
         [
             chart.debit(chart.INDIVIDUAL_ACCOUNTS, balance),
             chart.credit(chart.TRANSFER_CLEARING, balance),
         ],
     )
-    accounts.append(
-        session=session,
-        account=account,
-        on=on,
-        amounts=[(Source.TRANSFER_OUT, -balance)],
-        policy_version_id=None,
-        ref_type="transfer",
-        ref_id=moved.id,
-        journal_entry_id=out_entry,
-    )
     if moved.to_county is None:
         return
     account.county_code = moved.to_county
-    in_entry = _post(
+    _append_by_source(
         session,
-        moved.to_county,
-        on,
-        moved.id,
+        moved,
+        account,
+        balances,
+        1,
         [
             chart.debit(chart.TRANSFER_CLEARING, balance),
             chart.credit(chart.INDIVIDUAL_ACCOUNTS, balance),
         ],
     )
+
+
+def _append_by_source(
+    session: Session,
+    moved: Transfer,
+    account: Account,
+    balances: dict[str, int],
+    sign: int,
+    lines: list[chart.Line],
+) -> None:
+    entry_id = _post(session, account.county_code, moved.transferred_on, moved.id, lines)
     accounts.append(
         session=session,
         account=account,
-        on=on,
-        amounts=[(Source.TRANSFER_IN, balance)],
+        on=moved.transferred_on,
+        amounts=[(Source(source), sign * amount) for source, amount in balances.items()],
         policy_version_id=None,
         ref_type="transfer",
         ref_id=moved.id,
-        journal_entry_id=in_entry,
+        journal_entry_id=entry_id,
     )

@@ -1,4 +1,7 @@
-"""Transfers under ``/api/v1/transfers`` (money-moving: ``Idempotency-Key`` required)."""
+"""Transfers under ``/api/v1/transfers`` (money-moving: ``Idempotency-Key`` required).
+
+The employee-scheme routes (衔接, double pensions) live in ``employee_views``, mounted here.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +10,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from backend.deps import DbSession, IdempotencyKey, Requires
 from backend.idempotency import respond_once
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
-from backend.transfers import service
+from backend.transfers import employee_views, service
+from backend.transfers.schemas import TransferIn, TransferOut
 
 router = APIRouter(prefix="/transfers", tags=["transfers"])
 Clerk = Annotated[Principal, Depends(Requires(Permission.ENROLMENT_WRITE))]
-
-
-class TransferIn(BaseModel):
-    """A transfer into this county (household register moved) or out of the province."""
-
-    person_id: int
-    transferred_on: dt.date | None = None
-    to_agency: str | None = Field(default=None, max_length=100)
-
-
-class TransferOut(BaseModel):
-    """A transfer done."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    person_id: int
-    kind: str
-    from_county: str
-    to_county: str | None
-    to_agency: str | None
-    balance_fen: int
-    contribution_years: int
-    to_enrolment_id: int | None
 
 
 @router.post("", response_model=TransferOut, status_code=201, summary="个人账户转移")
@@ -67,3 +46,6 @@ def transfer(
         payload=body.model_dump(mode="json"),
         action=action,
     )
+
+
+router.include_router(employee_views.router)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:05:54.453215
+Create Date: 2026-11-26 21:16:18.768237
 """
 
 from collections.abc import Sequence
@@ -87,6 +87,20 @@ def upgrade() -> None:
         "calendar_months",
         sa.Column("month", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint("month", name=op.f("pk_calendar_months")),
+    )
+    op.create_table(
+        "employee_pensioner_lists",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("file_name", sa.String(length=200), nullable=False),
+        sa.Column("agency", sa.String(length=100), nullable=False),
+        sa.Column("row_count", sa.Integer(), nullable=False),
+        sa.Column("rejected_rows", sa.Integer(), nullable=False),
+        sa.Column("matched", sa.Integer(), nullable=False),
+        sa.Column("opened", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_employee_pensioner_lists")),
+        sa.UniqueConstraint("sha256", name=op.f("uq_employee_pensioner_lists_sha256")),
     )
     op.create_table(
         "job_runs",
@@ -1083,6 +1097,49 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "employee_transfers_in",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+            comment="moves in once",
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("agency", sa.String(length=100), nullable=False),
+        sa.Column("transferred_on", sa.Date(), nullable=False),
+        sa.Column(
+            "balance_fen",
+            sa.BigInteger(),
+            nullable=False,
+            comment="employee account balance moved in",
+        ),
+        sa.Column("employee_years", sa.SmallInteger(), nullable=False),
+        sa.Column(
+            "journal_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["journal_entry_id"],
+            ["journal_entries.id"],
+            name=op.f("fk_employee_transfers_in_journal_entry_id_journal_entries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["operator_id"],
+            ["operators.id"],
+            name=op.f("fk_employee_transfers_in_operator_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_employee_transfers_in_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_employee_transfers_in")),
+        sa.UniqueConstraint("person_id", name=op.f("uq_employee_transfers_in_person_id")),
+    )
+    op.create_table(
         "enrolment_events",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -1287,7 +1344,12 @@ def upgrade() -> None:
         sa.Column(
             "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("kind", sa.String(length=24), nullable=False, comment="county | out_of_province"),
+        sa.Column(
+            "kind",
+            sa.String(length=24),
+            nullable=False,
+            comment="county | out_of_province | employee_scheme",
+        ),
         sa.Column(
             "from_enrolment_id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -1300,7 +1362,10 @@ def upgrade() -> None:
         sa.Column("from_county", sa.String(length=6), nullable=False),
         sa.Column("to_county", sa.String(length=6), nullable=True),
         sa.Column(
-            "to_agency", sa.String(length=100), nullable=True, comment="other province's agency"
+            "to_agency",
+            sa.String(length=100),
+            nullable=True,
+            comment="other province's or the employee scheme's agency",
         ),
         sa.Column("transferred_on", sa.Date(), nullable=False),
         sa.Column("balance_fen", sa.BigInteger(), nullable=False),
@@ -1515,6 +1580,47 @@ def upgrade() -> None:
     with op.batch_alter_table("contribution_refunds", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_contribution_refunds_assessment_id"), ["assessment_id"], unique=False
+        )
+
+    op.create_table(
+        "employee_scheme_years",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("year", sa.SmallInteger(), nullable=False, comment="AAE001 contribution year"),
+        sa.Column(
+            "agency", sa.String(length=100), nullable=False, comment="employee-scheme agency"
+        ),
+        sa.Column("recorded_on", sa.Date(), nullable=False),
+        sa.Column(
+            "transfer_in_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+            comment="counted from this transfer on",
+        ),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["operator_id"],
+            ["operators.id"],
+            name=op.f("fk_employee_scheme_years_operator_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_employee_scheme_years_person_id_persons")
+        ),
+        sa.ForeignKeyConstraint(
+            ["transfer_in_id"],
+            ["employee_transfers_in.id"],
+            name=op.f("fk_employee_scheme_years_transfer_in_id_employee_transfers_in"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_employee_scheme_years")),
+    )
+    with op.batch_alter_table("employee_scheme_years", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_employee_scheme_years_person_year", ["person_id", "year"], unique=True
         )
 
     op.create_table(
@@ -1864,6 +1970,93 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "double_pension_cases",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "pension_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("list_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "employee_start_month",
+            sa.Date(),
+            nullable=False,
+            comment="first month of the employee pension",
+        ),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="pending | confirmed | rejected"
+        ),
+        sa.Column(
+            "overpaid_fen",
+            sa.BigInteger(),
+            nullable=False,
+            comment="basic pension paid for months from the employee start",
+        ),
+        sa.Column(
+            "recovered_fen", sa.BigInteger(), nullable=False, comment="taken back from the balance"
+        ),
+        sa.Column(
+            "receivable_fen", sa.BigInteger(), nullable=False, comment="still owed by the person"
+        ),
+        sa.Column("transferred_fen", sa.BigInteger(), nullable=False, comment="balance sent on"),
+        sa.Column(
+            "overpayment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "transfer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["checker_id"],
+            ["operators.id"],
+            name=op.f("fk_double_pension_cases_checker_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["list_id"],
+            ["employee_pensioner_lists.id"],
+            name=op.f("fk_double_pension_cases_list_id_employee_pensioner_lists"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["overpayment_id"],
+            ["benefit_overpayments.id"],
+            name=op.f("fk_double_pension_cases_overpayment_id_benefit_overpayments"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["pension_id"],
+            ["pensions.id"],
+            name=op.f("fk_double_pension_cases_pension_id_pensions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_double_pension_cases_person_id_persons")
+        ),
+        sa.ForeignKeyConstraint(
+            ["transfer_id"],
+            ["transfers.id"],
+            name=op.f("fk_double_pension_cases_transfer_id_transfers"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_double_pension_cases")),
+    )
+    with op.batch_alter_table("double_pension_cases", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_double_pension_cases_county_code"), ["county_code"], unique=False
+        )
+        batch_op.create_index(
+            "uq_double_pension_cases_open_person",
+            ["person_id"],
+            unique=True,
+            postgresql_where=sa.text("status <> 'rejected'"),
+            sqlite_where=sa.text("status <> 'rejected'"),
+        )
+
+    op.create_table(
         "payroll_lines",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -2027,6 +2220,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_payroll_lines_county_state")
 
     op.drop_table("payroll_lines")
+    with op.batch_alter_table("double_pension_cases", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_double_pension_cases_open_person",
+            postgresql_where=sa.text("status <> 'rejected'"),
+            sqlite_where=sa.text("status <> 'rejected'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_double_pension_cases_county_code"))
+
+    op.drop_table("double_pension_cases")
     with op.batch_alter_table("survival_certifications", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_survival_certifications_pension_id"))
 
@@ -2064,6 +2266,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_pensions_county_status")
 
     op.drop_table("pensions")
+    with op.batch_alter_table("employee_scheme_years", schema=None) as batch_op:
+        batch_op.drop_index("uq_employee_scheme_years_person_year")
+
+    op.drop_table("employee_scheme_years")
     with op.batch_alter_table("contribution_refunds", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contribution_refunds_assessment_id"))
 
@@ -2116,6 +2322,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_enrolment_events_enrolment_id"))
 
     op.drop_table("enrolment_events")
+    op.drop_table("employee_transfers_in")
     with op.batch_alter_table("contribution_assessments", schema=None) as batch_op:
         batch_op.drop_index("uq_contribution_assessments_person_year")
         batch_op.drop_index("ix_contribution_assessments_county_year")
@@ -2264,6 +2471,7 @@ def downgrade() -> None:
     op.drop_table("pki_keys")
     op.drop_table("pki_bank_partners")
     op.drop_table("job_runs")
+    op.drop_table("employee_pensioner_lists")
     op.drop_table("calendar_months")
     with op.batch_alter_table("bank_batches", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bank_batches_county_code"))
