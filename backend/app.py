@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,6 +23,8 @@ from backend.errors import DomainError, FieldError, InvalidInput, SchemaOutOfDat
 from backend.migrations import schema_is_current
 
 log = logging.getLogger("xnb.backend")
+#: The counter page's static files (HTML, CSS, plain JS; no build step, nothing remote).
+COUNTER_PAGE_DIR = Path(__file__).parent / "web" / "counter"
 PROBLEM_JSON = "application/problem+json"
 
 API_DESCRIPTION = """
@@ -151,6 +155,8 @@ def _install_routes(app: FastAPI) -> None:
     app.include_router(pki_public_router)
     app.include_router(partners_router)
     app.include_router(receipts_public_router)
+    # The counter page: it calls /api/v1 on this origin and the workstation's local agent.
+    app.mount("/counter", StaticFiles(directory=COUNTER_PAGE_DIR, html=True), name="counter")
 
 
 def _problem(request: Request, error: DomainError) -> JSONResponse:

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -28,7 +29,7 @@ from device_drivers.id_scanner import (
     ScannerSimulator,
     synthetic_deck,
 )
-from device_drivers.printer import CapturePrinter, ReceiptPrinter
+from device_drivers.printer import CapturePrinter, PrinterError, ReceiptPrinter
 from firmware_profiles import printer_profile, scanner_profile
 from terminal_agent import __version__
 from terminal_agent.backend_client import BackendLink
@@ -39,6 +40,8 @@ from terminal_agent.outbox import BackendAnswer, BackendUnreachableError, Outbox
 from terminal_agent.printing import PrintRequest, amount_fen, build_receipt, receipt_kind
 
 log = logging.getLogger(__name__)
+#: How many answers to page requests with an Idempotency-Key the agent remembers.
+_REMEMBERED_ANSWERS = 200
 
 
 class AgentProblem(Exception):
@@ -86,6 +89,10 @@ class Agent:
         # Whose session each token the pages passed on is (by the token's hash), learnt from
         # the backend while it answers: operations queued offline keep their operator.
         self._operators: dict[str, str] = {}
+        # First answers to page requests by their Idempotency-Key: a retried print or kiosk
+        # certification returns what the first did, and prints nothing more.
+        self._answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._answers_lock = threading.Lock()
         self._stop = threading.Event()
         self._replayer = threading.Thread(target=self._replay_loop, name="outbox", daemon=True)
         self._prober = threading.Thread(target=self._probe_loop, name="backend-probe", daemon=True)
@@ -307,7 +314,13 @@ class Agent:
             "photo_wlt": base64.b64encode(card.photo_wlt).decode("ascii"),
         }
 
-    def sign_receipt(self, request: PrintRequest, *, authorization: str | None) -> str:
+    def sign_receipt(
+        self,
+        request: PrintRequest,
+        *,
+        authorization: str | None,
+        idempotency_key: str | None = None,
+    ) -> str:
         """Ask the backend to sign the receipt's claims; return the token."""
         fields = request.receipt
         body = {
@@ -320,7 +333,7 @@ class Agent:
             "POST",
             "/api/v1/receipts",
             body=body,
-            idempotency_key=uuid.uuid4().hex,
+            idempotency_key=f"receipt-{idempotency_key}" if idempotency_key else uuid.uuid4().hex,
             authorization=authorization,
         )
         if answer.status >= 400:
@@ -334,16 +347,168 @@ class Agent:
         token: str = answer.body["token"]
         return token
 
-    def print_receipt(self, request: PrintRequest, *, authorization: str | None) -> dict[str, Any]:
-        """Print a receipt, getting its signed token from the backend when none came with it."""
+    def _once(self, scope: str, key: str | None, work: Callable[[], dict[str, Any]]) -> Any:
+        """Run ``work`` once per (scope, key); without a key every call runs it."""
+        if not key:
+            return work()
+        if len(key) > 128:
+            raise AgentProblem("invalid_input", "Idempotency-Key 不能超过128个字符", status=422)
+        remembered = f"{scope}:{key}"
+        # One lock for all: a retry waits for the first attempt instead of printing twice.
+        with self._answers_lock:
+            if remembered in self._answers:
+                return self._answers[remembered]
+            answer = work()
+            self._answers[remembered] = answer
+            while len(self._answers) > _REMEMBERED_ANSWERS:
+                self._answers.popitem(last=False)
+            return answer
+
+    def print_receipt(
+        self,
+        request: PrintRequest,
+        *,
+        authorization: str | None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Print a receipt, getting its signed token from the backend when none came with it.
+
+        With an ``idempotency_key`` a retried request returns the first answer and prints
+        nothing more; the backend signs under the same key (the same token).
+        """
+        return self._once(
+            "print",
+            idempotency_key,
+            lambda: self._print(request, authorization=authorization, key=idempotency_key),
+        )
+
+    def _print(
+        self, request: PrintRequest, *, authorization: str | None, key: str | None
+    ) -> dict[str, Any]:
         printer: PrinterDevice = self.device("printer")
-        token = request.token or self.sign_receipt(request, authorization=authorization)
+        token = request.token or self.sign_receipt(
+            request, authorization=authorization, idempotency_key=key
+        )
         try:
             receipt = build_receipt(request, token)
         except ValueError as exc:
             raise AgentProblem("receipt_token_mismatch", str(exc), status=422) from exc
         sent = printer.print_receipt(receipt)
         return {"receipt_number": receipt.number, "token": token, "bytes": sent}
+
+    def _kiosk_answer(self, reader: CardReaderDevice) -> Any:
+        """The card's answer to a challenge the backend issued to this kiosk."""
+
+        def challenge_for(identification_code: str) -> tuple[str, bytes]:
+            answer = self.link.request(
+                "POST",
+                "/api/v1/benefits/kiosk/challenges",
+                body={"identification_code": identification_code},
+            )
+            if answer.status != 201:
+                raise _card_refusal(answer)
+            return answer.body["challenge_id"], bytes.fromhex(answer.body["challenge"])
+
+        return reader.answer_challenge(challenge_for)
+
+    def _kiosk_reader(self) -> CardReaderDevice:
+        if not self.config.kiosk.enabled:
+            raise AgentProblem("kiosk_disabled", "本机不是自助终端", status=404)
+        reader: CardReaderDevice = self.device("card_reader")
+        return reader
+
+    def kiosk_card(self) -> dict[str, Any]:
+        """Kiosk: authenticate the card in the reader online as this kiosk (no operator).
+
+        The backend checks the card's answer, the card's state and that its holder is a
+        pensioner of the kiosk's region; the page learns only the masked name and dates.
+        """
+        reader = self._kiosk_reader()
+        card = self._kiosk_answer(reader)
+        answer = self.link.request(
+            "POST",
+            "/api/v1/benefits/kiosk/authentications",
+            body={"challenge_id": card.challenge_id, "cryptogram": card.cryptogram.hex().upper()},
+        )
+        if answer.status != 200:
+            raise _card_refusal(answer)
+        return {
+            "mode": "online",
+            "genuine": True,
+            "card_number": card.card_number,
+            **{k: v for k, v in answer.body.items() if k in _KIOSK_VISIBLE},
+        }
+
+    def kiosk_certify(self, *, idempotency_key: str | None) -> dict[str, Any]:
+        """Kiosk: read the ID card, let the card answer a fresh challenge, have the backend
+        certify the holder when both agree, and print the receipt with the backend's token.
+
+        A retry with the same ``idempotency_key`` returns the first answer. A printer
+        failure after the certification is reported with it, never as a failure of it.
+        """
+        if not idempotency_key:
+            raise AgentProblem(
+                "idempotency_key_required", "缺少 Idempotency-Key 请求头", status=422
+            )
+        return self._once("kiosk", idempotency_key, lambda: self._kiosk_certify(idempotency_key))
+
+    def _kiosk_certify(self, key: str) -> dict[str, Any]:
+        reader = self._kiosk_reader()
+        id_card: IdCard = self.device("id_scanner").read()
+        card = self._kiosk_answer(reader)
+        answer = self.link.send(
+            "POST",
+            "/api/v1/benefits/kiosk/certifications",
+            body={
+                "challenge_id": card.challenge_id,
+                "cryptogram": card.cryptogram.hex().upper(),
+                "id_number": id_card.id_number,
+            },
+            idempotency_key=key,
+            authorization=None,
+        )
+        if answer.status != 201:
+            raise _card_refusal(answer)
+        body = answer.body
+        certification = body["certification"]
+        result: dict[str, Any] = {
+            **{k: v for k, v in body.items() if k in _KIOSK_VISIBLE},
+            "certified_on": certification["certified_on"],
+            "next_due": certification["next_due"],
+            "resumed": certification["resumed"],
+            "receipt_number": body["receipt"]["receipt_number"],
+            "printed": False,
+        }
+        request = PrintRequest.model_validate(
+            {
+                "receipt": {
+                    "layout": "survival",
+                    "name": body["name"],
+                    "id_number": id_card.id_number,
+                    "method": "自助终端认证",
+                    "valid_until": certification["next_due"],
+                },
+                "counter": {
+                    "office": self.config.kiosk.location,
+                    "operator": f"自助终端 {self.config.device_id}"[:60],
+                },
+                "token": body["receipt"]["token"],
+            }
+        )
+        try:
+            self._print(request, authorization=None, key=None)
+            result["printed"] = True
+        except (PrinterError, AgentProblem) as exc:
+            log.warning("kiosk receipt %s not printed: %s", result["receipt_number"], exc)
+            result["print_error"] = {
+                "code": getattr(exc, "code", "printer_error"),
+                "detail": str(exc),
+            }
+        return result
+
+
+#: What the kiosk page may show of the backend's answer (never the full name or ID number).
+_KIOSK_VISIBLE = ("name_masked", "id_number_masked", "pension_status", "certified_until")
 
 
 def _detail(answer: BackendAnswer) -> str:

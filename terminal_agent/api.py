@@ -11,6 +11,12 @@ Who may call it (:class:`LocalGuard`, for HTTP and WebSocket alike):
 The ``Host`` header must name the loopback address, so a DNS-rebinding page that
 resolves its own name to 127.0.0.1 is refused as well. Errors are
 ``application/problem+json`` with the drivers' stable codes.
+
+A kiosk (``[kiosk] enabled``) also serves its own page at ``/kiosk/`` (static files, no
+token needed to fetch them); that page's origin is the agent's own (its same-origin GETs,
+which carry no ``Origin``, are known by ``Sec-Fetch-Site: same-origin``), and only it (or
+a paired local program) may call the kiosk endpoints ``/v1/kiosk/…``, which act as the
+kiosk device without an operator. The counter page's origin may not.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI, Header, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,7 +47,11 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 PAIRING_HEADER = "x-xnb-pairing-token"
 _LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
-_ALLOWED_HEADERS = "Authorization, Content-Type, X-XNB-Pairing-Token"
+_ALLOWED_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-XNB-Pairing-Token"
+#: The kiosk page's static files (served only when the kiosk mode is on).
+KIOSK_PAGE_DIR = Path(__file__).parent / "kiosk"
+_KIOSK_PAGE = "/kiosk/"
+_KIOSK_API = "/v1/kiosk/"
 
 #: Error code → HTTP status; anything else: 409 when retriable, 422 when not.
 _STATUS: dict[str, int] = {
@@ -71,6 +83,10 @@ _TITLES: dict[str, str] = {
     "pairing_required": "需要配对令牌",
     "host_refused": "只接受本机地址",
     "login_required": "请操作员重新登录",
+    "kiosk_disabled": "本机不是自助终端",
+    "kiosk_origin_only": "只有本机的自助页面可以调用",
+    "id_mismatch": "身份证与社保卡不是同一人",
+    "pension_not_found": "没有养老金待遇",
 }
 
 
@@ -102,10 +118,19 @@ def _error_response(error: Any) -> JSONResponse:
 class LocalGuard:
     """ASGI middleware: loopback Host, the page origin (with CORS), or the pairing token."""
 
-    def __init__(self, app: ASGIApp, *, origin: str, pairing_token: str | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        origin: str,
+        pairing_token: str | None,
+        own_origins: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.origin = origin
         self.pairing_token = pairing_token
+        # The agent's own origins (its kiosk page); empty unless the kiosk mode is on.
+        self.own_origins = own_origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Let the request through, answer a preflight, or refuse it."""
@@ -118,18 +143,40 @@ class LocalGuard:
                 scope, receive, send, "host_refused", "只接受发往本机地址的请求", 403
             )
             return
+        path = str(scope.get("path", ""))
+        if (
+            self.own_origins
+            and scope["type"] == "http"
+            and scope["method"] in ("GET", "HEAD")
+            and (path == _KIOSK_PAGE.rstrip("/") or path.startswith(_KIOSK_PAGE))
+        ):
+            # The kiosk page's own files: public content, fetched by the kiosk's browser.
+            await self.app(scope, receive, send)
+            return
         origin = headers.get("origin")
+        if origin is None and self.own_origins and headers.get("sec-fetch-site") == "same-origin":
+            # A browser omits Origin on its same-origin GETs but always sets Sec-Fetch-Site,
+            # which no page can forge: this is the kiosk page (the Host check said which).
+            origin = f"http://{headers.get('host', '')}"
         if origin is not None:
-            if origin.rstrip("/") != self.origin:
-                log.warning("refused %s from origin %s", scope.get("path"), origin)
+            origin = origin.rstrip("/")
+            own = origin in self.own_origins
+            if origin != self.origin and not own:
+                log.warning("refused %s from origin %s", path, origin)
                 await self._refuse(
                     scope, receive, send, "origin_refused", f"页面来源 {origin} 不被允许", 403
                 )
                 return
-            if scope["type"] == "http" and scope["method"] == "OPTIONS":
-                await self._preflight(send)
+            if path.startswith(_KIOSK_API) and not own:
+                log.warning("refused kiosk call %s from origin %s", path, origin)
+                await self._refuse(
+                    scope, receive, send, "kiosk_origin_only", "自助认证只能由本机自助页面发起", 403
+                )
                 return
-            reply = self._with_cors(send) if scope["type"] == "http" else send
+            if scope["type"] == "http" and scope["method"] == "OPTIONS":
+                await self._preflight(send, origin)
+                return
+            reply = self._with_cors(send, origin) if scope["type"] == "http" else send
             await self.app(scope, receive, reply)
             return
         if not self._paired(scope, headers):
@@ -148,23 +195,24 @@ class LocalGuard:
             return False
         return hmac.compare_digest(presented.encode(), self.pairing_token.encode())
 
-    def _cors_headers(self) -> list[tuple[bytes, bytes]]:
+    def _cors_headers(self, origin: str) -> list[tuple[bytes, bytes]]:
         return [
-            (b"access-control-allow-origin", self.origin.encode()),
+            (b"access-control-allow-origin", origin.encode()),
             (b"vary", b"Origin"),
         ]
 
-    def _with_cors(self, send: Send) -> Send:
+    def _with_cors(self, send: Send, origin: str) -> Send:
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message["headers"], *self._cors_headers()]}
+                cors = self._cors_headers(origin)
+                message = {**message, "headers": [*message["headers"], *cors]}
             await send(message)
 
         return send_with_cors
 
-    async def _preflight(self, send: Send) -> None:
+    async def _preflight(self, send: Send, origin: str) -> None:
         headers = [
-            *self._cors_headers(),
+            *self._cors_headers(origin),
             (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
             (b"access-control-allow-headers", _ALLOWED_HEADERS.encode()),
             # Chrome asks before a public page may call a loopback address.
@@ -185,6 +233,10 @@ class LocalGuard:
 
 
 Authorization = Annotated[str | None, Header(description="操作员会话令牌（转发给后台）")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="页面生成的幂等键：重试返回首次结果，不再重复打印"),
+]
 
 
 def create_api(agent: Agent) -> FastAPI:
@@ -235,8 +287,18 @@ def create_api(agent: Agent) -> FastAPI:
         return agent.read_id_card()
 
     @app.post("/v1/print/receipt", summary="打印收据（含签名令牌二维码）")
-    def print_receipt(body: PrintRequest, authorization: Authorization = None) -> dict[str, Any]:
-        return agent.print_receipt(body, authorization=authorization)
+    def print_receipt(
+        body: PrintRequest, authorization: Authorization = None, key: IdempotencyKey = None
+    ) -> dict[str, Any]:
+        return agent.print_receipt(body, authorization=authorization, idempotency_key=key)
+
+    @app.post("/v1/kiosk/card", summary="自助终端：社保卡在线认证（以本终端身份）")
+    def kiosk_card() -> dict[str, Any]:
+        return agent.kiosk_card()
+
+    @app.post("/v1/kiosk/certify", summary="自助终端：读身份证、核对社保卡并办理资格认证、打印回执")
+    def kiosk_certify(key: IdempotencyKey = None) -> dict[str, Any]:
+        return agent.kiosk_certify(idempotency_key=key)
 
     @app.post("/v1/operations/{operation}", summary="提交业务操作（离线时进入离线队列）")
     def submit(
@@ -279,7 +341,14 @@ def create_api(agent: Agent) -> FastAPI:
         finally:
             agent.bus.unsubscribe(loop, queue)
 
-    app.add_middleware(LocalGuard, origin=config.page_origin, pairing_token=pairing)
+    if config.kiosk.enabled:
+        app.mount("/kiosk", StaticFiles(directory=KIOSK_PAGE_DIR, html=True), name="kiosk")
+    app.add_middleware(
+        LocalGuard,
+        origin=config.page_origin,
+        pairing_token=pairing,
+        own_origins=config.own_origins if config.kiosk.enabled else frozenset(),
+    )
     return app
 
 

@@ -112,6 +112,14 @@ class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING"] = "INFO"
 
 
+class KioskSettings(_Section):
+    """Self-service mode: the kiosk page at ``/kiosk/`` and its certification endpoints."""
+
+    enabled: bool = False
+    # Where the kiosk stands, printed on its receipts in place of an office.
+    location: Annotated[str, Field(min_length=1, max_length=60)] = "自助服务终端"
+
+
 class AgentConfig(_Section):
     """Everything one agent process is configured with."""
 
@@ -134,6 +142,7 @@ class AgentConfig(_Section):
     outbox: OutboxSettings = OutboxSettings()
     log: LogSettings = LogSettings()
     operations: dict[str, OperationSettings] = {}
+    kiosk: KioskSettings = KioskSettings()
     # How often devices are polled for hot-plug and card events.
     poll_seconds: Annotated[float, Field(gt=0, le=1.0)] = 0.5
 
@@ -158,6 +167,13 @@ class AgentConfig(_Section):
             return self.allowed_origin.rstrip("/")
         parts = urlsplit(self.backend_url)
         return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def own_origins(self) -> frozenset[str]:
+        """The origins of the pages the agent serves itself (the kiosk page)."""
+        return frozenset(
+            f"http://{host}:{self.port}" for host in ("127.0.0.1", "localhost", "[::1]")
+        )
 
     def redacted(self) -> dict[str, object]:
         """The configuration as data with every secret replaced (for the support bundle)."""
