@@ -3,14 +3,28 @@ of every role and a few thousand synthetic residents, then the server."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.audit.service import Actor
+from backend.benefits.models import Pension
 from backend.config import Settings
+from backend.db import unit_of_work
+from backend.demo_payroll import (
+    DIED_ON,
+    FIRST_MONTH,
+    build_next_month,
+    confirm_death,
+    death_list,
+    pay_first_month,
+)
+from backend.demo_pensions import Echo, award_pensions, print_computation
+from backend.ledger import service as ledger
+from backend.ledger.cli import print_check
 from backend.orgs import service as orgs
 from backend.orgs.models import Office, Operator, Region
 from backend.orgs.permissions import ROLE_LABELS, Role
@@ -114,6 +128,40 @@ def banner(*, base_url: str, password: str, residents: int, database: Path) -> s
     return "\n".join(lines)
 
 
+def pension_story(
+    *, factory: sessionmaker[Session], county: str, seed: int, var_dir: Path, echo: Echo
+) -> None:
+    """Awards, one computation, June paid and reconciled, a death, July built, the books."""
+    rng = random.Random(seed)
+    pension_ids = award_pensions(factory=factory, county=county, rng=rng, echo=echo)
+    with unit_of_work(factory) as session:
+        pensions = [session.get_one(Pension, pid) for pid in pension_ids]
+        showcase = pensions[0] if pensions else None
+        # Someone paid since May, so that June's pension was paid after a death in May.
+        dying = next((p for p in pensions[1:] if p.start_month <= DIED_ON.replace(day=1)), None)
+        if showcase is None or dying is None:
+            echo("  居民太少，没有足够的待遇领取人演示发放（请增加 --residents）")
+            return
+        spare = {showcase.person_id, dying.person_id}
+        showcase_id, dying_id = showcase.id, dying.id
+        print_computation(session=session, pension_id=showcase_id, month=FIRST_MONTH, echo=echo)
+    pay_first_month(
+        factory=factory,
+        county=county,
+        out_dir=var_dir / "payroll",
+        spare=spare,
+        rng=rng,
+        echo=echo,
+    )
+    case_id = death_list(
+        factory=factory, pension_id=dying_id, out_dir=var_dir / "deaths", echo=echo
+    )
+    build_next_month(factory=factory, county=county, echo=echo)
+    confirm_death(factory=factory, case_id=case_id, echo=echo)
+    with unit_of_work(factory) as session:
+        print_check(ledger.check(session=session))
+
+
 @dataclass(frozen=True)
 class PreparedDemo:
     """What ``prepare_demo`` made: the settings to serve with and what to tell the user."""
@@ -128,7 +176,7 @@ def prepare_demo(*, residents: int, seed: int) -> PreparedDemo:
     import typer
 
     from backend.contributions.demo import contribution_history
-    from backend.db import make_engine, make_session_factory, unit_of_work
+    from backend.db import make_engine, make_session_factory
     from backend.migrations import upgrade
     from backend.seed import seed_residents
 
@@ -153,5 +201,9 @@ def prepare_demo(*, residents: int, seed: int) -> PreparedDemo:
         factory=factory, county=DEMO_COUNTY, seed=seed, out_dir=database.parent / "bank"
     ):
         typer.echo(line)
+    typer.echo("养老金待遇（补缴、申请与复核、月度发放、银行回盘、死亡核查）…")
+    pension_story(
+        factory=factory, county=DEMO_COUNTY, seed=seed, var_dir=database.parent, echo=typer.echo
+    )
     engine.dispose()
     return PreparedDemo(settings=settings, database=database, password=password)
