@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from backend.audit.service import Actor
-from backend.banks import withholding
+from backend.banks import returns, withholding
 from backend.banks.formats import OUTCOME_LABELS, Outcome
 from backend.db import unit_of_work
 from backend.errors import DomainError
@@ -48,7 +48,7 @@ def export(
         raise fail(e) from e
 
 
-def print_result(result: withholding.ImportResult) -> None:
+def print_result(result: returns.ImportResult) -> None:
     """A return-file import for a terminal."""
     if not result.accepted:
         typer.secho(f"回盘文件被整体拒绝：{result.reason}", fg="red", err=True)
@@ -104,7 +104,7 @@ def exceptions(file_id: int) -> None:
     from backend.cli import session_factory
 
     with unit_of_work(session_factory()) as session:
-        for row in withholding.exceptions(session=session, file_id=file_id):
+        for row in returns.exceptions(session=session, file_id=file_id):
             typer.echo(
                 f"第{row.line_no}行 {row.doc_no} {row.id_number} "
                 f"{fen_to_yuan(row.amount_fen)}：{row.exception_reason}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, ForeignKey, Index, SmallInteger, String, text
+from sqlalchemy import Date, ForeignKey, Index, Integer, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
@@ -74,6 +74,10 @@ class Pension(Base):
     contribution_years: Mapped[int] = mapped_column(SmallInteger)
     balance_fen: Mapped[int] = money_column(comment="account balance fixed at the start")
     monthly_fen: Mapped[int] = money_column(comment="current monthly pension")
+    # The computation with the latest ``from_month`` (the payroll's regular month needs no
+    # search when it starts on or before that month); kept by the payroll and recomputation.
+    # Not a foreign key: computations already refer to their pension.
+    computation_id: Mapped[int | None] = mapped_column(IdType)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -121,6 +125,9 @@ class PensionDraw(Base):
     pension_id: Mapped[int] = mapped_column(IdType, ForeignKey("pensions.id"))
     source: Mapped[str] = mapped_column(String(24))
     monthly_fen: Mapped[int] = money_column()
+    # Month number (year × 12 + month − 1) up to which the source's real balance, last
+    # checked, surely covers this draw (each month is drawn at most once); NULL: check it.
+    covered_through: Mapped[int | None] = mapped_column(Integer)
 
 
 class SurvivalCertification(Base):

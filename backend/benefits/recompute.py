@@ -1,9 +1,14 @@
-"""Recomputing every pension when a new policy version raises the basic pension.
+"""Recomputing every pension when a new policy version changes the basic pension.
 
 From the effective month, each pension gets a new computation (part by part, with the
 version's id) wherever the amount changes; set-based per county, resumable, and a rerun
-for the same month adds nothing. The payroll then pays the difference for months already
-paid at the old amount as ``adjustment`` lines (back pay), see ``payroll.build``.
+for the same month adds nothing. A rise: the payroll pays the difference for months
+already paid at the old amount as ``adjustment`` lines (back pay), see ``payroll.build``.
+A decrease: what months already paid (or built) got above the new amount opens one
+overpayment per pension (cause ``recompute``, referring to the new computation, recovered
+by deduction from later pensions), booked Dr 1201 / Cr 5201 in one entry per county, and
+never a negative bank payment. A month whose earlier decrease is already owed counts
+only the part beyond it (``payroll.build`` lets a later rise pay it back the same way).
 
 The account pension is carried over: the balance was fixed at the award, and a version
 that changes the divisor is refused rather than silently mixing two divisors.
@@ -13,16 +18,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.accounts.posting import open_posting
 from backend.audit.service import Actor, record
 from backend.benefits.formula import first_of_month
-from backend.benefits.models import Pension
+from backend.benefits.models import Overpayment, Pension
 from backend.db import unit_of_work, utcnow
 from backend.errors import Conflict
-from backend.ledger import jobs
-from backend.ledger.models import JobChunk
+from backend.ledger import chart, jobs
+from backend.ledger.models import JobChunk, JournalLine
 from backend.policy import service as policy
 
 JOB = "pension_recompute"
@@ -61,6 +67,9 @@ _MONTHLY = """
 UPDATE pensions SET monthly_fen = (
     SELECT c.total_fen FROM pension_computations c
     WHERE c.pension_id = pensions.id AND c.from_month <= :today
+    ORDER BY c.from_month DESC, c.id DESC LIMIT 1),
+    computation_id = (
+    SELECT c.id FROM pension_computations c WHERE c.pension_id = pensions.id
     ORDER BY c.from_month DESC, c.id DESC LIMIT 1), updated_at = :now
 WHERE county_code = :county AND status <> 'terminated'
   AND EXISTS (SELECT 1 FROM pension_computations c
@@ -69,10 +78,110 @@ WHERE county_code = :county AND status <> 'terminated'
 """
 
 
+# Per pension and month already paid (non-failed lines) under a new computation of
+# ``:month`` (no later one in force for that month): what was paid above the new amount,
+# less what an earlier decrease already made owed for that month.
+_OVERPAID_MONTHS = """
+SELECT g.pension_id, g.computation_id,
+       g.paid_fen - g.total_fen - COALESCE((
+           SELECT MAX(g.base_fen - y.total_fen) FROM benefit_overpayments o
+           JOIN pension_computations y ON y.id = o.ref_id
+           WHERE o.pension_id = g.pension_id AND o.cause = 'recompute'
+             AND o.ref_type = 'pension_computation' AND y.from_month <= g.month
+             AND y.total_fen < g.base_fen), 0) AS over_fen
+FROM (
+    SELECT x.pension_id, x.id AS computation_id, x.total_fen, l.month,
+           SUM(l.amount_fen) AS paid_fen,
+           SUM(CASE WHEN l.kind <> 'adjustment' THEN l.amount_fen ELSE 0 END) AS base_fen
+    FROM pension_computations x
+    JOIN payroll_lines l ON l.pension_id = x.pension_id AND l.month >= x.from_month
+    WHERE x.county_code = :county AND x.from_month = :month AND x.cause = 'policy_change'
+      AND l.kind IN ('regular', 'back_pay', 'reissue', 'adjustment') AND l.state <> 'failed'
+      AND NOT EXISTS (SELECT 1 FROM pension_computations z
+                      WHERE z.pension_id = x.pension_id AND z.from_month > x.from_month
+                        AND z.from_month <= l.month)
+      AND NOT EXISTS (SELECT 1 FROM benefit_overpayments o
+                      WHERE o.cause = 'recompute' AND o.ref_type = 'pension_computation'
+                        AND o.ref_id = x.id)
+    GROUP BY x.pension_id, x.id, x.total_fen, l.month
+) g
+"""
+
+_OPEN_OVERPAYMENTS = f"""
+INSERT INTO benefit_overpayments (person_id, pension_id, county_code, region_code, cause,
+    ref_type, ref_id, debtor, method, amount_fen, recovered_fen, status, reason,
+    journal_entry_id, created_at)
+SELECT p.person_id, p.id, p.county_code, p.region_code, 'recompute', 'pension_computation',
+       m.computation_id, 'pensioner', 'deduction', SUM(m.over_fen), 0, 'open', :reason,
+       :je, :now
+FROM ({_OVERPAID_MONTHS}) m
+JOIN pensions p ON p.id = m.pension_id
+WHERE m.over_fen > 0
+GROUP BY p.person_id, p.id, p.county_code, p.region_code, m.computation_id
+"""
+
+
+def _open_overpayments(session: Session, county_code: str, month: dt.date, actor: Actor) -> int:
+    """Open the overpayments of months paid above a decreased pension; returns the total."""
+    entry = open_posting(
+        session=session,
+        county_code=county_code,
+        event="pension.overpayment",
+        posted_on=dt.date.today(),
+        ref_type="pension_recompute",
+        memo=f"{month:%Y-%m}起待遇重算，已发月份多发",
+    )
+    params = {
+        "county": county_code,
+        "month": month,
+        "je": entry.id,
+        "now": utcnow(),
+        "reason": f"{month:%Y-%m}起待遇重算后已发月份多发，从以后的养老金中抵扣",
+    }
+    session.execute(text(_OPEN_OVERPAYMENTS), params)
+    count, total = session.execute(
+        select(
+            func.count(Overpayment.id), func.coalesce(func.sum(Overpayment.amount_fen), 0)
+        ).where(Overpayment.journal_entry_id == entry.id)
+    ).one()
+    if not count:
+        session.delete(entry)
+        session.flush()
+        return 0
+    session.add_all(
+        JournalLine(
+            entry_id=entry.id,
+            county_code=county_code,
+            account_code=line.account_code,
+            debit_fen=line.debit_fen,
+            credit_fen=line.credit_fen,
+        )
+        for line in (
+            chart.debit(chart.OVERPAYMENT_RECEIVABLE, int(total)),
+            chart.credit(chart.BASIC_PENSION_EXPENSE, int(total)),
+        )
+    )
+    session.flush()
+    record(
+        session=session,
+        actor=actor,
+        action="overpayment.open",
+        object_type="county",
+        object_id=county_code,
+        detail={
+            "cause": "recompute",
+            "from": f"{month:%Y-%m}",
+            "count": count,
+            "amount_fen": int(total),
+        },
+    )
+    return int(total)
+
+
 def recompute_county(
     *, session: Session, county_code: str, month: dt.date, actor: Actor
 ) -> tuple[int, int]:
-    """Recompute one county's pensions from ``month``; returns (pensions changed, 0)."""
+    """Recompute one county's pensions from ``month``; returns (pensions changed, overpaid)."""
     resolved = policy.rules_on(session=session, region_code=county_code, on=month)
     rules = resolved.rules
     bonus = rules.long_contribution_bonus
@@ -96,6 +205,7 @@ def recompute_county(
         )
     changed = session.execute(text(_INSERT), params)
     session.execute(text(_MONTHLY), params)
+    overpaid = _open_overpayments(session, county_code, month, actor)
     count = int(getattr(changed, "rowcount", 0) or 0)
     record(
         session=session,
@@ -105,7 +215,7 @@ def recompute_county(
         object_id=county_code,
         detail={"from": f"{month:%Y-%m}", "version_id": resolved.version_id, "pensions": count},
     )
-    return count, 0
+    return count, overpaid
 
 
 def recompute(*, factory: sessionmaker[Session], month: dt.date, actor: Actor) -> jobs.RunSummary:

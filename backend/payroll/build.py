@@ -25,6 +25,7 @@ from backend.ledger.models import JobChunk
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 from backend.payroll.models import CalendarMonth, Payroll, PayrollExclusion, PayrollLine
+from backend.policy import service as policy
 
 JOB = "payroll_build"
 
@@ -62,6 +63,8 @@ WHERE p.county_code = :county AND p.status = 'receiving' AND p.start_month <= :m
                   WHERE e.person_id = p.person_id AND e.status = 'receiving')
 """
 
+# The computation of the month: the pension's newest one when it has started by then (the
+# regular month, nearly always), else the latest starting on or before the month.
 _LINES = """
 INSERT INTO payroll_lines (payroll_id, pension_id, person_id, county_code, bank_code,
     bank_account, kind, month, amount_fen, basic_fen, account_fen, computation_id,
@@ -75,13 +78,22 @@ JOIN calendar_months m
   ON m.month >= p.start_month AND m.month <= :month
  AND (p.paid_through IS NULL OR m.month > p.paid_through)
  AND (p.end_month IS NULL OR m.month <= p.end_month)
-JOIN pension_computations c ON c.id = (
-    SELECT c2.id FROM pension_computations c2
-    WHERE c2.pension_id = p.id AND c2.from_month <= m.month
-    ORDER BY c2.from_month DESC, c2.id DESC LIMIT 1)
+JOIN pension_computations newest ON newest.id = p.computation_id
+JOIN pension_computations c ON c.id = CASE WHEN newest.from_month <= m.month THEN newest.id
+    ELSE (SELECT c2.id FROM pension_computations c2
+          WHERE c2.pension_id = p.id AND c2.from_month <= m.month
+          ORDER BY c2.from_month DESC, c2.id DESC LIMIT 1) END
 WHERE p.county_code = :county AND p.status = 'receiving'
   AND NOT EXISTS (SELECT 1 FROM payroll_exclusions x
                   WHERE x.payroll_id = :payroll_id AND x.pension_id = p.id)
+"""
+
+# Pensions awarded since the last payroll get their newest computation noted.
+_NEWEST = """
+UPDATE pensions SET computation_id = (
+    SELECT c.id FROM pension_computations c WHERE c.pension_id = pensions.id
+    ORDER BY c.from_month DESC, c.id DESC LIMIT 1)
+WHERE county_code = :county AND computation_id IS NULL
 """
 
 _REISSUE = """
@@ -94,7 +106,7 @@ SELECT :payroll_id, f.pension_id, f.person_id, f.county_code, p.bank_code, p.ban
 FROM payroll_lines f
 JOIN pensions p ON p.id = f.pension_id
 WHERE f.county_code = :county AND f.state = 'failed' AND f.payroll_id <> :payroll_id
-  AND f.kind <> 'adjustment' AND p.status = 'receiving'
+  AND f.kind NOT IN ('adjustment', 'recovery') AND p.status = 'receiving'
   AND NOT EXISTS (SELECT 1 FROM payroll_lines r WHERE r.reissue_of_id = f.id)
   AND NOT EXISTS (SELECT 1 FROM payroll_exclusions x
                   WHERE x.payroll_id = :payroll_id AND x.pension_id = p.id)
@@ -102,34 +114,96 @@ WHERE f.county_code = :county AND f.state = 'failed' AND f.payroll_id <> :payrol
 
 # Months already paid at an amount the pension no longer has (a policy rise, recomputed
 # from its effective month): the difference, less earlier adjustments, as its own line.
-# A failed adjustment is not re-issued: the difference is simply found again.
-_ADJUST = """
+# What a decrease already booked as an overpayment (``benefits.recompute``) counts as not
+# paid, so a later rise pays it back. A failed adjustment is not re-issued: the difference
+# is simply found again.
+_RECORDED = """(SELECT MAX(b.amount_fen - y.total_fen) FROM benefit_overpayments o
+     JOIN pension_computations y ON y.id = o.ref_id
+     WHERE o.pension_id = b.pension_id AND o.cause = 'recompute'
+       AND o.ref_type = 'pension_computation' AND y.from_month <= b.month
+       AND y.total_fen < b.amount_fen)"""
+
+_ADJUST = f"""
 INSERT INTO payroll_lines (payroll_id, pension_id, person_id, county_code, bank_code,
     bank_account, kind, month, amount_fen, basic_fen, account_fen, computation_id,
     policy_version_id, state)
-SELECT :payroll_id, b.pension_id, b.person_id, b.county_code, p.bank_code, p.bank_account,
-       'adjustment', b.month,
-       c.total_fen - b.amount_fen - COALESCE(a.amount_fen, 0),
-       c.total_fen - c.account_fen - b.basic_fen - COALESCE(a.basic_fen, 0),
-       c.account_fen - b.account_fen - COALESCE(a.account_fen, 0),
-       c.id, c.policy_version_id, 'built'
-FROM payroll_lines b
-JOIN pensions p ON p.id = b.pension_id
-JOIN pension_computations c ON c.id = (
-    SELECT c2.id FROM pension_computations c2
-    WHERE c2.pension_id = b.pension_id AND c2.from_month <= b.month
-    ORDER BY c2.from_month DESC, c2.id DESC LIMIT 1)
-LEFT JOIN (SELECT pension_id, month, SUM(amount_fen) AS amount_fen,
-                  SUM(basic_fen) AS basic_fen, SUM(account_fen) AS account_fen
-           FROM payroll_lines
-           WHERE county_code = :county AND kind = 'adjustment' AND state <> 'failed'
-           GROUP BY pension_id, month) a
-  ON a.pension_id = b.pension_id AND a.month = b.month
-WHERE b.county_code = :county AND b.kind IN ('regular', 'back_pay', 'reissue')
-  AND b.state <> 'failed' AND b.payroll_id <> :payroll_id AND p.status = 'receiving'
-  AND c.total_fen > b.amount_fen + COALESCE(a.amount_fen, 0)
-  AND NOT EXISTS (SELECT 1 FROM payroll_exclusions x
-                  WHERE x.payroll_id = :payroll_id AND x.pension_id = p.id)
+SELECT :payroll_id, d.pension_id, d.person_id, d.county_code, d.bank_code, d.bank_account,
+       'adjustment', d.month, d.due_fen - d.paid_fen, d.due_basic_fen - d.paid_basic_fen,
+       d.due_account_fen - d.paid_account_fen, d.computation_id, d.policy_version_id, 'built'
+FROM (
+    SELECT b.pension_id, b.person_id, b.county_code, p.bank_code, p.bank_account, b.month,
+           c.id AS computation_id, c.policy_version_id, c.total_fen AS due_fen,
+           c.total_fen - c.account_fen AS due_basic_fen, c.account_fen AS due_account_fen,
+           b.amount_fen + COALESCE(a.amount_fen, 0) - COALESCE({_RECORDED}, 0) AS paid_fen,
+           b.basic_fen + COALESCE(a.basic_fen, 0) - COALESCE({_RECORDED}, 0) AS paid_basic_fen,
+           b.account_fen + COALESCE(a.account_fen, 0) AS paid_account_fen
+    FROM payroll_lines b
+    JOIN pensions p ON p.id = b.pension_id
+    JOIN pension_computations c ON c.id = (
+        SELECT c2.id FROM pension_computations c2
+        WHERE c2.pension_id = b.pension_id AND c2.from_month <= b.month
+        ORDER BY c2.from_month DESC, c2.id DESC LIMIT 1)
+    LEFT JOIN (SELECT pension_id, month, SUM(amount_fen) AS amount_fen,
+                      SUM(basic_fen) AS basic_fen, SUM(account_fen) AS account_fen
+               FROM payroll_lines
+               WHERE county_code = :county AND kind = 'adjustment' AND state <> 'failed'
+               GROUP BY pension_id, month) a
+      ON a.pension_id = b.pension_id AND a.month = b.month
+    WHERE b.county_code = :county AND b.kind IN ('regular', 'back_pay', 'reissue')
+      AND b.state <> 'failed' AND b.payroll_id <> :payroll_id AND p.status = 'receiving'
+      AND NOT EXISTS (SELECT 1 FROM payroll_exclusions x
+                      WHERE x.payroll_id = :payroll_id AND x.pension_id = p.id)
+) d
+WHERE d.due_fen > d.paid_fen
+"""
+
+# Open overpayments the pensioner owes, recovered by deduction: each gets a negative line of
+# what is still owed (less what unsettled recovery lines already keep back), oldest first,
+# within the policy's share of the pension's positive lines in this payroll. A failed
+# recovery line recovers nothing; the next payroll finds the amount still owed.
+_RECOVER = """
+INSERT INTO payroll_lines (payroll_id, pension_id, person_id, county_code, bank_code,
+    bank_account, kind, month, amount_fen, basic_fen, account_fen, computation_id,
+    policy_version_id, overpayment_id, state)
+SELECT :payroll_id, r.pension_id, r.person_id, r.county_code, r.bank_code, r.bank_account,
+       'recovery', :month, -r.kept_fen, -r.kept_fen, 0, r.computation_id,
+       r.policy_version_id, r.overpayment_id, 'built'
+FROM (
+    SELECT o.pension_id, o.person_id, o.county_code, o.bank_code, o.bank_account,
+           o.computation_id, o.policy_version_id, o.overpayment_id,
+           CASE WHEN o.cap_fen - o.before_fen >= o.owed_fen THEN o.owed_fen
+                ELSE o.cap_fen - o.before_fen END AS kept_fen
+    FROM (
+        SELECT g.pension_id, g.person_id, g.county_code, g.bank_code, g.bank_account,
+               g.computation_id, g.policy_version_id, g.cap_fen, w.overpayment_id, w.owed_fen,
+               SUM(w.owed_fen) OVER (PARTITION BY g.pension_id ORDER BY w.overpayment_id
+                                     ROWS UNBOUNDED PRECEDING) - w.owed_fen AS before_fen
+        FROM (
+            SELECT o.id AS overpayment_id, o.person_id,
+                   o.amount_fen - o.recovered_fen - COALESCE(
+                       (SELECT -SUM(k.amount_fen) FROM payroll_lines k
+                        WHERE k.overpayment_id = o.id
+                          AND k.state IN ('built', 'sent', 'unknown')), 0) AS owed_fen
+            FROM benefit_overpayments o
+            WHERE o.county_code = :county AND o.status = 'open' AND o.method = 'deduction'
+              AND o.debtor = 'pensioner'
+        ) w
+        JOIN (
+            SELECT l.pension_id, l.person_id, l.county_code, l.bank_code, l.bank_account,
+                   MAX(l.computation_id) AS computation_id,
+                   MAX(l.policy_version_id) AS policy_version_id,
+                   SUM(l.amount_fen) * :percent / 100 AS cap_fen
+            FROM payroll_lines l
+            WHERE l.payroll_id = :payroll_id AND l.county_code = :county AND l.amount_fen > 0
+              AND l.person_id IN (SELECT o.person_id FROM benefit_overpayments o
+                                  WHERE o.county_code = :county AND o.status = 'open'
+                                    AND o.method = 'deduction')
+            GROUP BY l.pension_id, l.person_id, l.county_code, l.bank_code, l.bank_account
+        ) g ON g.person_id = w.person_id
+        WHERE w.owed_fen > 0
+    ) o
+) r
+WHERE r.kept_fen > 0
 """
 
 _PAID_THROUGH = """
@@ -238,10 +312,13 @@ def build_county(*, session: Session, payroll_id: int, county_code: str) -> tupl
         "month": payroll.month,
         "year_ago": add_months(payroll.month, -12),
     }
+    rules = policy.rules_on(session=session, region_code=county_code, on=payroll.month).rules
     session.execute(text(_EXCLUDE), params)
+    session.execute(text(_NEWEST), params)
     session.execute(text(_LINES), params)
     session.execute(text(_REISSUE), params)
     session.execute(text(_ADJUST), params)
+    session.execute(text(_RECOVER), {**params, "percent": rules.overpayment_deduction_percent})
     session.execute(text(_PAID_THROUGH), params)
     count, total = session.execute(
         select(

@@ -1,17 +1,21 @@
 """Sending an approved payroll: one pay-out batch per county and bank, in two layouts.
 
 The batches and their rows are the bank module's (``bank_batches`` of kind ``payout``,
-one ``bank_batch_rows`` row per payroll line, the line id as ``ref_id``), written by one
-``INSERT … SELECT`` per batch. Each batch is written in the pipe layout of DOMAIN.md §7
-(``banks.formats``) and as ISO 20022 pain.001.001.03; files are streamed, written under a
-temporary name and renamed when complete.
+noted in ``payroll_batches``): one ``bank_batch_rows`` row per pensioner paid, the sum of
+that pension's lines in the payroll (the pension id as ``ref_id``, document number
+``DF<payroll>-<pension>``), written by one ``INSERT … SELECT`` per batch. A pensioner
+whose lines come to nothing (a deduction took it all) is not sent: the lines are paid and
+posted at once. Each batch is written in the pipe layout of DOMAIN.md §7
+(``banks.formats``) and as ISO 20022 pain.001.001.03 whose remittance text names the
+months paid; files are streamed, written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,22 +29,46 @@ from backend.db import is_postgres, utcnow
 from backend.errors import Conflict
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
-from backend.payroll import pain001
+from backend.payroll import pain001, posting
 from backend.payroll.build import Status
-from backend.payroll.models import Payroll, PayrollLine
+from backend.payroll.models import Payroll, PayrollBatch, PayrollLine
 from backend.payroll.service import get_payroll
+from backend.policy.rules import fen_to_yuan
 
 KIND = "payout"
 
-_ROWS = """
+# What each pensioner of a county and bank is paid: the net of the pension's lines.
+_NET = """
+SELECT l.pension_id, l.person_id, l.county_code, SUM(l.amount_fen) AS amount_fen
+FROM payroll_lines l
+WHERE l.payroll_id = :payroll_id AND l.county_code = :county AND l.bank_code = :bank
+GROUP BY l.pension_id, l.person_id, l.county_code
+"""
+
+_ROWS = f"""
 INSERT INTO bank_batch_rows (batch_id, county_code, ref_id, person_id, id_number, name,
     amount_fen, doc_no, state, debited_fen)
-SELECT :batch_id, l.county_code, l.id, l.person_id, p.id_number, p.name, l.amount_fen,
-       'DF' || CAST(l.id AS VARCHAR(20)), 'pending', 0
-FROM payroll_lines l
-JOIN persons p ON p.id = l.person_id
-WHERE l.payroll_id = :payroll_id AND l.county_code = :county AND l.bank_code = :bank
-ORDER BY l.id
+SELECT :batch_id, n.county_code, n.pension_id, n.person_id, p.id_number, p.name, n.amount_fen,
+       'DF' || CAST(:payroll_id AS VARCHAR(20)) || '-' || CAST(n.pension_id AS VARCHAR(20)),
+       'pending', 0
+FROM ({_NET}) n
+JOIN persons p ON p.id = n.person_id
+WHERE n.amount_fen > 0
+ORDER BY n.pension_id
+"""
+
+_NET_ALL = """
+SELECT l.pension_id, SUM(l.amount_fen) AS amount_fen
+FROM payroll_lines l WHERE l.payroll_id = :payroll_id
+GROUP BY l.pension_id
+"""
+
+# Pensioners of a county whose lines net to nothing: paid at once, without the bank.
+_NOTHING_TO_SEND = f"""
+INSERT INTO {posting.PAID_TABLE} (line_id)
+SELECT l.id FROM payroll_lines l
+WHERE l.payroll_id = :payroll_id AND l.county_code = :county
+  AND l.pension_id IN (SELECT n.pension_id FROM ({_NET_ALL}) n WHERE n.amount_fen = 0)
 """
 
 
@@ -70,35 +98,54 @@ def _write(path: Path, pieces: Iterable[str], encoding: str) -> str:
     return digest.hexdigest()
 
 
-def _transfers(session: Session, batch: BankBatch, month: dt.date) -> Iterable[pain001.Transfer]:
-    # Plain columns, not entities: a million ORM objects would cost more than the file.
-    query = (
-        select(
-            BankBatchRow.doc_no,
-            BankBatchRow.amount_fen,
-            BankBatchRow.name,
-            PayrollLine.bank_account,
-            PayrollLine.month,
-            PayrollLine.kind,
-        )
-        .join(PayrollLine, PayrollLine.id == BankBatchRow.ref_id)
-        .where(BankBatchRow.batch_id == batch.id)
-        .order_by(BankBatchRow.id)
-        .execution_options(yield_per=5000)
+_LABELS = {
+    "regular": "养老金",
+    "back_pay": "补发",
+    "reissue": "重发",
+    "adjustment": "调待补差",
+    "recovery": "扣回多发",
+}
+
+# Per batch row, its lines' kinds and months, for the remittance text.
+_PARTS = """
+SELECT b.id, b.doc_no, b.amount_fen, b.name, l.bank_account, l.kind, l.month, l.amount_fen
+FROM bank_batch_rows b
+JOIN payroll_lines l ON l.payroll_id = :payroll_id AND l.pension_id = b.ref_id
+WHERE b.batch_id = :batch_id
+ORDER BY b.id, l.month, l.id
+"""
+
+
+def remittance(payroll_month: dt.date, parts: list[tuple[str, dt.date | str, int]]) -> str:
+    """What a payment is for, in words: each kind with its months (and what was kept back)."""
+    months: dict[str, list[str]] = {}
+    kept = 0
+    for kind, month, amount in parts:
+        if kind == "recovery":
+            kept -= amount
+        else:
+            months.setdefault(kind, []).append(str(month)[:7])  # a date, or its ISO text
+    words = [f"{_LABELS[kind]}{'、'.join(sorted(set(ms)))}" for kind, ms in months.items()]
+    if kept:
+        words.append(f"{_LABELS['recovery']}{fen_to_yuan(kept)}元")
+    return f"{payroll_month:%Y-%m}发放：{'；'.join(words)}"
+
+
+def _transfers(session: Session, batch: BankBatch, payroll: Payroll) -> Iterator[pain001.Transfer]:
+    # Plain rows, not entities: a million ORM objects would cost more than the file.
+    rows = session.execute(
+        text(_PARTS).execution_options(yield_per=5000),
+        {"payroll_id": payroll.id, "batch_id": batch.id},
     )
-    labels = {
-        "regular": "养老金",
-        "back_pay": "补发养老金",
-        "reissue": "重发养老金",
-        "adjustment": "调待补差",
-    }
-    for doc_no, amount, name, account, line_month, kind in session.execute(query):
+    for _row_id, group in itertools.groupby(rows, key=lambda r: r[0]):
+        parts = list(group)
+        _id, doc_no, amount, name, account = parts[0][:5]
         yield pain001.Transfer(
             end_to_end_id=doc_no,
             amount_fen=amount,
             creditor_name=name,
             creditor_account=account,
-            remittance=f"{line_month:%Y-%m} {labels[kind]}（{month:%Y-%m}发放）",
+            remittance=remittance(payroll.month, [(k, m, a) for *_, k, m, a in parts]),
         )
 
 
@@ -117,6 +164,7 @@ def _batch(
     )
     session.add(batch)
     session.flush()
+    session.add(PayrollBatch(batch_id=batch.id, payroll_id=payroll.id))
     batch.batch_no = f"DF{county}{bank}{batch.id:08d}"
     session.execute(
         text(_ROWS),
@@ -163,7 +211,7 @@ def _batch(
                 account=f"ZC{county}{bank}",
                 bank_code=bank,
             ),
-            transfers=_transfers(session, batch, payroll.month),
+            transfers=_transfers(session, batch, payroll),
         ),
         "utf-8",
     )
@@ -177,6 +225,30 @@ def _batch(
         pipe_path,
         pain_path,
     )
+
+
+def _pay_nothing_to_send(session: Session, payroll: Payroll, county: str, on: dt.date) -> None:
+    """Pay and post the lines of a county's pensioners who have nothing to receive."""
+    posting.start(session)
+    params = {"payroll_id": payroll.id, "county": county}
+    found = session.execute(text(_NOTHING_TO_SEND), params)
+    if getattr(found, "rowcount", 0):
+        session.execute(
+            text(
+                f"UPDATE payroll_lines SET state = 'paid' WHERE id IN"
+                f" (SELECT line_id FROM {posting.PAID_TABLE})"
+            )
+        )
+        posting.post_paid(
+            session=session,
+            county_code=county,
+            payroll_month=payroll.month,
+            on=on,
+            ref_type="payroll",
+            ref_id=payroll.id,
+            memo=f"{payroll.month:%Y-%m}发放：扣回多发后无需支付",
+        )
+    posting.finish(session)
 
 
 def send(
@@ -200,16 +272,23 @@ def send(
     on = on or dt.date.today()
     out_dir.mkdir(parents=True, exist_ok=True)
     pairs = session.execute(
-        select(PayrollLine.county_code, PayrollLine.bank_code)
-        .where(PayrollLine.payroll_id == payroll.id)
-        .distinct()
-        .order_by(PayrollLine.county_code, PayrollLine.bank_code)
+        text(
+            "SELECT DISTINCT l.county_code, l.bank_code FROM payroll_lines l"
+            " WHERE l.payroll_id = :payroll_id AND l.pension_id IN"
+            f" (SELECT n.pension_id FROM ({_NET_ALL}) n WHERE n.amount_fen > 0)"
+            " ORDER BY l.county_code, l.bank_code"
+        ),
+        {"payroll_id": payroll.id},
     ).all()
     sent = [_batch(session, payroll, county, bank, out_dir, on) for county, bank in pairs]
     rows, total = sum(s.row_count for s in sent), sum(s.total_fen for s in sent)
-    if (rows, total) != (payroll.line_count, payroll.total_fen):
+    payees = session.scalar(
+        text(f"SELECT COUNT(*) FROM ({_NET_ALL}) n WHERE n.amount_fen > 0"),
+        {"payroll_id": payroll.id},
+    )
+    if (rows, total) != (payees, payroll.total_fen):
         raise Conflict(
-            detail=f"银行批次合计（{rows}笔，{total}分）与名册（{payroll.line_count}笔，"
+            detail=f"银行批次合计（{rows}笔，{total}分）与名册（{payees}人，"
             f"{payroll.total_fen}分）不符",
             code="payroll_totals_mismatch",
         )
@@ -219,6 +298,11 @@ def send(
         .values(state="sent")
         .execution_options(synchronize_session=False)
     )
+    counties = session.scalars(
+        select(PayrollLine.county_code).where(PayrollLine.payroll_id == payroll.id).distinct()
+    )
+    for county in sorted(counties):
+        _pay_nothing_to_send(session, payroll, county, on)
     if is_postgres(session):
         session.execute(text("ANALYZE bank_batch_rows"))
     payroll.status, payroll.sent_at = Status.SENT, utcnow()

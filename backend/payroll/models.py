@@ -40,7 +40,11 @@ class Payroll(Base):
 
 
 class PayrollLine(Base):
-    """One payment: a month's pension, back pay for a missed month, or a re-issued failure."""
+    """One part of a pensioner's payment: a month's pension, back pay for a missed month, a
+    re-issued failure, a rise for a month already paid, or an overpayment kept back.
+
+    The bank is paid once per pensioner and payroll: the sum of that pension's lines.
+    """
 
     __tablename__ = "payroll_lines"
     __table_args__ = (
@@ -71,11 +75,20 @@ class PayrollLine(Base):
     )
     # For a recovery line: the overpayment it reduces (recorded when the line is paid).
     overpayment_id: Mapped[int | None] = mapped_column(
-        IdType, ForeignKey("benefit_overpayments.id")
+        IdType, ForeignKey("benefit_overpayments.id"), index=True
     )
     state: Mapped[str] = mapped_column(String(16), comment="built | sent | paid | failed | unknown")
     reason: Mapped[str | None] = mapped_column(String(200))
     journal_entry_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journal_entries.id"))
+
+
+class PayrollBatch(Base):
+    """The pay-out batch of a payroll for one county and bank (one row per pensioner paid)."""
+
+    __tablename__ = "payroll_batches"
+
+    batch_id: Mapped[int] = mapped_column(IdType, ForeignKey("bank_batches.id"), primary_key=True)
+    payroll_id: Mapped[int] = mapped_column(IdType, ForeignKey("payrolls.id"), index=True)
 
 
 class PayrollExclusion(Base):

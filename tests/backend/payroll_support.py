@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.audit.service import Actor
 from backend.banks.formats import Outcome, ReturnLine
 from backend.banks.models import BankBatchRow
-from backend.banks.withholding import write_return_file
+from backend.banks.returns import write_return_file
 from backend.db import unit_of_work
 from backend.orgs import service as orgs
 from backend.orgs.permissions import Role

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from backend.accounts.models import AccountEntry
 from backend.audit.service import Actor
-from backend.banks import withholding
+from backend.banks import returns, withholding
 from backend.banks.formats import Outcome, ReturnLine
 from backend.banks.models import BankBatchRow, BankReturnFile
 from backend.contributions.models import Assessment
@@ -108,7 +108,7 @@ def test_batch_file_has_header_with_count_and_control_sum(batch):
 
 
 def test_return_file_with_every_outcome(batch, session_factory, tmp_path):
-    path = withholding.write_return_file(
+    path = returns.write_return_file(
         path=tmp_path / "r1.txt",
         batch_no=batch["batch_no"],
         value_date=VALUE_DATE,
@@ -146,7 +146,7 @@ def test_return_file_with_every_outcome(batch, session_factory, tmp_path):
 
 
 def test_importing_the_same_return_file_twice_changes_nothing(batch, session_factory, tmp_path):
-    path = withholding.write_return_file(
+    path = returns.write_return_file(
         path=tmp_path / "r1.txt",
         batch_no=batch["batch_no"],
         value_date=VALUE_DATE,
@@ -175,7 +175,7 @@ def test_a_second_file_repeating_final_rows_puts_them_on_the_exceptions_list(
     withholding.import_return(
         factory=session_factory,
         actor=ACTOR,
-        path=withholding.write_return_file(
+        path=returns.write_return_file(
             path=tmp_path / "r1.txt", batch_no=batch["batch_no"], value_date=VALUE_DATE, rows=rows
         ),
     )
@@ -190,7 +190,7 @@ def test_a_second_file_repeating_final_rows_puts_them_on_the_exceptions_list(
     result = withholding.import_return(
         factory=session_factory,
         actor=ACTOR,
-        path=withholding.write_return_file(
+        path=returns.write_return_file(
             path=tmp_path / "r2.txt",
             batch_no=batch["batch_no"],
             value_date=VALUE_DATE,
@@ -202,14 +202,14 @@ def test_a_second_file_repeating_final_rows_puts_them_on_the_exceptions_list(
     with unit_of_work(session_factory) as s:
         reasons = {
             r.line_no: r.exception_reason
-            for r in withholding.exceptions(session=s, file_id=result.file_id)
+            for r in returns.exceptions(session=s, file_id=result.file_id)
         }
         assert reasons == {3: "该笔已有最终结果", 4: "单据号不属于该批次"}
         assert ledger.check(session=s).ok
 
 
 def test_file_whose_totals_lie_is_rejected_whole(batch, session_factory, tmp_path):
-    path = withholding.write_return_file(
+    path = returns.write_return_file(
         path=tmp_path / "bad.txt",
         batch_no=batch["batch_no"],
         value_date=VALUE_DATE,
@@ -235,7 +235,7 @@ def test_failed_partial_and_carried_years_come_back_in_the_next_batch(
     withholding.import_return(
         factory=session_factory,
         actor=ACTOR,
-        path=withholding.write_return_file(
+        path=returns.write_return_file(
             path=tmp_path / "r1.txt",
             batch_no=batch["batch_no"],
             value_date=VALUE_DATE,

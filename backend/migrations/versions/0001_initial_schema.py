@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:16:18.768237
+Create Date: 2026-11-26 21:18:19.240922
 """
 
 from collections.abc import Sequence
@@ -89,20 +89,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("month", name=op.f("pk_calendar_months")),
     )
     op.create_table(
-        "employee_pensioner_lists",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("file_name", sa.String(length=200), nullable=False),
-        sa.Column("agency", sa.String(length=100), nullable=False),
-        sa.Column("row_count", sa.Integer(), nullable=False),
-        sa.Column("rejected_rows", sa.Integer(), nullable=False),
-        sa.Column("matched", sa.Integer(), nullable=False),
-        sa.Column("opened", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_employee_pensioner_lists")),
-        sa.UniqueConstraint("sha256", name=op.f("uq_employee_pensioner_lists_sha256")),
-    )
-    op.create_table(
         "job_runs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("job", sa.String(length=32), nullable=False),
@@ -111,6 +97,25 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_runs")),
+    )
+    op.create_table(
+        "person_lists",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column(
+            "kind", sa.String(length=24), nullable=False, comment="death | employee_pensioners"
+        ),
+        sa.Column(
+            "source", sa.String(length=100), nullable=False, comment="death source, or the agency"
+        ),
+        sa.Column("file_name", sa.String(length=200), nullable=False),
+        sa.Column("row_count", sa.Integer(), nullable=False),
+        sa.Column("rejected_rows", sa.Integer(), nullable=False),
+        sa.Column("matched", sa.Integer(), nullable=False),
+        sa.Column("opened", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_person_lists")),
+        sa.UniqueConstraint("sha256", name=op.f("uq_person_lists_sha256")),
     )
     op.create_table(
         "pki_bank_partners",
@@ -1231,6 +1236,25 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "payroll_batches",
+        sa.Column("batch_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "payroll_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["batch_id"], ["bank_batches.id"], name=op.f("fk_payroll_batches_batch_id_bank_batches")
+        ),
+        sa.ForeignKeyConstraint(
+            ["payroll_id"], ["payrolls.id"], name=op.f("fk_payroll_batches_payroll_id_payrolls")
+        ),
+        sa.PrimaryKeyConstraint("batch_id", name=op.f("pk_payroll_batches")),
+    )
+    with op.batch_alter_table("payroll_batches", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_payroll_batches_payroll_id"), ["payroll_id"], unique=False
+        )
+
+    op.create_table(
         "pki_crls",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -1667,6 +1691,9 @@ def upgrade() -> None:
         sa.Column(
             "monthly_fen", sa.BigInteger(), nullable=False, comment="current monthly pension"
         ),
+        sa.Column(
+            "computation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -1923,6 +1950,7 @@ def upgrade() -> None:
         ),
         sa.Column("source", sa.String(length=24), nullable=False),
         sa.Column("monthly_fen", sa.BigInteger(), nullable=False),
+        sa.Column("covered_through", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["pension_id"], ["pensions.id"], name=op.f("fk_pension_draws_pension_id_pensions")
         ),
@@ -2021,8 +2049,8 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["list_id"],
-            ["employee_pensioner_lists.id"],
-            name=op.f("fk_double_pension_cases_list_id_employee_pensioner_lists"),
+            ["person_lists.id"],
+            name=op.f("fk_double_pension_cases_list_id_person_lists"),
         ),
         sa.ForeignKeyConstraint(
             ["overpayment_id"],
@@ -2147,6 +2175,9 @@ def upgrade() -> None:
             "ix_payroll_lines_county_state", ["county_code", "state"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_payroll_lines_overpayment_id"), ["overpayment_id"], unique=False
+        )
+        batch_op.create_index(
             "ix_payroll_lines_payroll_county", ["payroll_id", "county_code"], unique=False
         )
         batch_op.create_index(
@@ -2217,6 +2248,7 @@ def downgrade() -> None:
     with op.batch_alter_table("payroll_lines", schema=None) as batch_op:
         batch_op.drop_index("ix_payroll_lines_pension_month")
         batch_op.drop_index("ix_payroll_lines_payroll_county")
+        batch_op.drop_index(batch_op.f("ix_payroll_lines_overpayment_id"))
         batch_op.drop_index("ix_payroll_lines_county_state")
 
     op.drop_table("payroll_lines")
@@ -2309,6 +2341,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_pki_crls_issuer_id"))
 
     op.drop_table("pki_crls")
+    with op.batch_alter_table("payroll_batches", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payroll_batches_payroll_id"))
+
+    op.drop_table("payroll_batches")
     with op.batch_alter_table("operator_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_operator_sessions_operator_id"))
 
@@ -2470,8 +2506,8 @@ def downgrade() -> None:
     op.drop_table("pki_login_challenges")
     op.drop_table("pki_keys")
     op.drop_table("pki_bank_partners")
+    op.drop_table("person_lists")
     op.drop_table("job_runs")
-    op.drop_table("employee_pensioner_lists")
     op.drop_table("calendar_months")
     with op.batch_alter_table("bank_batches", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bank_batches_county_code"))
