@@ -16,6 +16,7 @@ from backend.db import unit_of_work
 from backend.errors import DomainError
 from backend.policy.models import PolicyVersion
 from backend.policy.rules import fen_to_yuan
+from backend.registry import matching
 from backend.registry.models import Person
 from backend.transfers import double_pension
 
@@ -122,7 +123,7 @@ def import_employee_pensioners(
     _list_summary(result)
 
 
-def _list_summary(result: death.ListResult | double_pension.ListResult) -> None:
+def _list_summary(result: matching.ListResult) -> None:
     if result.already_imported:
         typer.echo("该名单已导入过，未作任何变更")
         return

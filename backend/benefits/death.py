@@ -12,7 +12,6 @@ the fund; 2014: everything), with the funeral grant where the policy has one.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -38,6 +37,7 @@ from backend.policy.rules import InheritanceRule
 from backend.registry import matching
 from backend.registry.codes import EnrolmentStatus
 from backend.registry.models import Enrolment, EnrolmentEvent, Person
+from backend.transfers.models import PersonList
 
 SOURCES = ("counter", "public_security", "civil_affairs", "cremation")
 OPEN = ("death_reported", "death_match")
@@ -118,17 +118,6 @@ def report_death(
     )
 
 
-@dataclass(frozen=True)
-class ListResult:
-    """What a death list did: rows read, pensioners matched, cases opened."""
-
-    rows: int
-    matched: int
-    opened: int
-    already_imported: bool = False
-    rejected_rows: int = 0
-
-
 DEATH_LIST = matching.ListLayout(
     label="死亡名单",
     date_headers=("死亡日期",),
@@ -138,7 +127,7 @@ DEATH_LIST = matching.ListLayout(
 
 def import_death_list(
     *, session: Session, path: Path, source: str, actor: Actor, accept_valid: bool = False
-) -> ListResult:
+) -> matching.ListResult:
     """Match a death list (CSV: 身份证号,姓名,死亡日期) against pensioners; once per file.
 
     The rows are staged in bulk and matched in one join; a bad row rejects the whole file
@@ -147,8 +136,8 @@ def import_death_list(
     if source not in SOURCES[1:]:
         raise invalid("source", f"死亡数据来源应为{'、'.join(SOURCES[1:])}")
     sha = matching.file_sha256(path)
-    if session.scalar(select(DeathCase.id).where(DeathCase.list_sha256 == sha).limit(1)):
-        return ListResult(0, 0, 0, already_imported=True)
+    if session.scalar(select(PersonList.id).where(PersonList.sha256 == sha)):
+        return matching.ListResult(0, 0, 0, already_imported=True)
     report = matching.stage_list(
         session=session, path=path, layout=DEATH_LIST, accept_valid=accept_valid
     )
@@ -164,27 +153,41 @@ def import_death_list(
         .where(Pension.status != PensionStatus.TERMINATED)
         .order_by(matching.staged.c.line)
     ).all()
-    opened = 0
+    listed = PersonList(
+        sha256=sha,
+        kind="death",
+        source=source,
+        file_name=path.name[:200],
+        row_count=report.rows,
+        rejected_rows=report.rows - report.staged,
+        matched=len(found),
+        opened=0,
+    )
+    session.add(listed)
     for _, person_id, died_on, known in found:
         if not known:
             person = session.get_one(Person, person_id)
             _open_case(session, person, died_on, source, actor, list_sha256=sha)
-            opened += 1
+            listed.opened += 1
+    session.flush()
     record(
         session=session,
         actor=actor,
         action="death.list_import",
-        object_type="death_list",
-        object_id=sha[:16],
+        object_type="person_list",
+        object_id=listed.id,
         detail={
             "source": source,
-            "rows": report.rows,
-            "rejected_rows": report.rows - report.staged,
-            "matched": len(found),
-            "opened": opened,
+            "sha256": sha,
+            "rows": listed.row_count,
+            "rejected_rows": listed.rejected_rows,
+            "matched": listed.matched,
+            "opened": listed.opened,
         },
     )
-    return ListResult(report.rows, len(found), opened, rejected_rows=report.rows - report.staged)
+    return matching.ListResult(
+        listed.row_count, listed.matched, listed.opened, rejected_rows=listed.rejected_rows
+    )
 
 
 def get_case(*, session: Session, principal: Principal, case_id: int) -> DeathCase:

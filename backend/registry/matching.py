@@ -92,6 +92,17 @@ class ListReport:
             self.errors.append(error)
 
 
+@dataclass(frozen=True)
+class ListResult:
+    """What importing a list did: rows read and left out, people matched, cases opened."""
+
+    rows: int
+    matched: int
+    opened: int
+    already_imported: bool = False
+    rejected_rows: int = 0
+
+
 class ListRejected(InvalidInput):
     """The list had bad rows and ``accept_valid`` was not given: nothing was applied."""
 

@@ -14,7 +14,6 @@ the balance then moves to the employee scheme as a transfer. A rejection resumes
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
@@ -34,7 +33,7 @@ from backend.registry import matching
 from backend.registry.codes import EnrolmentStatus
 from backend.registry.models import Enrolment, Person
 from backend.transfers.employee import send_to_employee_scheme
-from backend.transfers.models import DoublePensionCase, EmployeePensionerList
+from backend.transfers.models import DoublePensionCase, PersonList
 
 STATUS_CODE = "double_pension"
 
@@ -43,17 +42,6 @@ EMPLOYEE_PENSIONERS = matching.ListLayout(
     date_headers=("职工养老金起始月", "待遇起始月", "起始月"),
     parse_date=matching.month_not_later_than_this_month,
 )
-
-
-@dataclass(frozen=True)
-class ListResult:
-    """What an employee-pensioner list did: rows read, pensioners matched, cases opened."""
-
-    rows: int
-    matched: int
-    opened: int
-    already_imported: bool = False
-    rejected_rows: int = 0
 
 
 def basic_paid_from(session: Session, pension_id: int, month: dt.date) -> int:
@@ -66,15 +54,15 @@ def basic_paid_from(session: Session, pension_id: int, month: dt.date) -> int:
 
 def import_employee_pensioners(
     *, session: Session, path: Path, agency: str, actor: Actor, accept_valid: bool = False
-) -> ListResult:
+) -> matching.ListResult:
     """Match the employee agency's pensioner list against residents' pensioners; once per file.
 
     Each match without an open case opens one and suspends the residents' pension at once.
     A bad row rejects the whole file (field by field) unless ``accept_valid``.
     """
     sha = matching.file_sha256(path)
-    if session.scalar(select(EmployeePensionerList.id).where(EmployeePensionerList.sha256 == sha)):
-        return ListResult(0, 0, 0, already_imported=True)
+    if session.scalar(select(PersonList.id).where(PersonList.sha256 == sha)):
+        return matching.ListResult(0, 0, 0, already_imported=True)
     report = matching.stage_list(
         session=session, path=path, layout=EMPLOYEE_PENSIONERS, accept_valid=accept_valid
     )
@@ -90,10 +78,11 @@ def import_employee_pensioners(
         .where(Pension.status != PensionStatus.TERMINATED)
         .order_by(matching.staged.c.line)
     ).all()
-    listed = EmployeePensionerList(
+    listed = PersonList(
         sha256=sha,
+        kind="employee_pensioners",
+        source=agency,
         file_name=path.name[:200],
-        agency=agency,
         row_count=report.rows,
         rejected_rows=report.rows - report.staged,
         matched=len(found),
@@ -109,7 +98,7 @@ def import_employee_pensioners(
         session=session,
         actor=actor,
         action="double_pension.list_import",
-        object_type="employee_pensioner_list",
+        object_type="person_list",
         object_id=listed.id,
         detail={
             "agency": agency,
@@ -120,15 +109,15 @@ def import_employee_pensioners(
             "opened": listed.opened,
         },
     )
-    return ListResult(
-        report.rows, listed.matched, listed.opened, rejected_rows=listed.rejected_rows
+    return matching.ListResult(
+        listed.row_count, listed.matched, listed.opened, rejected_rows=listed.rejected_rows
     )
 
 
 def _open_case(
     session: Session,
     pension: Pension,
-    listed: EmployeePensionerList,
+    listed: PersonList,
     start_month: dt.date,
     actor: Actor,
 ) -> DoublePensionCase:
@@ -143,7 +132,7 @@ def _open_case(
         overpaid_fen=basic_paid_from(session, pension.id, start_month),
     )
     pension.status, pension.status_code = PensionStatus.SUSPENDED, STATUS_CODE
-    pension.status_reason = f"同时领取职工养老金（自{start_month:%Y-%m}，{listed.agency}）待核实"
+    pension.status_reason = f"同时领取职工养老金（自{start_month:%Y-%m}，{listed.source}）待核实"
     pension.status_since = start_month
     pension.updated_at = utcnow()
     session.add(case)
@@ -232,9 +221,9 @@ def _end(
 ) -> None:
     """End the pension, open and recover the overpayment, send the rest of the balance on."""
     start = case.employee_start_month
-    listed = session.get_one(EmployeePensionerList, case.list_id)
+    listed = session.get_one(PersonList, case.list_id)
     pension.status, pension.status_code = PensionStatus.TERMINATED, STATUS_CODE
-    pension.status_reason = f"领取职工养老金（自{start:%Y-%m}，{listed.agency}）"
+    pension.status_reason = f"领取职工养老金（自{start:%Y-%m}，{listed.source}）"
     pension.end_month = add_months(start, -1)
     case.overpaid_fen = basic_paid_from(session, pension.id, start)
     if case.overpaid_fen:
@@ -277,7 +266,7 @@ def _end(
             session=session,
             person=session.get_one(Person, case.person_id),
             enrolment=enrolment,
-            agency=listed.agency,
+            agency=listed.source,
             on=on,
             operator_id=principal.operator_id,
         )

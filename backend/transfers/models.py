@@ -81,15 +81,20 @@ class EmployeeTransferIn(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-class EmployeePensionerList(Base):
-    """A list of employee-scheme pensioners from the employee agency, imported once (hash)."""
+class PersonList(Base):
+    """A list of people from another agency matched against the registry, once per file.
 
-    __tablename__ = "employee_pensioner_lists"
+    Death lists (public security, civil affairs, cremation) and the employee agency's
+    pensioner lists; the SHA-256 makes a second import of the same file change nothing.
+    """
+
+    __tablename__ = "person_lists"
 
     id: Mapped[int] = id_column()
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(24), comment="death | employee_pensioners")
+    source: Mapped[str] = mapped_column(String(100), comment="death source, or the agency")
     file_name: Mapped[str] = mapped_column(String(200))
-    agency: Mapped[str] = mapped_column(String(100))
     row_count: Mapped[int] = mapped_column(Integer)
     rejected_rows: Mapped[int] = mapped_column(Integer, default=0)
     matched: Mapped[int] = mapped_column(Integer)
@@ -123,7 +128,7 @@ class DoublePensionCase(Base):
     pension_id: Mapped[int] = mapped_column(IdType, ForeignKey("pensions.id"))
     county_code: Mapped[str] = mapped_column(String(6), index=True)
     region_code: Mapped[str] = mapped_column(String(12))
-    list_id: Mapped[int] = mapped_column(IdType, ForeignKey("employee_pensioner_lists.id"))
+    list_id: Mapped[int] = mapped_column(IdType, ForeignKey("person_lists.id"))
     employee_start_month: Mapped[dt.date] = mapped_column(
         Date, comment="first month of the employee pension"
     )

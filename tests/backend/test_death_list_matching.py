@@ -13,6 +13,7 @@ from backend.benefits import death
 from backend.benefits.models import DeathCase, Pension
 from backend.db import unit_of_work
 from backend.errors import InvalidInput
+from backend.registry import matching
 from backend.registry.models import Person
 from tests.backend.benefits_support import three_pensioners
 from tests.backend.money_world import id_number
@@ -29,10 +30,14 @@ def _numbers(session_factory, person_ids: list[int]) -> list[str]:
         return [s.get_one(Person, pid).id_number for pid in person_ids]
 
 
-def _import(session_factory, path: Path, **kw: object) -> death.ListResult:
+def _import(session_factory, path: Path, accept_valid: bool = False) -> matching.ListResult:
     with unit_of_work(session_factory) as s:
         return death.import_death_list(
-            session=s, path=path, source="civil_affairs", actor=Actor.system("t"), **kw
+            session=s,
+            path=path,
+            source="civil_affairs",
+            actor=Actor.system("t"),
+            accept_valid=accept_valid,
         )
 
 
@@ -98,3 +103,13 @@ def test_a_list_without_its_columns_is_refused(world: World, pensioners, session
         _import(session_factory, path)
     [error] = caught.value.fields
     assert error.field == "line 1: 文件" and "死亡日期" in error.message
+
+
+def test_the_same_list_twice_changes_nothing_even_without_matches(
+    world: World, pensioners, session_factory, tmp_path
+):
+    path = tmp_path / "deaths.csv"
+    stranger = id_number("650102", dt.date(1940, 1, 1), 5)
+    path.write_text(f"身份证号,姓名,死亡日期\n{stranger},某人,2026-06-01\n", encoding="utf-8")
+    assert _import(session_factory, path).matched == 0
+    assert _import(session_factory, path).already_imported

@@ -14,9 +14,10 @@ from backend.benefits.service import account_balance
 from backend.db import unit_of_work
 from backend.errors import InvalidInput
 from backend.ledger import service as ledger
+from backend.registry import matching
 from backend.registry.models import Enrolment, Person
 from backend.transfers import double_pension
-from backend.transfers.models import EmployeePensionerList
+from backend.transfers.models import PersonList
 from tests.backend.benefits_support import three_pensioners
 from tests.backend.money_world import id_number
 from tests.backend.payroll_support import build_and_approve, pay_month
@@ -46,7 +47,7 @@ def _list(tmp_path: Path, session_factory, rows: dict[int, str], extra: str = ""
     return path
 
 
-def _import(session_factory, path: Path) -> double_pension.ListResult:
+def _import(session_factory, path: Path) -> matching.ListResult:
     with unit_of_work(session_factory) as s:
         return double_pension.import_employee_pensioners(
             session=s, path=path, agency=AGENCY, actor=Actor.system("t")
@@ -204,7 +205,7 @@ def test_a_list_with_bad_rows_is_rejected_whole_field_by_field(
         ("line 4: 身份证号", "bad_id_number"),
     }
     with unit_of_work(session_factory) as s:
-        assert s.scalar(select(EmployeePensionerList.id)) is None
+        assert s.scalar(select(PersonList.id)) is None
     assert _pension(session_factory, rich).status == "receiving"
     with unit_of_work(session_factory) as s:
         result = double_pension.import_employee_pensioners(

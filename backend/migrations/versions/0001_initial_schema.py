@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:18:19.240922
+Create Date: 2026-11-26 21:19:25.550347
 """
 
 from collections.abc import Sequence
