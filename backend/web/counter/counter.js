@@ -224,7 +224,9 @@ async function login(event) {
       $("password").value = "";
       await startSession();
     } catch (error) {
+      $("password").value = "";
       showProblem(error, form);
+      $("password").focus();
     }
   });
 }
@@ -436,6 +438,7 @@ async function loadPerson(personId) {
   }
   state.person = person;
   state.pension = pension;
+  clearFieldErrors($("search-form"));
   renderPerson(person, statement, pension, overpayments, versions);
   refreshCertifyButton();
 }
@@ -475,7 +478,11 @@ function renderPerson(person, statement, pension, overpayments, versions) {
   if (pension.status_reason) status.textContent += `（${pension.status_reason}）`;
   status.className = `status-${pension.status}`;
   $("pen-monthly").textContent = `${yuan(pension.monthly_fen)} 元`;
-  $("pen-due").textContent = pension.certified_until || "—";
+  const due = $("pen-due");
+  due.textContent = pension.certified_until || "—";
+  const today = new Date().toISOString().slice(0, 10);
+  due.classList.toggle("overdue", Boolean(pension.certified_until) && pension.certified_until < today);
+  if (due.classList.contains("overdue")) due.textContent += "（已逾期，请办理认证）";
   $("pen-bank").textContent = `${pension.bank_code} ${pension.bank_account.replace(/^(\d{4})\d+(\d{4})$/, "$1 **** $2")}`;
   const body = $("pen-parts").querySelector("tbody");
   body.replaceChildren();
@@ -566,6 +573,7 @@ function showCertified(certification, printed) {
   if (printed) text += ` 回执 ${printed.receipt_number} 已打印。`;
   box.textContent = text;
   box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
 }
 
 async function printReceipt() {
