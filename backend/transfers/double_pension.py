@@ -185,6 +185,9 @@ def decide(
         raise Conflict(detail="该核查已处理", code="double_pension_case_decided")
     case.checker_id, case.decided_at = principal.operator_id, utcnow()
     pension = session.get_one(Pension, case.pension_id)
+    if accept and pension.status == PensionStatus.TERMINATED:
+        # Ended meanwhile (a confirmed death settles its own overpayment): nothing to end.
+        raise Conflict(detail="该待遇已终止，请驳回本核查", code="pension_already_ended")
     if accept:
         case.status = "confirmed"
         _end(session, case, pension, principal, on)

@@ -212,3 +212,28 @@ def test_a_list_with_bad_rows_is_rejected_whole_field_by_field(
             session=s, path=path, agency=AGENCY, actor=Actor.system("t"), accept_valid=True
         )
     assert (result.rows, result.rejected_rows, result.opened) == (3, 2, 1)
+
+
+def test_a_pension_ended_by_death_meanwhile_is_not_ended_again(
+    world: World, pensioners, session_factory, tmp_path: Path
+):
+    rich = pensioners[0]
+    _import(session_factory, _list(tmp_path, session_factory, {rich: "2026-07"}))
+    case_id = _cases(world)[rich]["id"]
+    died = world.client.post(
+        "/api/v1/benefits/deaths",
+        json={"person_id": rich, "died_on": "2026-07-20"},
+        headers=world.headers("clerk_xzg"),
+    )
+    assert died.status_code == 201, died.text
+    confirmed = world.client.post(
+        f"/api/v1/benefits/deaths/{died.json()['id']}/confirm",
+        json={},
+        headers=world.headers("reviewer_xzg"),
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    refused = _decide(world, case_id, "confirm")
+    assert refused.status_code == 409 and refused.json()["code"] == "pension_already_ended"
+    assert _decide(world, case_id, "reject").status_code == 200
+    assert _pension(session_factory, rich).status_code == "death"
+    _books_ok(session_factory)
