@@ -124,7 +124,7 @@ async function tryCertify() {
       ? `回执 ${answer.receipt_number} 已打印，请取走回执。`
       : "回执未能打印，请到柜台补打。";
     const resumed = answer.resumed ? "暂停的养老金将恢复发放。" : "";
-    show("资格认证成功", `下次认证截止日期：${answer.next_due}。${resumed}${printed}`, {
+    show("资格认证成功", `下次认证截止日期：${answer.next_due}。${resumed}\n${printed}`, {
       tone: "ok", step: 2, facts: { ...answer, certified_until: answer.next_due },
     });
     $("hint").textContent = "请取回社保卡和身份证。";

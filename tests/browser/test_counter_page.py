@@ -51,6 +51,11 @@ def _text(browser: Any, element_id: str) -> str:
     return str(browser.find_element(By.ID, element_id).text)
 
 
+def _has_class(browser: Any, element_id: str, name: str) -> bool:
+    classes = browser.find_element(By.ID, element_id).get_attribute("class") or ""
+    return name in classes.split()
+
+
 def _press(browser: Any, key: str) -> None:
     browser.find_element(By.TAG_NAME, "body").send_keys(key)
 
@@ -91,9 +96,7 @@ def test_counter_visit_login_card_id_card_certify_and_receipt(
 
         # Swipe the card (F2): read, authenticated online, the holder shown.
         _press(browser, Keys.F2)
-        _wait(browser).until(
-            lambda b: "ok" in b.find_element(By.ID, "check-card").get_attribute("class")
-        )
+        _wait(browser).until(lambda b: _has_class(b, "check-card", "ok"))
         _wait(browser).until(lambda b: _text(b, "p-name") == pensioner.name)
         assert _text(browser, "p-id") == pensioner.id_number
         assert browser.find_element(By.ID, "certify").get_attribute("disabled") is not None
@@ -125,9 +128,7 @@ def test_counter_visit_login_card_id_card_certify_and_receipt(
         assert agent.scanner_simulator is not None
         agent.scanner_simulator.place(pensioner.id_card())
         _press(browser, Keys.F3)
-        _wait(browser).until(
-            lambda b: "ok" in b.find_element(By.ID, "check-idcard").get_attribute("class")
-        )
+        _wait(browser).until(lambda b: _has_class(b, "check-idcard", "ok"))
         _wait(browser).until(
             lambda b: b.find_element(By.ID, "certify").get_attribute("disabled") is None
         )

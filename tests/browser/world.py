@@ -51,15 +51,20 @@ class Pensioner:
     name: str
     card_id: int
 
-    def id_card(self, *, id_number: str | None = None, name: str | None = None) -> IdCard:
-        """The resident's ID card (or one with another number, for a stranger's card)."""
+    def id_card(self) -> IdCard:
+        """The resident's ID card."""
+        return self.stranger_id_card(self.id_number, self.name, EARLY_BIRTH)
+
+    @staticmethod
+    def stranger_id_card(id_number: str, name: str, birth_date: dt.date) -> IdCard:
+        """Someone's ID card (a man's, in the same village)."""
         return IdCard(
-            name=name or self.name,
+            name=name,
             gender="1",
             ethnicity="02",
-            birth_date=EARLY_BIRTH,
+            birth_date=birth_date,
             address="新疆和布克赛尔蒙古自治县和布克赛尔镇那仁和布克村12号",
-            id_number=id_number or self.id_number,
+            id_number=id_number,
             issuing_authority="和布克赛尔县公安局",
             valid_from=dt.date(2015, 6, 1),
             valid_to=None,
