@@ -237,3 +237,32 @@ def test_a_pension_ended_by_death_meanwhile_is_not_ended_again(
     assert _decide(world, case_id, "reject").status_code == 200
     assert _pension(session_factory, rich).status_code == "death"
     _books_ok(session_factory)
+
+
+def test_cli_imports_the_list_once_and_shows_errors_by_line(
+    world: World, pensioners, session_factory, database_url, tmp_path: Path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from backend.config import get_settings
+    from xnb.cli import app
+
+    rich = pensioners[0]
+    path = _list(tmp_path, session_factory, {rich: "2026-07"})
+    bad = tmp_path / "bad.csv"
+    bad.write_text("身份证号,姓名,职工养老金起始月\n123,某人,2026-07\n", encoding="utf-8")
+    monkeypatch.setenv("XNB_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    command = ["pension", "import-employee-pensioners", "--agency", AGENCY]
+    try:
+        refused = runner.invoke(app, [*command, str(bad)])
+        assert refused.exit_code == 2 and "line 2: 身份证号" in refused.output
+        first = runner.invoke(app, [*command, str(path)])
+        assert first.exit_code == 0, first.output
+        assert "匹配领取人员 1 人，新立案 1 件" in first.output
+        again = runner.invoke(app, [*command, str(path)])
+        assert again.exit_code == 0 and "已导入过" in again.output
+    finally:
+        get_settings.cache_clear()
+    assert _pension(session_factory, rich).status_code == "double_pension"
