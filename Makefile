@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages: building pyscard, the PC/SC stack with the virtual reader driver, the
-# tools used as a second opinion on the card and on certificates.
+# tools used as a second opinion on the card and on certificates, and the browser (with
+# its WebDriver) the page tests drive.
 APT_PACKAGES := python3-venv python3-dev swig gcc libpcsclite-dev pcscd vsmartcard-vpcd \
-                pcsc-tools opensc openssl fonts-wqy-zenhei
+                pcsc-tools opensc openssl fonts-wqy-zenhei chromium chromium-driver
 EXTRAS := postgres,agent,dev
 
 .PHONY: demo test lint system-packages venv clean
