@@ -192,7 +192,7 @@ FROM (
             SELECT l.pension_id, l.person_id, l.county_code, l.bank_code, l.bank_account,
                    MAX(l.computation_id) AS computation_id,
                    MAX(l.policy_version_id) AS policy_version_id,
-                   SUM(l.amount_fen) * :percent / 100 AS cap_fen
+                   CAST(SUM(l.amount_fen) AS BIGINT) * :percent / 100 AS cap_fen
             FROM payroll_lines l
             WHERE l.payroll_id = :payroll_id AND l.county_code = :county AND l.amount_fen > 0
               AND l.person_id IN (SELECT o.person_id FROM benefit_overpayments o

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +116,7 @@ ORDER BY b.id, l.month, l.id
 """
 
 
-def remittance(payroll_month: dt.date, parts: list[tuple[str, dt.date | str, int]]) -> str:
+def remittance(payroll_month: dt.date, parts: Sequence[tuple[str, dt.date | str, int]]) -> str:
     """What a payment is for, in words: each kind with its months (and what was kept back)."""
     months: dict[str, list[str]] = {}
     kept = 0

@@ -4,8 +4,10 @@ The caller puts the ids of the lines it has just marked paid into ``tmp_paid_lin
 county) and calls ``post_paid``, which in one journal entry:
 
 * draws each line's account pension from the individual account by source (the split
-  fixed at the award, ``pension_draws``), never below a source's real balance: once a
-  source is used up its share is paid by government funds with the basic pension;
+  fixed at the award, ``pension_draws``), never below a source's real balance: a share a
+  used-up source cannot give comes from what else the account holds (interest credited
+  since the award), and once the account is used up the account pension is paid by
+  government funds with the basic pension;
 * records what each paid ``recovery`` line kept back as a deduction from its overpayment;
 * posts Dr 5201 / Cr 4101 for what government funds paid, Dr 2101 / Cr 1001 for the account
   draws, and Cr 1201 for the overpayments kept back (the expense stays the gross pension).
@@ -96,15 +98,56 @@ FROM (
 WHERE x.covered = 1 OR x.balance_fen > x.before_fen
 """
 
-# After the draws: how far the balance now left proves later draws. Months up to the
-# payroll's not yet drawn (lines sent, unknown or failed and not re-issued) come first.
+# What a pension's lines wanted from the account but their sources' shares could not give
+# (a used-up source) comes from whatever the account still has (interest credited since the
+# award, another source's rest), in source order, charged to the pension's latest line;
+# only for accounts whose balance was checked. The rest is paid by government funds.
+_SHORTFALL = f"""
+INSERT INTO account_entries (account_id, county_code, year, month, entry_date, source,
+    amount_fen, policy_version_id, ref_type, ref_id, journal_entry_id, created_at)
+SELECT z.account_id, z.county_code, :year, :mon, :on, z.source,
+       -(CASE WHEN z.short_fen - z.before_fen >= z.left_fen THEN z.left_fen
+              ELSE z.short_fen - z.before_fen END),
+       z.policy_version_id, 'payroll_line', z.line_id, :je, :now
+FROM (
+    SELECT s.account_id, s.county_code, s.policy_version_id, s.line_id, s.short_fen,
+           b.source, b.balance_fen - COALESCE(e.drawn_fen, 0) AS left_fen,
+           SUM(b.balance_fen - COALESCE(e.drawn_fen, 0)) OVER (
+               PARTITION BY s.account_id ORDER BY b.source ROWS UNBOUNDED PRECEDING)
+           - (b.balance_fen - COALESCE(e.drawn_fen, 0)) AS before_fen
+    FROM (
+        SELECT p.account_id, MAX(l.county_code) AS county_code,
+               MAX(l.policy_version_id) AS policy_version_id, MAX(l.id) AS line_id,
+               SUM(l.account_fen) - COALESCE((
+                   SELECT -SUM(e2.amount_fen) FROM account_entries e2
+                   WHERE e2.journal_entry_id = :je AND e2.account_id = p.account_id), 0)
+               AS short_fen
+        FROM {PAID_TABLE} t
+        JOIN payroll_lines l ON l.id = t.line_id
+        JOIN pensions p ON p.id = l.pension_id
+        WHERE l.account_fen > 0 AND p.account_id IN (SELECT account_id FROM {_BALANCES})
+        GROUP BY p.account_id
+    ) s
+    JOIN {_BALANCES} b ON b.account_id = s.account_id
+    LEFT JOIN (SELECT e.account_id, e.source, -SUM(e.amount_fen) AS drawn_fen
+               FROM account_entries e WHERE e.journal_entry_id = :je
+               GROUP BY e.account_id, e.source) e
+      ON e.account_id = b.account_id AND e.source = b.source
+    WHERE s.short_fen > 0 AND b.balance_fen - COALESCE(e.drawn_fen, 0) > 0
+) z
+WHERE z.short_fen > z.before_fen
+"""
+
+# After the draws of a checked account: how far the balance now left proves each later
+# draw. Months up to the payroll's not yet drawn (lines sent, unknown, or failed and not
+# re-issued) come first.
 _COVERED = f"""
 UPDATE pension_draws
 SET covered_through = :month_no
     + (COALESCE((SELECT b.balance_fen FROM {_BALANCES} b
                  JOIN pensions p ON p.account_id = b.account_id
                  WHERE p.id = pension_draws.pension_id AND b.source = pension_draws.source), 0)
-       + COALESCE((SELECT SUM(e.amount_fen) FROM account_entries e
+       + COALESCE((SELECT CAST(SUM(e.amount_fen) AS BIGINT) FROM account_entries e
                    JOIN pensions p ON p.account_id = e.account_id
                    WHERE p.id = pension_draws.pension_id AND e.source = pension_draws.source
                      AND e.journal_entry_id = :je), 0)) / pension_draws.monthly_fen
@@ -113,10 +156,11 @@ SET covered_through = :month_no
          AND u.state <> 'paid'
          AND NOT EXISTS (SELECT 1 FROM payroll_lines r WHERE r.reissue_of_id = u.id))
 WHERE pension_draws.monthly_fen > 0
-  AND (pension_draws.covered_through IS NULL OR pension_draws.covered_through < :month_no)
-  AND pension_draws.pension_id IN (SELECT l.pension_id FROM {PAID_TABLE} t
-                                   JOIN payroll_lines l ON l.id = t.line_id
-                                   WHERE l.account_fen > 0)
+  AND pension_draws.pension_id IN (
+      SELECT l.pension_id FROM {PAID_TABLE} t
+      JOIN payroll_lines l ON l.id = t.line_id
+      JOIN pensions p ON p.id = l.pension_id
+      WHERE l.account_fen > 0 AND p.account_id IN (SELECT account_id FROM {_BALANCES}))
 """
 
 _SUMS = f"""
@@ -202,6 +246,7 @@ def post_paid(
     )
     session.execute(text(_FILL_BALANCES), params)
     session.execute(text(_DRAWS), params)
+    session.execute(text(_SHORTFALL), params)
     session.execute(text(_COVERED), params)
     drawn = -int(
         session.scalar(
