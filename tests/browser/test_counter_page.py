@@ -61,7 +61,7 @@ def _press(browser: Any, key: str) -> None:
 
 
 def test_counter_visit_login_card_id_card_certify_and_receipt(
-    browser: Any, backend: LiveBackend, pensioner: Pensioner, tmp_path: Path
+    browser: Any, backend: LiveBackend, pensioner: Pensioner, rig: PcscRig, tmp_path: Path
 ) -> None:
     with running_agent(tmp_path, backend) as (agent, agent_url):
         browser.get(f"{backend.url}/counter/?agent={agent_url}")
@@ -139,6 +139,10 @@ def test_counter_visit_login_card_id_card_certify_and_receipt(
         _wait(browser, 20).until(lambda b: "已打印" in _text(b, "certify-result"))
         result = _text(browser, "certify-result")
         screenshot(browser, "counter-certified")
+
+        # The card taken out: the agent's WebSocket event shows on the page.
+        rig.remove()
+        _wait(browser).until(lambda b: "社保卡已拔出" in _text(b, "events"))
 
     with backend.engine.connect() as connection:
         rows = connection.execute(
