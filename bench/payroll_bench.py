@@ -102,9 +102,15 @@ def seed_pensioners(engine: Engine, count: int) -> dict[str, Principal]:
                divisor, policy_version_id, cause, created_at)
            SELECT id, county_code, :month, 14300, 3500, 3000, 10000, 30800, 15, 1390000, 139,
                   :version, 'award', now() FROM pensions""",
-        """INSERT INTO pension_draws (pension_id, source, monthly_fen)
-           SELECT id, s.source, s.amount FROM pensions,
-                  (VALUES ('own', 7194), ('government_subsidy', 2806)) AS s(source, amount)""",
+        # As the first payroll after each award leaves them: the newest computation noted,
+        # and each draw proved by the balance for as long as it lasts (2026-06 + 138 / 137
+        # months), so the steady state is measured, not the once-per-award check.
+        "UPDATE pensions p SET computation_id = c.id FROM pension_computations c"
+        " WHERE c.pension_id = p.id",
+        """INSERT INTO pension_draws (pension_id, source, monthly_fen, covered_through)
+           SELECT id, s.source, s.amount, 2026 * 12 + 5 + s.months FROM pensions,
+                  (VALUES ('own', 7194, 138), ('government_subsidy', 2806, 137))
+                  AS s(source, amount, months)""",
         "ANALYZE",
     ]
     params = {

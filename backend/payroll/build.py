@@ -183,7 +183,7 @@ FROM (
                    o.amount_fen - o.recovered_fen - COALESCE(
                        (SELECT -SUM(k.amount_fen) FROM payroll_lines k
                         WHERE k.overpayment_id = o.id
-                          AND k.state IN ('built', 'sent', 'unknown')), 0) AS owed_fen
+                          AND k.state IN ('built', 'unknown')), 0) AS owed_fen
             FROM benefit_overpayments o
             WHERE o.county_code = :county AND o.status = 'open' AND o.method = 'deduction'
               AND o.debtor = 'pensioner'

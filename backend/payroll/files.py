@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backend.audit.service import record
@@ -230,24 +230,24 @@ def _batch(
 def _pay_nothing_to_send(session: Session, payroll: Payroll, county: str, on: dt.date) -> None:
     """Pay and post the lines of a county's pensioners who have nothing to receive."""
     posting.start(session)
-    params = {"payroll_id": payroll.id, "county": county}
-    found = session.execute(text(_NOTHING_TO_SEND), params)
+    found = session.execute(text(_NOTHING_TO_SEND), {"payroll_id": payroll.id, "county": county})
     if getattr(found, "rowcount", 0):
-        session.execute(
-            text(
-                f"UPDATE payroll_lines SET state = 'paid' WHERE id IN"
-                f" (SELECT line_id FROM {posting.PAID_TABLE})"
-            )
-        )
-        posting.post_paid(
+        entry = posting.open_entry(
             session=session,
             county_code=county,
-            payroll_month=payroll.month,
             on=on,
             ref_type="payroll",
             ref_id=payroll.id,
             memo=f"{payroll.month:%Y-%m}发放：扣回多发后无需支付",
         )
+        session.execute(
+            text(
+                "UPDATE payroll_lines SET state = 'paid', journal_entry_id = :je WHERE id IN"
+                f" (SELECT line_id FROM {posting.PAID_TABLE})"
+            ),
+            {"je": entry.id},
+        )
+        posting.post_paid(session=session, entry=entry, payroll_month=payroll.month, on=on)
     posting.finish(session)
 
 
@@ -292,12 +292,6 @@ def send(
             f"{payroll.total_fen}分）不符",
             code="payroll_totals_mismatch",
         )
-    session.execute(
-        update(PayrollLine)
-        .where(PayrollLine.payroll_id == payroll.id)
-        .values(state="sent")
-        .execution_options(synchronize_session=False)
-    )
     counties = session.scalars(
         select(PayrollLine.county_code).where(PayrollLine.payroll_id == payroll.id).distinct()
     )

@@ -77,7 +77,9 @@ class PayrollLine(Base):
     overpayment_id: Mapped[int | None] = mapped_column(
         IdType, ForeignKey("benefit_overpayments.id"), index=True
     )
-    state: Mapped[str] = mapped_column(String(16), comment="built | sent | paid | failed | unknown")
+    state: Mapped[str] = mapped_column(
+        String(16), comment="built (until the bank answers) | paid | failed | unknown"
+    )
     reason: Mapped[str | None] = mapped_column(String(200))
     journal_entry_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journal_entries.id"))
 

@@ -1,7 +1,8 @@
 """Posting paid payroll lines: account draws by source, overpayments kept back, the books.
 
-The caller puts the ids of the lines it has just marked paid into ``tmp_paid_lines`` (one
-county) and calls ``post_paid``, which in one journal entry:
+The caller opens the journal entry (``open_entry``), marks the lines it pays with it (state
+``paid`` and the entry in one update), puts their ids into ``tmp_paid_lines`` (one county)
+and calls ``post_paid``, which in that entry:
 
 * draws each line's account pension from the individual account by source (the split
   fixed at the award, ``pension_draws``), never below a source's real balance: a share a
@@ -29,7 +30,7 @@ from backend.contributions.payments import drop_temporary_table
 from backend.db import utcnow
 from backend.errors import Conflict
 from backend.ledger import chart
-from backend.ledger.models import JournalLine
+from backend.ledger.models import JournalEntry, JournalLine
 
 PAID_TABLE = "tmp_paid_lines"
 _BALANCES = "tmp_draw_balances"
@@ -200,27 +201,12 @@ SELECT COUNT(*) FROM benefit_overpayments o
 WHERE o.id IN (SELECT l.overpayment_id {_KEPT_BACK}) AND o.recovered_fen > o.amount_fen
 """
 
-_MARK_POSTED = f"""
-UPDATE payroll_lines SET journal_entry_id = :je
-WHERE id IN (SELECT line_id FROM {PAID_TABLE})
-"""
 
-
-def post_paid(
-    *,
-    session: Session,
-    county_code: str,
-    payroll_month: dt.date,
-    on: dt.date,
-    ref_type: str,
-    ref_id: int,
-    memo: str,
-) -> int:
-    """Post the lines in ``tmp_paid_lines`` (see the module notes); returns the amount paid."""
-    count, gross, kept = (int(x) for x in session.execute(text(_SUMS)).one())
-    if not count:
-        return 0
-    entry = open_posting(
+def open_entry(
+    *, session: Session, county_code: str, on: dt.date, ref_type: str, ref_id: int, memo: str
+) -> JournalEntry:
+    """The journal entry that the lines about to be paid are posted in."""
+    return open_posting(
         session=session,
         county_code=county_code,
         event="pension.payout",
@@ -229,6 +215,15 @@ def post_paid(
         ref_id=ref_id,
         memo=memo,
     )
+
+
+def post_paid(*, session: Session, entry: JournalEntry, payroll_month: dt.date, on: dt.date) -> int:
+    """Post the lines in ``tmp_paid_lines`` in ``entry`` (see the module notes).
+
+    Returns the amount paid to the pensioners (fen).
+    """
+    county_code = entry.county_code
+    _count, gross, kept = (int(x) for x in session.execute(text(_SUMS)).one())
     params = {
         "month_no": month_number(payroll_month),
         "year": on.year,
@@ -288,6 +283,5 @@ def post_paid(
         for line in lines
         if line.debit_fen or line.credit_fen
     )
-    session.execute(text(_MARK_POSTED), {"je": entry.id})
     session.flush()
     return gross - kept

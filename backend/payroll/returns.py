@@ -45,11 +45,14 @@ SELECT l.id, CASE c.outcome WHEN 'success' THEN 'paid' WHEN 'failed' THEN 'faile
                             ELSE 'unknown' END, c.reason
 FROM {returns.CHUNK_TABLE} c
 JOIN payroll_lines l ON l.pension_id = c.ref_id AND l.payroll_id = :payroll_id
-WHERE c.exception_reason IS NULL AND l.state IN ('sent', 'unknown')
+WHERE c.exception_reason IS NULL AND l.state IN ('built', 'unknown')
 """
 
+# One update per line: its outcome, and the journal entry of the paid ones.
 _LINE_OUTCOMES = f"""
-UPDATE payroll_lines SET state = o.state, reason = o.reason
+UPDATE payroll_lines
+SET state = o.state, reason = o.reason,
+    journal_entry_id = CASE WHEN o.state = 'paid' THEN :je ELSE NULL END
 FROM {_OUTCOMES_TABLE} o
 WHERE payroll_lines.id = o.line_id
 """
@@ -74,18 +77,23 @@ def _apply_chunk(
         )
     )
     session.execute(text(_OUTCOMES), {"payroll_id": payroll.id})
-    session.execute(text(_LINE_OUTCOMES))
     posting.start(session)
-    session.execute(text(_PAID))
-    paid = posting.post_paid(
-        session=session,
-        county_code=batch.county_code,
-        payroll_month=payroll.month,
-        on=file.value_date,
-        ref_type="bank_return_file",
-        ref_id=file.id,
-        memo=f"代发回盘 {batch.batch_no} 第{lines}行",
-    )
+    paid = 0
+    if getattr(session.execute(text(_PAID)), "rowcount", 0):
+        entry = posting.open_entry(
+            session=session,
+            county_code=batch.county_code,
+            on=file.value_date,
+            ref_type="bank_return_file",
+            ref_id=file.id,
+            memo=f"代发回盘 {batch.batch_no} 第{lines}行",
+        )
+        session.execute(text(_LINE_OUTCOMES), {"je": entry.id})
+        paid = posting.post_paid(
+            session=session, entry=entry, payroll_month=payroll.month, on=file.value_date
+        )
+    else:
+        session.execute(text(_LINE_OUTCOMES), {"je": None})
     posting.finish(session)
     drop_temporary_table(session=session, table=_OUTCOMES_TABLE)
     returns.drop_chunk(session)
@@ -107,7 +115,7 @@ def _reconcile(session: Session, file: BankReturnFile) -> None:
     payroll = session.get_one(Payroll, link.payroll_id, with_for_update=True)
     open_lines = session.scalar(
         select(func.count(PayrollLine.id)).where(
-            PayrollLine.payroll_id == payroll.id, PayrollLine.state.in_(("sent", "unknown"))
+            PayrollLine.payroll_id == payroll.id, PayrollLine.state.in_(("built", "unknown"))
         )
     )
     if payroll.status == Status.SENT and not open_lines:

@@ -182,4 +182,4 @@ def test_return_file_whose_totals_differ_from_the_batch_is_rejected_whole(
     assert not result.accepted
     assert "与代发批次" in (result.reason or "")
     states = {line.state for line in _lines(session_factory, payroll_id)}
-    assert states == {"sent"}
+    assert states == {"built"}

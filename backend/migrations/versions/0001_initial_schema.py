@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:19:25.550347
+Create Date: 2026-11-26 21:32:02.957843
 """
 
 from collections.abc import Sequence
@@ -2127,7 +2127,7 @@ def upgrade() -> None:
             "state",
             sa.String(length=16),
             nullable=False,
-            comment="built | sent | paid | failed | unknown",
+            comment="built (until the bank answers) | paid | failed | unknown",
         ),
         sa.Column("reason", sa.String(length=200), nullable=True),
         sa.Column(
