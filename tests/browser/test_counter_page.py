@@ -71,6 +71,7 @@ def test_counter_visit_login_card_id_card_certify_and_receipt(
         browser.find_element(By.ID, "password").send_keys("wrong-password", Keys.ENTER)
         _wait(browser).until(ec.visibility_of_element_located((By.ID, "notice")))
         assert "用户名或密码错误" in _text(browser, "notice")
+        screenshot(browser, "counter-login-refused")
 
         browser.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER)
         _wait(browser).until(ec.visibility_of_element_located((By.ID, "work-view")))
