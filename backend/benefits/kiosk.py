@@ -14,15 +14,17 @@ one thing on its own: certify a pensioner alive, and only when, in the same requ
 
 Every answer is audited with the device, refusals included; the challenge is spent on
 its first answer either way, so an answer cannot be replayed. A retry of the same
-request with the same ``Idempotency-Key`` returns the first result (found through the
-append-only audit record of the spent challenge). Before certifying, the kiosk may ask
-the same checks without the ID card (``authenticate``), to tell the resident early that
-the card is refused or that there is no pension to certify.
+request with the same ``Idempotency-Key`` returns the first result, whatever challenge
+it carries (found through the append-only audit record, keyed by a hash of the kiosk and
+the key). Before certifying, the kiosk may ask the same checks without the ID card
+(``authenticate``), to tell the resident early that the card is refused or that there is
+no pension to certify.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Final, cast
@@ -193,35 +195,36 @@ def authenticate(
     return Outcome(refusal=refusal, person=person, pension=pension)
 
 
-def _first_answer(
-    session: Session, kiosk: Kiosk, challenge_id: str, idempotency_key: str
-) -> Outcome | None:
-    """The certification this kiosk already made with this challenge and key, if any."""
-    audited = session.scalars(
+def _request_id(kiosk: Kiosk, idempotency_key: str) -> str:
+    """The audit object id of one kiosk request: its key, bound to the kiosk."""
+    return hashlib.sha256(f"{kiosk.label}\n{idempotency_key}".encode()).hexdigest()
+
+
+def _first_answer(session: Session, kiosk: Kiosk, request_id: str) -> Outcome | None:
+    """The certification this kiosk already made under this key, if any."""
+    entry = session.scalar(
         select(AuditRecord).where(
             AuditRecord.action == CERTIFY_ACTION,
-            AuditRecord.object_type == "card_challenge",
-            AuditRecord.object_id == challenge_id,
+            AuditRecord.object_type == "kiosk_request",
+            AuditRecord.object_id == request_id,
             AuditRecord.result == "ok",
             AuditRecord.device == kiosk.label,
         )
     )
-    for entry in audited:
-        detail = json.loads(entry.detail)
-        if detail.get("idempotency_key") != idempotency_key:
-            continue
-        certification = session.get(SurvivalCertification, detail["certification_id"])
-        pension = session.get(Pension, certification.pension_id) if certification else None
-        person = session.get(Person, pension.person_id) if pension else None
-        return Outcome(
-            refusal=None,
-            person=person,
-            pension=pension,
-            certification=certification,
-            receipt_number=detail.get("receipt_number"),
-            replayed=True,
-        )
-    return None
+    if entry is None:
+        return None
+    detail = json.loads(entry.detail)
+    certification = session.get(SurvivalCertification, detail["certification_id"])
+    pension = session.get(Pension, certification.pension_id) if certification else None
+    person = session.get(Person, pension.person_id) if pension else None
+    return Outcome(
+        refusal=None,
+        person=person,
+        pension=pension,
+        certification=certification,
+        receipt_number=detail.get("receipt_number"),
+        replayed=True,
+    )
 
 
 def certify(
@@ -238,11 +241,10 @@ def certify(
 ) -> Outcome:
     """Certify the card holder alive when the card and the ID card agree (module docstring)."""
     today = today or dt.date.today()
-    used = session.get(CardChallenge, challenge_id)
-    if used is not None and used.used_at is not None:
-        first = _first_answer(session, kiosk, challenge_id, idempotency_key)
-        if first is not None:
-            return first
+    request_id = _request_id(kiosk, idempotency_key)
+    first = _first_answer(session, kiosk, request_id)
+    if first is not None:
+        return first
     refusal, card, person, pension = _check_card(
         session, kiosk, vault, challenge_id, cryptogram, today
     )
@@ -265,14 +267,14 @@ def certify(
         session=session,
         actor=kiosk.actor,
         action=CERTIFY_ACTION,
-        object_type="card_challenge",
-        object_id=challenge_id,
+        object_type="kiosk_request",
+        object_id=request_id,
         result="ok" if refusal is None else "denied",
         detail={
             "code": refusal.code if refusal else "ok",
+            "challenge_id": challenge_id,
             "card_id": card.id if card else None,
             "certification_id": certification.id if certification else None,
-            "idempotency_key": idempotency_key,
             "receipt_number": receipt_number if certification else None,
         },
     )
