@@ -37,6 +37,9 @@ const $ = (id) => document.getElementById(id);
 const visit = {
   phase: "idle", // idle → card → id → certifying → done | error
   key: null, // the visit's Idempotency-Key: a retried certification is done once
+  // After a visit ends the card must come out before the next one starts: a card left in
+  // the reader is not a new visit (nor a second certification).
+  awaitRemoval: false,
   resetTimer: null,
   pollTimer: null,
 };
@@ -80,6 +83,7 @@ async function call(path, { method = "POST", key } = {}) {
 
 function failed(error, step) {
   visit.phase = "error";
+  visit.awaitRemoval = true;
   const [headline, message] = MESSAGES[error.code] || ["暂时无法办理", error.detail || "请到柜台咨询工作人员。"];
   show(headline, `${message}（${error.code}）`, { tone: "error", step });
   $("hint").textContent = "请取出社保卡和身份证。";
@@ -100,7 +104,7 @@ function reset() {
 }
 
 async function cardInserted() {
-  if (visit.phase !== "idle") return;
+  if (visit.phase !== "idle" || visit.awaitRemoval) return;
   visit.phase = "card";
   visit.key = newKey();
   show("正在核验社保卡", "请稍候，请勿拔卡。", { tone: "busy", step: 0 });
@@ -120,6 +124,7 @@ async function tryCertify() {
   try {
     const answer = await call("/v1/kiosk/certify", { key: visit.key });
     visit.phase = "done";
+    visit.awaitRemoval = true;
     const printed = answer.printed
       ? `回执 ${answer.receipt_number} 已打印，请取走回执。`
       : "回执未能打印，请到柜台补打。";
@@ -139,18 +144,21 @@ async function tryCertify() {
 }
 
 function cardRemoved() {
-  if (visit.phase === "done" || visit.phase === "error") {
-    scheduleReset(3000);
-  } else if (visit.phase !== "idle") {
-    failed({ code: "card_removed" }, 0);
-  }
+  visit.awaitRemoval = false;
+  if (visit.phase === "idle") return;
+  if (visit.phase !== "done" && visit.phase !== "error") failed({ code: "card_removed" }, 0);
+  visit.awaitRemoval = false;
+  scheduleReset(3000);
 }
 
 function connectEvents() {
   const socket = new WebSocket(`${location.origin.replace(/^http/, "ws")}/v1/events`);
   socket.addEventListener("message", (message) => {
     const event = JSON.parse(message.data);
-    if (event.type === "card.inserted") cardInserted();
+    if (event.type === "card.inserted") {
+      visit.awaitRemoval = false;
+      cardInserted();
+    }
     else if (event.type === "card.removed") cardRemoved();
     else if (event.type === "idcard.present") tryCertify();
   });
@@ -163,7 +171,10 @@ async function poll() {
   try {
     if (visit.phase === "idle") {
       const { readers } = await call("/v1/readers", { method: "GET" });
-      if (readers.some((r) => r.card_present)) await cardInserted();
+      const present = readers.some((r) => r.card_present);
+      if (!present) visit.awaitRemoval = false;
+      else if (visit.awaitRemoval) show("请取出社保卡", "办理已结束，请取回社保卡和身份证。", { step: 0 });
+      else await cardInserted();
     } else if (visit.phase === "id") {
       await tryCertify();
     }
