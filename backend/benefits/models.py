@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, SmallInteger, String, text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
@@ -69,8 +78,13 @@ class Pension(Base):
     # Survival certification: the date by which the next one is due.
     certified_until: Mapped[dt.date | None] = mapped_column(Date)
     # The last month a payroll line was built for; the next payroll pays every month after
-    # it, so months missed while suspended come back as back pay on resumption.
+    # it, so months missed while suspended come back as back pay on resumption. While
+    # ``paid_with_county`` it is not kept here: the pension is paid through the county's last
+    # payroll month (``payroll_counties``), so a monthly payroll rewrites no pension row.
     paid_through: Mapped[dt.date | None] = mapped_column(Date)
+    paid_with_county: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     contribution_years: Mapped[int] = mapped_column(SmallInteger)
     balance_fen: Mapped[int] = money_column(comment="account balance fixed at the start")
     monthly_fen: Mapped[int] = money_column(comment="current monthly pension")

@@ -5,7 +5,10 @@ terminated, death known from the card register, enrolment no longer receiving), 
 line per month owed to every other receiving pensioner (the month itself, and back pay
 for months after ``paid_through`` missed while suspended), re-issues earlier failed
 payments to the pensioner's current account, pays the difference for months paid before
-a policy rise (``adjustment``), and moves ``paid_through`` on.
+a policy rise (``adjustment``), keeps back what the pensioner owes from open overpayments
+recovered by deduction (``recovery``, negative), and moves the county's month on: pensions
+in step with it need no row written (``Pension.paid_with_county``); only those left out,
+or falling back in step, are updated.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from backend.ledger import jobs
 from backend.ledger.models import JobChunk
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
-from backend.payroll.models import CalendarMonth, Payroll, PayrollExclusion, PayrollLine
+from backend.payroll.models import (
+    CalendarMonth,
+    Payroll,
+    PayrollCounty,
+    PayrollExclusion,
+    PayrollLine,
+)
 from backend.policy import service as policy
 
 JOB = "payroll_build"
@@ -76,7 +85,8 @@ SELECT :payroll_id, p.id, p.person_id, p.county_code, p.bank_code, p.bank_accoun
 FROM pensions p
 JOIN calendar_months m
   ON m.month >= p.start_month AND m.month <= :month
- AND (p.paid_through IS NULL OR m.month > p.paid_through)
+ AND m.month > COALESCE(CASE WHEN p.paid_with_county THEN :county_through
+                                 ELSE p.paid_through END, :before_all)
  AND (p.end_month IS NULL OR m.month <= p.end_month)
 JOIN pension_computations newest ON newest.id = p.computation_id
 JOIN pension_computations c ON c.id = CASE WHEN newest.from_month <= m.month THEN newest.id
@@ -206,11 +216,30 @@ FROM (
 WHERE r.kept_fen > 0
 """
 
-_PAID_THROUGH = """
-UPDATE pensions
-SET paid_through = CASE WHEN end_month IS NOT NULL AND end_month < :month
-                        THEN end_month ELSE :month END
-WHERE county_code = :county AND status = 'receiving'
+# After the lines: pensions in step that got none (left out) keep the month they were paid
+# through; pensions that got their months up to this one (new, resumed) fall in step. Every
+# other pension is paid through the county's month without its row being written.
+_PIN = """
+UPDATE pensions SET paid_through = :county_through, paid_with_county = false
+WHERE county_code = :county AND paid_with_county
+  AND (status <> 'receiving'
+       OR id IN (SELECT x.pension_id FROM payroll_exclusions x
+                 WHERE x.payroll_id = :payroll_id))
+"""
+
+# A month older than the county's last payroll: pensions not in step move on to it.
+_CATCH_UP = """
+UPDATE pensions SET paid_through = :month
+WHERE county_code = :county AND NOT paid_with_county AND status = 'receiving'
+  AND (paid_through IS NULL OR paid_through < :month)
+  AND EXISTS (SELECT 1 FROM payroll_lines l
+              WHERE l.payroll_id = :payroll_id AND l.pension_id = pensions.id
+                AND l.kind <> 'reissue')
+"""
+
+_IN_STEP = """
+UPDATE pensions SET paid_through = NULL, paid_with_county = true
+WHERE county_code = :county AND NOT paid_with_county AND status = 'receiving'
   AND EXISTS (SELECT 1 FROM payroll_lines l
               WHERE l.payroll_id = :payroll_id AND l.pension_id = pensions.id
                 AND l.kind <> 'reissue')
@@ -306,11 +335,14 @@ def _start(session: Session, principal: Principal, month: dt.date, scope: str) -
 def build_county(*, session: Session, payroll_id: int, county_code: str) -> tuple[int, int]:
     """Build one county's part of a payroll; returns (lines, amount in fen)."""
     payroll = session.get_one(Payroll, payroll_id)
+    county = session.get(PayrollCounty, county_code, with_for_update=True)
     params = {
         "payroll_id": payroll_id,
         "county": county_code,
         "month": payroll.month,
         "year_ago": add_months(payroll.month, -12),
+        "county_through": county.paid_through if county else None,
+        "before_all": dt.date(1, 1, 1),
     }
     rules = policy.rules_on(session=session, region_code=county_code, on=payroll.month).rules
     session.execute(text(_EXCLUDE), params)
@@ -319,7 +351,16 @@ def build_county(*, session: Session, payroll_id: int, county_code: str) -> tupl
     session.execute(text(_REISSUE), params)
     session.execute(text(_ADJUST), params)
     session.execute(text(_RECOVER), {**params, "percent": rules.overpayment_deduction_percent})
-    session.execute(text(_PAID_THROUGH), params)
+    if county is not None and county.paid_through >= payroll.month:
+        session.execute(text(_CATCH_UP), params)
+    else:
+        if county is None:
+            session.add(PayrollCounty(county_code=county_code, paid_through=payroll.month))
+        else:
+            session.execute(text(_PIN), params)
+            county.paid_through = payroll.month
+        session.flush()
+        session.execute(text(_IN_STEP), params)
     count, total = session.execute(
         select(
             func.count(PayrollLine.id), func.coalesce(func.sum(PayrollLine.amount_fen), 0)

@@ -107,6 +107,16 @@ class PayrollExclusion(Base):
     reason: Mapped[str] = mapped_column(String(200))
 
 
+class PayrollCounty(Base):
+    """The last month a payroll was built for in a county: what its pensions in step are
+    paid through (``Pension.paid_with_county``)."""
+
+    __tablename__ = "payroll_counties"
+
+    county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    paid_through: Mapped[dt.date] = mapped_column(Date)
+
+
 class CalendarMonth(Base):
     """Every month a payroll may pay (joined to find the months owed to each pensioner)."""
 

@@ -18,7 +18,7 @@ from backend.db import unit_of_work
 from backend.ledger.jobs import CRASH_EXIT_CODE
 from backend.orgs.permissions import Role
 from backend.payroll import build
-from backend.payroll.models import Payroll, PayrollExclusion, PayrollLine
+from backend.payroll.models import Payroll, PayrollCounty, PayrollExclusion, PayrollLine
 from backend.registry.models import Enrolment, Person
 from tests.backend.benefits_support import add_candidate, award
 from tests.backend.money_world import EMIN_VILLAGE, load_basics
@@ -61,6 +61,18 @@ def _exclusions(session_factory, payroll_id: int) -> list[str]:
         )
 
 
+def _paid_through(session_factory) -> dict[object, object]:
+    """Each pension's (in step with the county, own month) and the county's month."""
+    with unit_of_work(session_factory) as s:
+        found: dict[object, object] = {
+            p.person_id: (p.paid_with_county, p.paid_through and p.paid_through.isoformat())
+            for p in s.scalars(select(Pension))
+        }
+        for county in s.scalars(select(PayrollCounty)):
+            found[county.county_code] = county.paid_through.isoformat()
+        return found
+
+
 def test_suspended_pensioner_is_left_out_and_gets_back_pay_after_certifying(
     world: World, pensioners, session_factory
 ):
@@ -78,6 +90,12 @@ def test_suspended_pensioner_is_left_out_and_gets_back_pay_after_certifying(
     july = _build(session_factory, dt.date(2026, 7, 1))
     assert _lines(session_factory, july) == [(other, "regular", "2026-07-01", 30800)]
     assert _exclusions(session_factory, july) == ["overdue_certification"]
+    # Only the pension left out is written: it keeps June; the other follows the county.
+    assert _paid_through(session_factory) == {
+        lapsed: (False, "2026-06-01"),
+        other: (True, None),
+        "654226": "2026-07-01",
+    }
 
     r = world.client.post(
         f"/api/v1/benefits/pensions/{lapsed}/certifications",
@@ -94,6 +112,11 @@ def test_suspended_pensioner_is_left_out_and_gets_back_pay_after_certifying(
         ]
     )
     assert _exclusions(session_factory, august) == []
+    assert _paid_through(session_factory) == {
+        lapsed: (True, None),
+        other: (True, None),
+        "654226": "2026-08-01",
+    }
 
 
 def test_supervision_leaves_out_dead_card_holders_and_ended_enrolments(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:32:02.957843
+Create Date: 2026-11-26 21:37:11.086331
 """
 
 from collections.abc import Sequence
@@ -97,6 +97,12 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_runs")),
+    )
+    op.create_table(
+        "payroll_counties",
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("paid_through", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("county_code", name=op.f("pk_payroll_counties")),
     )
     op.create_table(
         "person_lists",
@@ -1681,6 +1687,9 @@ def upgrade() -> None:
         sa.Column("status_since", sa.Date(), nullable=True, comment="first month affected"),
         sa.Column("certified_until", sa.Date(), nullable=True),
         sa.Column("paid_through", sa.Date(), nullable=True),
+        sa.Column(
+            "paid_with_county", sa.Boolean(), server_default=sa.text("(false)"), nullable=False
+        ),
         sa.Column("contribution_years", sa.SmallInteger(), nullable=False),
         sa.Column(
             "balance_fen",
@@ -2507,6 +2516,7 @@ def downgrade() -> None:
     op.drop_table("pki_keys")
     op.drop_table("pki_bank_partners")
     op.drop_table("person_lists")
+    op.drop_table("payroll_counties")
     op.drop_table("job_runs")
     op.drop_table("calendar_months")
     with op.batch_alter_table("bank_batches", schema=None) as batch_op:
