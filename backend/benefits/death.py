@@ -153,6 +153,7 @@ def import_death_list(
         .where(Pension.status != PensionStatus.TERMINATED)
         .order_by(matching.staged.c.line)
     ).all()
+    matching.drop_stage(session=session)
     listed = PersonList(
         sha256=sha,
         kind="death",

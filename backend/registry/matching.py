@@ -6,7 +6,8 @@ date per row. The file is streamed once; each row is checked field by field and 
 rows go straight into a temporary staging table (PostgreSQL ``COPY``, SQLite
 ``executemany``). A whole-file check (an ID number twice) is one SQL statement over
 the staging table, and the match is one join of the staging table with ``persons``
-(``listed_persons``), to which the caller adds its own joins (pensions, open cases).
+(``listed_persons``), to which the caller adds its own joins (pensions, open cases);
+the caller then drops the staging table (``drop_stage``).
 
 By default a file with any bad row raises ``ListRejected`` (every error with its
 line, column and reason) and so changes nothing; ``accept_valid`` stages the good
@@ -249,6 +250,11 @@ def stage_list(
         raise ListRejected(layout.label, report)
     session.execute(text(f"ANALYZE {STAGE}"))
     return report
+
+
+def drop_stage(*, session: Session) -> None:
+    """Drop the staging table once the caller's join has run (SQLite keeps it otherwise)."""
+    session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
 
 
 def listed_persons() -> Select[tuple[int, int, dt.date]]:

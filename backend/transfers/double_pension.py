@@ -78,6 +78,7 @@ def import_employee_pensioners(
         .where(Pension.status != PensionStatus.TERMINATED)
         .order_by(matching.staged.c.line)
     ).all()
+    matching.drop_stage(session=session)
     listed = PersonList(
         sha256=sha,
         kind="employee_pensioners",
