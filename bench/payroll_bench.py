@@ -103,10 +103,13 @@ def seed_pensioners(engine: Engine, count: int) -> dict[str, Principal]:
            SELECT id, county_code, :month, 14300, 3500, 3000, 10000, 30800, 15, 1390000, 139,
                   :version, 'award', now() FROM pensions""",
         # As the first payroll after each award leaves them: the newest computation noted,
-        # and each draw proved by the balance for as long as it lasts (2026-06 + 138 / 137
-        # months), so the steady state is measured, not the once-per-award check.
-        "UPDATE pensions p SET computation_id = c.id FROM pension_computations c"
-        " WHERE c.pension_id = p.id",
+        # in step with the county's payroll month (paid through May), and each draw proved
+        # by the balance for as long as it lasts (2026-06 + 138 / 137 months), so the steady
+        # state is measured, not what happens once per award.
+        "UPDATE pensions p SET computation_id = c.id, paid_with_county = true"
+        " FROM pension_computations c WHERE c.pension_id = p.id",
+        "INSERT INTO payroll_counties (county_code, paid_through)"
+        " VALUES (:county, DATE '2026-05-01')",
         """INSERT INTO pension_draws (pension_id, source, monthly_fen, covered_through)
            SELECT id, s.source, s.amount, 2026 * 12 + 5 + s.months FROM pensions,
                   (VALUES ('own', 7194, 138), ('government_subsidy', 2806, 137))

@@ -87,13 +87,18 @@ class SentBatch:
 
 
 def _write(path: Path, pieces: Iterable[str], encoding: str) -> str:
-    """Write text pieces under a temporary name, rename into place; returns the SHA-256."""
+    """Write text pieces under a temporary name, rename into place; returns the SHA-256.
+
+    Pieces are encoded and hashed a few thousand at a time (once each), not one by one.
+    """
     partial = path.with_name(path.name + ".part")
     digest = hashlib.sha256()
-    with partial.open("w", encoding=encoding, newline="") as fh:
-        for piece in pieces:
-            fh.write(piece)
-            digest.update(piece.encode(encoding))
+    pieces = iter(pieces)
+    with partial.open("wb") as fh:
+        while block := list(itertools.islice(pieces, 5000)):
+            data = "".join(block).encode(encoding)
+            fh.write(data)
+            digest.update(data)
     partial.replace(path)
     return digest.hexdigest()
 

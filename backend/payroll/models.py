@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
@@ -50,7 +50,20 @@ class PayrollLine(Base):
     __table_args__ = (
         Index("ix_payroll_lines_payroll_county", "payroll_id", "county_code"),
         Index("ix_payroll_lines_pension_month", "pension_id", "month"),
-        Index("ix_payroll_lines_county_state", "county_code", "state"),
+        # Only the lines a later payroll looks for: failed ones (re-issued) and recovery
+        # lines (what they keep back); the million regular lines stay out of both.
+        Index(
+            "ix_payroll_lines_failed",
+            "county_code",
+            postgresql_where=text("state = 'failed'"),
+            sqlite_where=text("state = 'failed'"),
+        ),
+        Index(
+            "ix_payroll_lines_overpayment",
+            "overpayment_id",
+            postgresql_where=text("overpayment_id IS NOT NULL"),
+            sqlite_where=text("overpayment_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = id_column()
@@ -75,7 +88,7 @@ class PayrollLine(Base):
     )
     # For a recovery line: the overpayment it reduces (recorded when the line is paid).
     overpayment_id: Mapped[int | None] = mapped_column(
-        IdType, ForeignKey("benefit_overpayments.id"), index=True
+        IdType, ForeignKey("benefit_overpayments.id")
     )
     state: Mapped[str] = mapped_column(
         String(16), comment="built (until the bank answers) | paid | failed | unknown"

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:37:11.086331
+Create Date: 2026-11-26 21:41:32.642329
 """
 
 from collections.abc import Sequence
@@ -2181,10 +2181,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("payroll_lines", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_payroll_lines_county_state", ["county_code", "state"], unique=False
+            "ix_payroll_lines_failed",
+            ["county_code"],
+            unique=False,
+            postgresql_where=sa.text("state = 'failed'"),
+            sqlite_where=sa.text("state = 'failed'"),
         )
         batch_op.create_index(
-            batch_op.f("ix_payroll_lines_overpayment_id"), ["overpayment_id"], unique=False
+            "ix_payroll_lines_overpayment",
+            ["overpayment_id"],
+            unique=False,
+            postgresql_where=sa.text("overpayment_id IS NOT NULL"),
+            sqlite_where=sa.text("overpayment_id IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_payroll_lines_payroll_county", ["payroll_id", "county_code"], unique=False
@@ -2257,8 +2265,16 @@ def downgrade() -> None:
     with op.batch_alter_table("payroll_lines", schema=None) as batch_op:
         batch_op.drop_index("ix_payroll_lines_pension_month")
         batch_op.drop_index("ix_payroll_lines_payroll_county")
-        batch_op.drop_index(batch_op.f("ix_payroll_lines_overpayment_id"))
-        batch_op.drop_index("ix_payroll_lines_county_state")
+        batch_op.drop_index(
+            "ix_payroll_lines_overpayment",
+            postgresql_where=sa.text("overpayment_id IS NOT NULL"),
+            sqlite_where=sa.text("overpayment_id IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_payroll_lines_failed",
+            postgresql_where=sa.text("state = 'failed'"),
+            sqlite_where=sa.text("state = 'failed'"),
+        )
 
     op.drop_table("payroll_lines")
     with op.batch_alter_table("double_pension_cases", schema=None) as batch_op:
