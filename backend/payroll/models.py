@@ -50,13 +50,21 @@ class PayrollLine(Base):
     __table_args__ = (
         Index("ix_payroll_lines_payroll_county", "payroll_id", "county_code"),
         Index("ix_payroll_lines_pension_month", "pension_id", "month"),
-        # Only the lines a later payroll looks for: failed ones (re-issued) and recovery
-        # lines (what they keep back); the million regular lines stay out of both.
+        # Only the lines a later payroll looks for: failed ones (re-issued), re-issues (once
+        # each) and recovery lines (what they keep back); the million regular lines stay
+        # out of these three.
         Index(
             "ix_payroll_lines_failed",
             "county_code",
             postgresql_where=text("state = 'failed'"),
             sqlite_where=text("state = 'failed'"),
+        ),
+        Index(
+            "uq_payroll_lines_reissue_of",
+            "reissue_of_id",
+            unique=True,
+            postgresql_where=text("reissue_of_id IS NOT NULL"),
+            sqlite_where=text("reissue_of_id IS NOT NULL"),
         ),
         Index(
             "ix_payroll_lines_overpayment",
@@ -83,9 +91,7 @@ class PayrollLine(Base):
     account_fen: Mapped[int] = money_column()
     computation_id: Mapped[int] = mapped_column(IdType, ForeignKey("pension_computations.id"))
     policy_version_id: Mapped[int] = mapped_column(IdType, ForeignKey("policy_versions.id"))
-    reissue_of_id: Mapped[int | None] = mapped_column(
-        IdType, ForeignKey("payroll_lines.id"), unique=True
-    )
+    reissue_of_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("payroll_lines.id"))
     # For a recovery line: the overpayment it reduces (recorded when the line is paid).
     overpayment_id: Mapped[int | None] = mapped_column(
         IdType, ForeignKey("benefit_overpayments.id")

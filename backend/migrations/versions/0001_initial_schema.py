@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:41:32.642329
+Create Date: 2026-11-26 21:44:33.613062
 """
 
 from collections.abc import Sequence
@@ -2177,7 +2177,6 @@ def upgrade() -> None:
             name=op.f("fk_payroll_lines_reissue_of_id_payroll_lines"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payroll_lines")),
-        sa.UniqueConstraint("reissue_of_id", name=op.f("uq_payroll_lines_reissue_of_id")),
     )
     with op.batch_alter_table("payroll_lines", schema=None) as batch_op:
         batch_op.create_index(
@@ -2199,6 +2198,13 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_payroll_lines_pension_month", ["pension_id", "month"], unique=False
+        )
+        batch_op.create_index(
+            "uq_payroll_lines_reissue_of",
+            ["reissue_of_id"],
+            unique=True,
+            postgresql_where=sa.text("reissue_of_id IS NOT NULL"),
+            sqlite_where=sa.text("reissue_of_id IS NOT NULL"),
         )
 
     op.create_table(
@@ -2263,6 +2269,11 @@ def downgrade() -> None:
 
     op.drop_table("overpayment_recoveries")
     with op.batch_alter_table("payroll_lines", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_payroll_lines_reissue_of",
+            postgresql_where=sa.text("reissue_of_id IS NOT NULL"),
+            sqlite_where=sa.text("reissue_of_id IS NOT NULL"),
+        )
         batch_op.drop_index("ix_payroll_lines_pension_month")
         batch_op.drop_index("ix_payroll_lines_payroll_county")
         batch_op.drop_index(
