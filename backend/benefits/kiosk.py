@@ -27,7 +27,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,7 +45,6 @@ from backend.cards.service import UNUSABLE_LABELS, Unusable, why_unusable
 from backend.errors import NotFound, PermissionDenied
 from backend.keys.vault import KeyVault
 from backend.orgs.permissions import Permission, Scope
-from backend.orgs.service import Principal
 from backend.pki.models import Device
 from backend.registry.models import Person
 
@@ -257,7 +256,7 @@ def certify(
         # permission it has and no operator id.
         certification = survival.certify(
             session=session,
-            principal=cast(Principal, kiosk),
+            principal=kiosk,
             person_id=person.id,
             method=Method.KIOSK,
             certified_on=today,

@@ -8,6 +8,7 @@ so the suspended months come back as back pay without a separate calculation.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Protocol
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,15 +22,30 @@ from backend.db import unit_of_work, utcnow
 from backend.errors import Conflict, NotFound, invalid
 from backend.ledger import jobs
 from backend.ledger.models import JobChunk
-from backend.orgs.permissions import Permission
-from backend.orgs.service import Principal
+from backend.orgs.permissions import Permission, Scope
 from backend.policy import service as policy
 
 OVERDUE = "overdue_certification"
 JOB = "survival_suspend"
 
 
-def _scoped_pension(session: Session, principal: Principal, person_id: int) -> Pension:
+class Certifier(Protocol):
+    """Who records a certification: an operator (``Principal``) or a kiosk on its own."""
+
+    @property
+    def scope(self) -> Scope: ...
+
+    @property
+    def actor(self) -> Actor: ...
+
+    @property
+    def operator_id(self) -> int | None: ...
+
+    def require(self, permission: Permission) -> None:
+        """Raise unless the certifier holds ``permission``."""
+
+
+def _scoped_pension(session: Session, principal: Certifier, person_id: int) -> Pension:
     pension = session.scalar(select(Pension).where(Pension.person_id == person_id))
     if pension is None or not principal.scope.covers(pension.region_code):
         raise NotFound(
@@ -43,7 +59,7 @@ def _scoped_pension(session: Session, principal: Principal, person_id: int) -> P
 def certify(
     *,
     session: Session,
-    principal: Principal,
+    principal: Certifier,
     person_id: int,
     method: Method,
     certified_on: dt.date,
