@@ -33,6 +33,7 @@ from device_drivers.printer import CapturePrinter, PrinterError, ReceiptPrinter
 from firmware_profiles import printer_profile, scanner_profile
 from terminal_agent import __version__
 from terminal_agent.backend_client import BackendLink
+from terminal_agent.card_keys import BackendCardVerifier
 from terminal_agent.config import AgentConfig
 from terminal_agent.devices import CardReaderDevice, Device, IdScannerDevice, PrinterDevice
 from terminal_agent.events import EventBus
@@ -248,7 +249,11 @@ class Agent:
         reader: CardReaderDevice = self.device("card_reader")
         mode = self.config.card_reader.authentication
         if mode == "local":
-            return {**reader.authenticate(), "mode": "local", "card_state_checked": False}
+            return {
+                **reader.authenticate(self._local_keys()),
+                "mode": "local",
+                "card_state_checked": False,
+            }
         try:
             return self._authenticate_online(reader, authorization)
         except BackendUnreachableError:
@@ -256,11 +261,48 @@ class Agent:
                 raise
             log.warning("backend unreachable: card authenticated with the local keys only")
         return {
-            **reader.authenticate(),
+            **reader.authenticate(self._local_keys()),
             "mode": "offline",
             "card_state_checked": False,
             "warning": "后台无法连接：仅在本机核验了卡片真伪，未核对挂失、注销等卡片状态",
         }
+
+    def read_card(self, *, authorization: str | None) -> dict[str, Any]:
+        """EF05 and EF06 of the card in the reader; protected holder data (generation 3)
+        opens with a cryptogram from the backend's vault, asked with the operator's session."""
+        reader: CardReaderDevice = self.device("card_reader")
+        if self.config.card_reader.verifier == "demo":
+            return reader.read(self._local_keys())
+        return reader.read(BackendCardVerifier(self._cryptogram_asker(authorization)))
+
+    def _cryptogram_asker(self, authorization: str | None) -> Callable[[bytes, bytes], bytes]:
+        def cryptogram_for(identification_code: bytes, challenge: bytes) -> bytes:
+            if not authorization:
+                raise AgentProblem(
+                    "login_required",
+                    "读取社保卡持卡人信息须先登录（由后台密钥系统认证卡片）",
+                    status=401,
+                )
+            answer = self.link.request(
+                "POST",
+                "/api/v1/cards/external-authentications",
+                body={
+                    "identification_code": identification_code.hex().upper(),
+                    "challenge": challenge.hex().upper(),
+                },
+                authorization=authorization,
+            )
+            if answer.status != 200:
+                raise _card_refusal(answer)
+            return bytes.fromhex(answer.body["cryptogram"])
+
+        return cryptogram_for
+
+    def _local_keys(self) -> card_services.CardVerifier:
+        # DEMO keys only (card_services.demo): the virtual and demo cards are made with
+        # them; the configuration allows local checks only with verifier = "demo".
+        assert self.config.card_reader.verifier == "demo"
+        return card_services.MasterKeyVerifier(DEMO_MASTER_KEYS)
 
     def _authenticate_online(
         self, reader: CardReaderDevice, authorization: str | None
@@ -556,11 +598,6 @@ def _card_reader(config: AgentConfig) -> CardReaderDriver:
     return simulated
 
 
-def _demo_verifier() -> card_services.CardVerifier:
-    # DEMO keys only (card_services.demo): the virtual and demo cards are made with them.
-    return card_services.MasterKeyVerifier(DEMO_MASTER_KEYS)
-
-
 def _scanner_opener(
     config: AgentConfig, resources: ExitStack
 ) -> tuple[Callable[[], IdScanner], ScannerSimulator | None]:
@@ -630,7 +667,6 @@ def bootstrap(config: AgentConfig, *, link: BackendLink | None = None) -> Agent:
                 _card_reader(config),
                 bus=bus,
                 poll_seconds=config.poll_seconds,
-                verifier_factory=_demo_verifier,
                 reader_name=config.card_reader.reader,
             )
         if config.id_scanner.kind != "none":

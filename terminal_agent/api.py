@@ -274,9 +274,8 @@ def create_api(agent: Agent) -> FastAPI:
         return {"readers": agent.device("card_reader").readers()}
 
     @app.post("/v1/card/read", summary="读社保卡基本信息与持卡人信息")
-    def card_read() -> dict[str, Any]:
-        result: dict[str, Any] = agent.device("card_reader").read()
-        return result
+    def card_read(authorization: Authorization = None) -> dict[str, Any]:
+        return agent.read_card(authorization=authorization)
 
     @app.post("/v1/card/authenticate", summary="社保卡认证（后台在线核验，或按配置本机核验）")
     def card_authenticate(authorization: Authorization = None) -> dict[str, Any]:

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_PORT = 17800
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
@@ -42,8 +50,10 @@ class CardReaderSettings(_Section):
     # Part of the PC/SC reader name to use (default: the first with a card in it).
     reader: str | None = None
     # Who answers the card's challenges on a read (EXTERNAL AUTHENTICATE for protected
-    # holder data) and in a local authentication: ``demo`` holds the public demo keys.
-    verifier: Literal["demo"] = "demo"
+    # holder data): ``backend`` asks the backend's key vault with the operator's session
+    # (the workstation holds no card key); ``demo`` holds the public demo keys, for demo
+    # cards only, and is the one setting that allows a local authentication.
+    verifier: Literal["backend", "demo"] = "backend"
     # How /v1/card/authenticate decides that a card is genuine and usable: ``online`` asks
     # the backend (its vault and the card's state) and refuses while it is unreachable;
     # ``online_or_local`` falls back to the local keys then (answer marked offline, card
@@ -51,6 +61,15 @@ class CardReaderSettings(_Section):
     authentication: Literal["online", "online_or_local", "local"] = "online"
     # Demo cards (generation numbers) put in the simulated reader at start.
     simulator_cards: tuple[int, ...] = (3,)
+
+    @model_validator(mode="after")
+    def _local_needs_keys(self) -> CardReaderSettings:
+        if self.authentication != "online" and self.verifier != "demo":
+            raise ValueError(
+                f"card_reader.authentication = {self.authentication!r} checks cards with local"
+                " keys: only verifier = 'demo' has any (a workstation holds no card key)"
+            )
+        return self
 
 
 class IdScannerSettings(_Section):

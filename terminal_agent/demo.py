@@ -93,8 +93,14 @@ def run_counter_demo(
             "backend_url": backend_url,
             "pairing_token": pairing,
             # The demo backend holds no records of the simulator's demo cards, so the card
-            # is authenticated with the demo keys in the agent.
-            "card_reader": {"kind": "simulator", "simulator_cards": [3], "authentication": "local"},
+            # is authenticated and read with the public demo keys in the agent (a
+            # production workstation holds no card key: verifier = "backend").
+            "card_reader": {
+                "kind": "simulator",
+                "simulator_cards": [3],
+                "authentication": "local",
+                "verifier": "demo",
+            },
             "id_scanner": {"kind": "simulator", "profile": "simulator", "simulator_card": 0},
             "printer": {"kind": "capture", "port": 0, "status_poll_seconds": 0},
             "outbox": {"path": str(out_dir / "demo-outbox.db")},

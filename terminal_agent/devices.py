@@ -115,13 +115,11 @@ class CardReaderDevice(Device):
         *,
         bus: EventBus,
         poll_seconds: float,
-        verifier_factory: Callable[[], card_services.CardVerifier],
         reader_name: str | None = None,
     ) -> None:
         super().__init__(bus=bus, poll_seconds=poll_seconds)
         self.driver = driver
         self.reader_name = reader_name
-        self._verifier_factory = verifier_factory
         self._snapshot: dict[str, bytes | None] = {}
 
     def close(self) -> None:
@@ -161,10 +159,11 @@ class CardReaderDevice(Device):
             for state in self.driver.reader_states()
         ]
 
-    def read(self) -> dict[str, Any]:
-        """Read EF05 and EF06 of the card in the chosen reader."""
+    def read(self, verifier: card_services.CardVerifier) -> dict[str, Any]:
+        """Read EF05 and EF06 of the card in the chosen reader (``verifier`` answers the
+        card's challenge before protected holder data: the backend's vault, or demo keys)."""
         with self.driver.connect(name=self.reader_name) as connection:
-            basic, holder = read_card(connection, verifier=self._verifier_factory())
+            basic, holder = read_card(connection, verifier=verifier)
             return {
                 "reader": connection.reader,
                 "atr": connection.atr.hex().upper(),
@@ -172,13 +171,13 @@ class CardReaderDevice(Device):
                 "holder": _record(holder),
             }
 
-    def authenticate(self) -> dict[str, Any]:
-        """Mutual authentication with the card: is it genuine, and may we read it?"""
+    def authenticate(self, verifier: card_services.CardVerifier) -> dict[str, Any]:
+        """Mutual authentication with the card against local keys: is it genuine?"""
         with (
             self.driver.connect(name=self.reader_name) as connection,
             card_errors_as_reader_errors(),
         ):
-            result = card_services.authenticate_card(connection, self._verifier_factory())
+            result = card_services.authenticate_card(connection, verifier)
             return {
                 "reader": connection.reader,
                 "genuine": True,

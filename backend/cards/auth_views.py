@@ -16,6 +16,7 @@ from backend.cards.schemas import (
     CardOut,
     ChallengeIn,
     ChallengeOut,
+    CodedChallengeIn,
     CommandOut,
     CryptogramOut,
     HolderOut,
@@ -124,6 +125,25 @@ def external_authenticate(
         principal=principal,
         vault=vault,
         card_id=card_id,
+        challenge=bytes.fromhex(body.challenge),
+    )
+    return CryptogramOut(cryptogram=cryptogram.hex().upper())
+
+
+@router.post(
+    "/cards/external-authentications",
+    response_model=CryptogramOut,
+    summary="按卡片识别码计算外部认证密文（终端读取受保护信息）",
+)
+def external_authenticate_by_code(
+    body: CodedChallengeIn, session: DbSession, principal: Authenticator, vault: Vault
+) -> CryptogramOut:
+    """For a terminal that read the card's identification code and holds no card key."""
+    cryptogram = authentication.external_authenticate(
+        session=session,
+        principal=principal,
+        vault=vault,
+        identification_code=body.identification_code,
         challenge=bytes.fromhex(body.challenge),
     )
     return CryptogramOut(cryptogram=cryptogram.hex().upper())

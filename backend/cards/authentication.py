@@ -195,8 +195,7 @@ def verify_answer(
     return AuthenticationOutcome(refusal=refusal, card=card, authentic=authentic, holder=holder)
 
 
-def _keyed_card(session: Session, principal: Principal, card_id: int) -> Card:
-    card = get_card(session=session, principal=principal, card_id=card_id)
+def _keyed(card: Card) -> Card:
     if CardState(card.state) not in KEYED_STATES or card.key_version is None:
         raise Conflict(
             detail=f"此卡状态为“{card.state}”，不能再作安全认证",
@@ -206,12 +205,39 @@ def _keyed_card(session: Session, principal: Principal, card_id: int) -> Card:
     return card
 
 
+def _keyed_card(session: Session, principal: Principal, card_id: int) -> Card:
+    return _keyed(get_card(session=session, principal=principal, card_id=card_id))
+
+
+def _card_in_scope_by_code(
+    session: Session, principal: Principal, identification_code: str
+) -> Card:
+    card = _card_by_code(session, identification_code.upper())
+    # Outside the operator's region a card answers like an unknown one (404, audited).
+    return get_card(session=session, principal=principal, card_id=card.id)
+
+
 def external_authenticate(
-    *, session: Session, principal: Principal, vault: KeyVault, card_id: int, challenge: bytes
+    *,
+    session: Session,
+    principal: Principal,
+    vault: KeyVault,
+    challenge: bytes,
+    card_id: int | None = None,
+    identification_code: str | None = None,
 ) -> bytes:
-    """The EXTERNAL AUTHENTICATE cryptogram for a card's challenge (protected reads)."""
+    """The EXTERNAL AUTHENTICATE cryptogram for a card's challenge (protected reads).
+
+    The card is named by its id, or by the identification code a terminal read from its
+    EF05 (how a workstation, which holds no card key, reads a generation-3 card).
+    """
     principal.require(Permission.CARD_AUTHENTICATE)
-    card = _keyed_card(session, principal, card_id)
+    if card_id is not None:
+        card = _keyed_card(session, principal, card_id)
+    elif identification_code is not None:
+        card = _keyed(_card_in_scope_by_code(session, principal, identification_code))
+    else:
+        raise invalid("identification_code", "须指明卡片", "required")
     try:
         cryptogram = vault.external_authenticate_cryptogram(
             generation=card.generation,

@@ -145,6 +145,12 @@ class ChallengeIn(BaseModel):
     identification_code: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{32}$")]
 
 
+class CodedChallengeIn(ChallengeIn):
+    """The card's own challenge, with the identification code naming the card."""
+
+    challenge: HexBytes
+
+
 class ChallengeOut(BaseModel):
     """A single-use random for INTERNAL AUTHENTICATE."""
 

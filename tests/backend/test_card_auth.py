@@ -249,6 +249,45 @@ def test_external_authenticate_opens_generation_3_holder_data(world: World, vaul
     assert holder.social_security_number == "65422619580101002X"
 
 
+class CodedBackendVerifier:
+    """As a workstation does it: the card named by the identification code it read."""
+
+    def __init__(self, world: World, username: str = "clerk_hbk") -> None:
+        self.world, self.username = world, username
+
+    def answer_card_challenge(self, *, application, identification_code, challenge) -> bytes:
+        r = self.world.client.post(
+            "/api/v1/cards/external-authentications",
+            json={"identification_code": identification_code.hex(), "challenge": challenge.hex()},
+            headers=self.world.headers(self.username),
+        )
+        if r.status_code != 200:
+            raise LookupError(r.json()["code"])
+        return bytes.fromhex(r.json()["cryptogram"])
+
+
+def test_external_authenticate_by_identification_code_reads_holder_data_in_scope_only(
+    world: World, vault, session_factory
+):
+    card, _, _ = virtual_card(vault, session_factory)
+    holder = read_holder_data(card, verifier=CodedBackendVerifier(world))  # type: ignore[arg-type]
+    assert holder.social_security_number == "65422619580101002X"
+    with pytest.raises(LookupError, match="card_not_found"):
+        read_holder_data(card, verifier=CodedBackendVerifier(world, "clerk_emin"))  # type: ignore[arg-type]
+    unknown = world.client.post(
+        "/api/v1/cards/external-authentications",
+        json={"identification_code": "00" * 16, "challenge": "11" * 8},
+        headers=world.headers("clerk_hbk"),
+    )
+    assert unknown.status_code == 404 and unknown.json()["code"] == "card_unknown"
+    malformed = world.client.post(
+        "/api/v1/cards/external-authentications",
+        json={"identification_code": "XYZ", "challenge": "11" * 8},
+        headers=world.headers("clerk_hbk"),
+    )
+    assert malformed.status_code == 422
+
+
 def test_pin_reset_at_the_counter_unblocks_with_a_new_pin(world: World, vault, session_factory):
     card, card_id, person_id = virtual_card(vault, session_factory)
     for _ in range(3):

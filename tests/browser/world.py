@@ -146,7 +146,12 @@ def running_agent(
         tmp_path,
         backend_url=backend.url,
         allowed_origin=backend.url,
-        card_reader={"kind": "pcsc", "reader": "Virtual PCD", "authentication": "online"},
+        card_reader={
+            "kind": "pcsc",
+            "reader": "Virtual PCD",
+            "authentication": "online",
+            "verifier": "backend",
+        },
         id_scanner={"kind": "simulator", "profile": "simulator", "simulator_card": None},
         **sections,
     )

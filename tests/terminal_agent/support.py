@@ -70,7 +70,12 @@ def agent_config(tmp_path: Path, **sections: Any) -> AgentConfig:
         "allowed_origin": PAGE_ORIGIN,
         "pairing_token": PAIRING_TOKEN,
         "poll_seconds": 0.2,
-        "card_reader": {"kind": "simulator", "simulator_cards": [3], "authentication": "local"},
+        "card_reader": {
+            "kind": "simulator",
+            "simulator_cards": [3],
+            "authentication": "local",
+            "verifier": "demo",
+        },
         "id_scanner": {"kind": "simulator", "profile": "simulator"},
         "printer": {"kind": "capture", "port": 0, "status_poll_seconds": 0},
         "outbox": {"path": str(tmp_path / "outbox.db"), "replay_interval_seconds": 0.2},

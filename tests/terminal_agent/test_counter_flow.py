@@ -37,7 +37,12 @@ def agent(tmp_path: Path, backend: LiveBackend, rig: PcscRig) -> Iterator[Agent]
         tmp_path,
         backend_url=backend.url,
         allowed_origin=PAGE_ORIGIN,
-        card_reader={"kind": "pcsc", "reader": "Virtual PCD", "authentication": "online"},
+        card_reader={
+            "kind": "pcsc",
+            "reader": "Virtual PCD",
+            "authentication": "online",
+            "verifier": "backend",
+        },
     )
     running = bootstrap(config)
     running.start()
@@ -74,11 +79,16 @@ def test_counter_flow_card_id_card_and_verifiable_receipt(
         status = httpx.get(f"{local.url}/v1/status", headers=page).json()
         assert status["devices"]["card_reader"]["state"] == "ready"
 
-        card = httpx.post(f"{local.url}/v1/card/read", headers=page, timeout=10)
+        # The workstation holds no card key: protected holder data needs the operator's
+        # session, with which the backend's vault answers the card's challenge.
+        anonymous = httpx.post(f"{local.url}/v1/card/read", headers=page, timeout=10)
+        assert anonymous.status_code == 401, anonymous.text
+        assert anonymous.json()["code"] == "login_required"
+        operator = {**page, "Authorization": backend.login()}
+        card = httpx.post(f"{local.url}/v1/card/read", headers=operator, timeout=10)
         assert card.status_code == 200, card.text
         assert card.json()["reader"].startswith("Virtual PCD")
         holder = card.json()["holder"]
-        operator = {**page, "Authorization": backend.login()}
         auth = httpx.post(f"{local.url}/v1/card/authenticate", headers=operator, timeout=10)
         assert auth.status_code == 200, auth.text
         assert auth.json()["genuine"] is True and auth.json()["mode"] == "online"

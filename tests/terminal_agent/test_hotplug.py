@@ -83,7 +83,7 @@ def test_smart_card_service_stopping_and_returning_is_recovered(started: Any) ->
     reader.driver.service_running = True
     wait_for(lambda: len(events_of(agent, "card.inserted")) == 2, timeout=EVENT_WITHIN_SECONDS)
     assert reader.state == "ready"
-    assert reader.read()["basic"]["card_number"] == "X00000003"
+    assert agent.read_card(authorization=None)["basic"]["card_number"] == "X00000003"
 
 
 def test_paper_out_and_back_are_events(started: Any) -> None:

@@ -28,7 +28,7 @@ def agent(tmp_path: Path, rig: PcscRig) -> Iterator[Agent]:
     """An agent with only the PC/SC card reader."""
     config = agent_config(
         tmp_path,
-        card_reader={"kind": "pcsc", "reader": "Virtual PCD"},
+        card_reader={"kind": "pcsc", "reader": "Virtual PCD", "verifier": "demo"},
         id_scanner={"kind": "none"},
         printer={"kind": "none"},
     )

@@ -333,7 +333,7 @@ async function swipeCard() {
   clearNotice();
   await busy($("swipe-card"), async () => {
     try {
-      const card = await agent("/v1/card/read");
+      const card = await agent("/v1/card/read", { withLogin: true });
       const auth = await agent("/v1/card/authenticate", { withLogin: true });
       if (!auth.holder) {
         notify("此卡持卡人不在本经办机构辖区内，不能办理");
