@@ -276,7 +276,8 @@ def _record_rejected(
         return summarise(session=session, file_id=file.id)
 
 
-# Why a return row cannot be applied (NULL: it can), judged in this order.
+# Why a return row cannot be applied (NULL: it can), judged in this order. A layout that
+# carries no ID number (pain.002) is matched by document number and amount.
 _REASON = """
     CASE
         WHEN EXISTS (SELECT 1 FROM bank_return_rows d
@@ -284,7 +285,7 @@ _REASON = """
                        AND d.line_no < r.line_no)
             THEN '文件内单据号重复'
         WHEN b.id IS NULL THEN '单据号不属于该批次'
-        WHEN b.id_number <> r.id_number OR b.amount_fen <> r.amount_fen
+        WHEN (r.id_number <> '' AND b.id_number <> r.id_number) OR b.amount_fen <> r.amount_fen
             THEN '身份证号或金额与批次不符'
         WHEN (r.outcome = 'success' AND r.debited_fen <> r.amount_fen)
           OR (r.outcome = 'partial' AND (r.debited_fen <= 0
@@ -374,7 +375,7 @@ def import_file(
     actor: Actor,
     kind: ReturnKind,
     apply: ChunkApply,
-    format_code: str = "pipe",
+    fmt: BankFileFormat,
     chunk_rows: int = 20_000,
     progress: Callable[[str, int, int, RunSummary], None] | None = None,
     on_applied: Callable[[Session, BankReturnFile], None] | None = None,
@@ -383,7 +384,6 @@ def import_file(
 
     ``on_applied`` runs in the transaction that marks the file applied (its last chunk done).
     """
-    fmt = get_format(format_code)
     sha = sha256_of(path)
     with unit_of_work(factory) as session:
         known = session.scalar(select(BankReturnFile).where(BankReturnFile.sha256 == sha))
@@ -486,11 +486,11 @@ def write_return_file(
     batch_no: str,
     value_date: dt.date,
     rows: list[ReturnLine],
-    format_code: str = "pipe",
+    fmt: BankFileFormat | None = None,
     header_total_fen: int | None = None,
 ) -> Path:
-    """Write a return file as a bank would (demo bank, tests, bench)."""
-    fmt = get_format(format_code)
+    """Write a return file as a bank would (demo bank, tests, bench); pipe layout by default."""
+    fmt = fmt or get_format("pipe")
     header = ReturnHeader(
         batch_no=batch_no,
         count=len(rows),

@@ -219,7 +219,7 @@ def import_return(
         actor=actor,
         kind=RETURNS,
         apply=_apply_chunk,
-        format_code=format_code,
+        fmt=get_format(format_code),
         chunk_rows=chunk_rows,
         progress=progress,
     )

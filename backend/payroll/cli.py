@@ -92,14 +92,23 @@ def send(
 @payroll_app.command("import-return")
 def import_return(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="代发回盘文件")],
+    format_code: Annotated[
+        str, typer.Option("--format", help="回盘格式：pipe（竖线分隔）或 pain002（ISO 20022）")
+    ] = "pipe",
 ) -> None:
     """Import a pay-out return file (again: no change; lying totals: rejected whole)."""
     from backend.banks.cli import print_result
-    from backend.cli import session_factory
+    from backend.cli import fail, session_factory
 
-    result = returns.import_return(
-        factory=session_factory(), path=path, actor=Actor.system("payroll-return")
-    )
+    try:
+        result = returns.import_return(
+            factory=session_factory(),
+            path=path,
+            actor=Actor.system("payroll-return"),
+            format_code=format_code,
+        )
+    except DomainError as e:
+        raise fail(e) from e
     print_result(result)
     if not result.accepted:
         raise typer.Exit(code=1)

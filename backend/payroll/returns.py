@@ -18,14 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.audit.service import Actor, record
 from backend.banks import returns
+from backend.banks.formats import BankFileFormat, get_format
 from backend.banks.models import BankBatch, BankReturnFile
 from backend.banks.returns import ImportResult
 from backend.contributions.payments import drop_temporary_table
 from backend.db import utcnow
+from backend.errors import invalid
 from backend.payroll import posting
 from backend.payroll.build import Status
 from backend.payroll.files import KIND
 from backend.payroll.models import Payroll, PayrollBatch, PayrollLine
+from backend.payroll.pain002 import Pain002Format
 
 JOB = "payout_return"
 RETURNS = returns.ReturnKind(
@@ -122,16 +125,28 @@ def _reconcile(session: Session, file: BankReturnFile) -> None:
         payroll.status, payroll.reconciled_at = Status.RECONCILED, utcnow()
 
 
+FORMATS: dict[str, BankFileFormat] = {"pipe": get_format("pipe"), "pain002": Pain002Format()}
+
+
 def import_return(
-    *, factory: sessionmaker[Session], path: Path, actor: Actor, chunk_rows: int = 20_000
+    *,
+    factory: sessionmaker[Session],
+    path: Path,
+    actor: Actor,
+    format_code: str = "pipe",
+    chunk_rows: int = 20_000,
 ) -> ImportResult:
-    """Import a pay-out return file once, whole or not at all, resumable after a crash."""
+    """Import a pay-out return file (pipe layout or pain.002) once, whole or not at all,
+    resumable after a crash."""
+    if format_code not in FORMATS:
+        raise invalid("format", f"代发回盘格式应为{'、'.join(FORMATS)}之一：{format_code}")
     return returns.import_file(
         factory=factory,
         path=path,
         actor=actor,
         kind=RETURNS,
         apply=_apply_chunk,
+        fmt=FORMATS[format_code],
         chunk_rows=chunk_rows,
         on_applied=_reconcile,
     )

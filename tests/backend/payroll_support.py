@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.audit.service import Actor
-from backend.banks.formats import Outcome, ReturnLine
+from backend.banks.formats import BankFileFormat, Outcome, ReturnLine
 from backend.banks.models import BankBatchRow
 from backend.banks.returns import write_return_file
 from backend.db import unit_of_work
@@ -63,8 +63,10 @@ def bank_return(
     batch: SentBatch,
     path: Path,
     outcomes: dict[int, tuple[Outcome, str]] | None = None,
+    fmt: BankFileFormat | None = None,
 ) -> Path:
-    """The bank's return file: success unless ``outcomes`` says otherwise (by person id)."""
+    """The bank's return file (pipe layout unless ``fmt``): success unless ``outcomes`` says
+    otherwise (by person id)."""
     outcomes = outcomes or {}
     with unit_of_work(factory) as session:
         rows = session.scalars(
@@ -90,7 +92,7 @@ def bank_return(
                 )
             )
     return write_return_file(
-        path=path, batch_no=batch.batch_no, value_date=dt.date(2026, 11, 21), rows=lines
+        path=path, batch_no=batch.batch_no, value_date=dt.date(2026, 11, 21), rows=lines, fmt=fmt
     )
 
 
