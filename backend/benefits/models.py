@@ -56,7 +56,17 @@ class Pension(Base):
     """One pensioner's entitlement: paid monthly from ``start_month`` while receiving."""
 
     __tablename__ = "pensions"
-    __table_args__ = (Index("ix_pensions_county_status", "county_code", "status"),)
+    __table_args__ = (
+        Index("ix_pensions_county_status", "county_code", "status"),
+        # The few pensions not in step with the county's payroll month (new, suspended):
+        # the payroll finds them without reading every pension.
+        Index(
+            "ix_pensions_out_of_step",
+            "county_code",
+            postgresql_where=text("NOT paid_with_county"),
+            sqlite_where=text("NOT paid_with_county"),
+        ),
+    )
 
     id: Mapped[int] = id_column()
     person_id: Mapped[int] = mapped_column(IdType, ForeignKey("persons.id"), unique=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:44:33.613062
+Create Date: 2026-11-26 22:09:28.510917
 """
 
 from collections.abc import Sequence
@@ -1721,6 +1721,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("pensions", schema=None) as batch_op:
         batch_op.create_index("ix_pensions_county_status", ["county_code", "status"], unique=False)
+        batch_op.create_index(
+            "ix_pensions_out_of_step",
+            ["county_code"],
+            unique=False,
+            postgresql_where=sa.text("NOT paid_with_county"),
+            sqlite_where=sa.text("NOT paid_with_county"),
+        )
 
     op.create_table(
         "benefit_overpayments",
@@ -2331,6 +2338,11 @@ def downgrade() -> None:
 
     op.drop_table("benefit_overpayments")
     with op.batch_alter_table("pensions", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_pensions_out_of_step",
+            postgresql_where=sa.text("NOT paid_with_county"),
+            sqlite_where=sa.text("NOT paid_with_county"),
+        )
         batch_op.drop_index("ix_pensions_county_status")
 
     op.drop_table("pensions")
