@@ -55,7 +55,7 @@ WHERE c.exception_reason IS NULL AND l.state IN ('built', 'unknown')
 _LINE_OUTCOMES = f"""
 UPDATE payroll_lines
 SET state = o.state, reason = o.reason,
-    journal_entry_id = CASE WHEN o.state = 'paid' THEN :je ELSE NULL END
+    journal_entry_id = CASE WHEN o.state = 'paid' THEN CAST(:je AS BIGINT) END
 FROM {_OUTCOMES_TABLE} o
 WHERE payroll_lines.id = o.line_id
 """

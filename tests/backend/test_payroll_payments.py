@@ -246,3 +246,15 @@ def test_a_payment_kept_back_whole_is_not_sent_and_is_posted_at_once(
     assert after[(COUNTY, "1201")] - before[(COUNTY, "1201")] == -30800
     _import(session_factory, batch, tmp_path / "r.txt")
     _books(session_factory)
+
+
+def test_a_return_paying_nobody_marks_every_line_failed_and_posts_nothing(
+    world: World, pensioners, session_factory, tmp_path: Path
+):
+    june = build_and_approve(world, session_factory, "2026-06")
+    [batch] = send(session_factory, june, tmp_path)
+    before = _books(session_factory)
+    failed = {person_id: (Outcome.FAILED, "账户已销户") for person_id in pensioners}
+    _import(session_factory, batch, tmp_path / "r.txt", failed)
+    assert {state for *_, state in _lines(session_factory, june)} == {"failed"}
+    assert _books(session_factory) == before
