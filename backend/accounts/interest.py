@@ -16,10 +16,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Date, bindparam, func, select, text
+from sqlalchemy import Date, bindparam, func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.accounts.models import Account, AccountEntry, Source
+from backend.accounts.models import (
+    INTEREST_CREDIT_REF_TYPE,
+    INTEREST_CREDIT_WHERE,
+    Account,
+    AccountEntry,
+    Source,
+)
 from backend.accounts.posting import close_posting, open_posting
 from backend.audit.service import Actor, record
 from backend.db import UtcDateTime, is_postgres, unit_of_work, utcnow
@@ -29,7 +35,7 @@ from backend.policy import service as policy
 from backend.policy.rules import InterestConvention, rate_fraction
 
 JOB = "interest"
-REF_TYPE = "job_chunk"
+REF_TYPE = INTEREST_CREDIT_REF_TYPE
 _WORK_MEM = "256MB"
 
 _INSERT_INTEREST = """
@@ -51,7 +57,7 @@ WHERE w.interest > 0
   AND NOT EXISTS (
     SELECT 1 FROM account_entries i
     WHERE i.account_id = w.account_id AND i.year = :year
-      AND i.source = 'interest' AND i.reverses_id IS NULL
+      AND {credit}
   )
 ORDER BY w.account_id
 """
@@ -73,7 +79,10 @@ def credit_county(*, session: Session, chunk: JobChunk, year: int, actor: Actor)
     resolved = policy.rules_on(session=session, region_code=county_region(county), on=year_end)
     numerator, denominator = rate_fraction(resolved.rules.rate_for(year))
     sql = text(
-        _INSERT_INTEREST.format(current=_CURRENT_YEAR_TERM[resolved.rules.interest_convention])
+        _INSERT_INTEREST.format(
+            current=_CURRENT_YEAR_TERM[resolved.rules.interest_convention],
+            credit=INTEREST_CREDIT_WHERE,
+        )
     ).bindparams(bindparam("year_end", type_=Date), bindparam("now", type_=UtcDateTime))
     posting = open_posting(
         session=session,
@@ -170,10 +179,17 @@ def run_interest(
 
 
 def interest_credited(*, session: Session, year: int, county_code: str | None = None) -> int:
-    """Total interest credited for ``year`` (net of reversals)."""
-    query = select(func.coalesce(func.sum(AccountEntry.amount_fen), 0)).where(
-        AccountEntry.source == Source.INTEREST.value, AccountEntry.year == year
+    """Total interest credited for ``year`` by the interest run, net of reversals (draws of
+    a pension, transfers and settlements that move interest-source money are not credits)."""
+    credits = select(AccountEntry.id).where(
+        AccountEntry.source == Source.INTEREST.value,
+        AccountEntry.year == year,
+        AccountEntry.ref_type == REF_TYPE,
+        AccountEntry.reverses_id.is_(None),
     )
     if county_code:
-        query = query.where(AccountEntry.county_code == county_code)
+        credits = credits.where(AccountEntry.county_code == county_code)
+    query = select(func.coalesce(func.sum(AccountEntry.amount_fen), 0)).where(
+        or_(AccountEntry.id.in_(credits), AccountEntry.reverses_id.in_(credits))
+    )
     return int(session.scalar(query) or 0)

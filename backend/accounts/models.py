@@ -10,6 +10,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
 
+#: The yearly interest credits written by the interest run (``accounts.interest``), and no
+#: other interest-source entry.
+INTEREST_CREDIT_REF_TYPE = "job_chunk"
+INTEREST_CREDIT_WHERE = (
+    f"source = 'interest' AND ref_type = '{INTEREST_CREDIT_REF_TYPE}' AND reverses_id IS NULL"
+)
+
 
 class Source(StrEnum):
     """Where the money of an entry came from: refunds and inheritance depend on the split."""
@@ -58,13 +65,15 @@ class AccountEntry(Base):
     __tablename__ = "account_entries"
     __table_args__ = (
         # Interest is credited exactly once per account and year, whatever runs overlap.
+        # Only the interest run's credits (ref_type 'job_chunk'): a pension drawing on the
+        # interest part, a transfer or a death settlement moves interest-source money too.
         Index(
             "uq_account_entries_interest_once",
             "account_id",
             "year",
             unique=True,
-            postgresql_where=text("source = 'interest' AND reverses_id IS NULL"),
-            sqlite_where=text("source = 'interest' AND reverses_id IS NULL"),
+            postgresql_where=text(INTEREST_CREDIT_WHERE),
+            sqlite_where=text(INTEREST_CREDIT_WHERE),
         ),
         Index("ix_account_entries_account_year", "account_id", "year"),
         Index("ix_account_entries_county_year", "county_code", "year"),

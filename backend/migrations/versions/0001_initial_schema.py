@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 22:09:28.510917
+Create Date: 2026-11-26 22:24:26.661059
 """
 
 from collections.abc import Sequence
@@ -907,8 +907,12 @@ def upgrade() -> None:
             "uq_account_entries_interest_once",
             ["account_id", "year"],
             unique=True,
-            postgresql_where=sa.text("source = 'interest' AND reverses_id IS NULL"),
-            sqlite_where=sa.text("source = 'interest' AND reverses_id IS NULL"),
+            postgresql_where=sa.text(
+                "source = 'interest' AND ref_type = 'job_chunk' AND reverses_id IS NULL"
+            ),
+            sqlite_where=sa.text(
+                "source = 'interest' AND ref_type = 'job_chunk' AND reverses_id IS NULL"
+            ),
         )
 
     op.create_table(
@@ -2441,8 +2445,12 @@ def downgrade() -> None:
     with op.batch_alter_table("account_entries", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_account_entries_interest_once",
-            postgresql_where=sa.text("source = 'interest' AND reverses_id IS NULL"),
-            sqlite_where=sa.text("source = 'interest' AND reverses_id IS NULL"),
+            postgresql_where=sa.text(
+                "source = 'interest' AND ref_type = 'job_chunk' AND reverses_id IS NULL"
+            ),
+            sqlite_where=sa.text(
+                "source = 'interest' AND ref_type = 'job_chunk' AND reverses_id IS NULL"
+            ),
         )
         batch_op.drop_index("ix_account_entries_ref")
         batch_op.drop_index(batch_op.f("ix_account_entries_journal_entry_id"))
