@@ -240,6 +240,7 @@ def decide_death(
             pension.status, pension.status_code, pension.status_reason = "receiving", None, None
             pension.status_since = first_of_month(dt.date.today())
     else:
+        _refuse_while_at_the_bank(session, pension)
         case.status = "confirmed"
         case.heir_name, case.heir_id_number = heir_name, heir_id_number
         _end_enrolment(session, case, principal)
@@ -268,6 +269,36 @@ def decide_death(
         },
     )
     return case
+
+
+def _refuse_while_at_the_bank(session: Session, pension: Pension | None) -> None:
+    """Settling needs every payment of the pension answered by the bank.
+
+    A payment still open (in a payroll not yet answered, or answered ``unknown``) may yet
+    be paid: for a month before the death it must draw the account the heirs are about to
+    receive, for a month after it it is an overpayment to recover. Either way the
+    settlement would be wrong, so the checker confirms once the bank has answered.
+    """
+    if pension is None:
+        return
+    open_payrolls = sorted(
+        set(
+            session.scalars(
+                select(PayrollLine.payroll_id).where(
+                    PayrollLine.pension_id == pension.id,
+                    PayrollLine.state.in_(("built", "unknown")),
+                )
+            )
+        )
+    )
+    if open_payrolls:
+        raise Conflict(
+            detail="该人员尚有待遇在发放中（名册"
+            + "、".join(str(p) for p in open_payrolls)
+            + "），银行回盘后再核实死亡并结算",
+            code="payment_at_bank",
+            extra={"payroll_ids": open_payrolls},
+        )
 
 
 def _end_enrolment(session: Session, case: DeathCase, principal: Principal) -> None:

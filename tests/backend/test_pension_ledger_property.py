@@ -21,10 +21,10 @@ step the books and the payroll must agree:
 Each example starts from an empty database (the region tree, offices, operators and the
 shipped policy versions loaded again), on SQLite and on PostgreSQL.
 
-Three defects found this way have their own failing tests at the end of the module; the
-machine steps around them so that it keeps checking everything else: no account has
-earned interest, every return file pays at least one row, and a death is confirmed only
-once the bank has answered every payment of the pensioner.
+Defects found this way keep their own tests at the end of the module: draws from an
+account's interest part (the interest run's once-a-year rule), a death confirmed while a
+payment is at the bank (now refused until the bank answers), a return paying nobody on
+PostgreSQL. The machine itself runs no interest credit; that case is the first of them.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -61,6 +62,7 @@ from backend.benefits.models import DeathCase, Overpayment, Pension
 from backend.benefits.survival_rules import Method
 from backend.db import unit_of_work
 from backend.errors import Conflict
+from backend.ledger import chart
 from backend.ledger import service as ledger
 from backend.orgs import service as orgs
 from backend.orgs.service import Principal
@@ -369,12 +371,6 @@ def test_random_pension_events_keep_the_books_and_the_payroll_true(
                     for row in withholding.batch_rows(session=s, batch_id=batch.batch_id)
                 ]
             answer = [o for o, _ in zip(itertools.cycle(outcomes), open_rows)]
-            if not any(
-                o is Outcome.SUCCESS for o, live in zip(answer, open_rows, strict=True) if live
-            ):
-                # A return paying nobody fails on PostgreSQL (a defect, shown by the test
-                # below); one payment goes through so that the machine carries on.
-                answer[open_rows.index(True)] = Outcome.SUCCESS
             path = return_file(
                 factory,
                 batch,
@@ -489,8 +485,7 @@ def test_random_pension_events_keep_the_books_and_the_payroll_true(
             known = pending[pick % len(pending)]
             with unit_of_work(factory) as s:
                 # A confirmation while the bank has not answered a payment of the pension
-                # settles the account too early (a defect, shown by the two tests below):
-                # the machine waits for the answer, so that it keeps checking the rest.
+                # would settle the account too early: it is refused until the bank answers.
                 in_flight = s.scalar(
                     select(func.count()).where(
                         PayrollLine.pension_id == known.pension_id,
@@ -498,6 +493,13 @@ def test_random_pension_events_keep_the_books_and_the_payroll_true(
                     )
                 )
                 if in_flight and accept:
+                    with pytest.raises(Conflict, match="银行回盘后"):
+                        death.decide_death(
+                            session=s,
+                            principal=self.ops["reviewer_xzg"],
+                            case_id=known.case_id,
+                            accept=True,
+                        )
                     return
                 death.decide_death(
                     session=s,
@@ -593,9 +595,9 @@ def test_random_pension_events_keep_the_books_and_the_payroll_true(
 def test_a_pensioner_whose_account_earned_interest_is_paid_two_months_running(
     engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
 ):
-    """Known defect (report 2026-11-26): a monthly draw from an account's ``interest`` part
-    is written as an ``interest`` entry, which the once-a-year interest index allows only
-    once per account and year, so the second month's return cannot be imported."""
+    """A monthly draw from an account's ``interest`` part is an ``interest``-source entry;
+    only the interest run's credits are limited to one per account and year, so every
+    month's return imports (found by this module: the index once covered every entry)."""
     ops = fresh_county(engine, session_factory)
     with unit_of_work(session_factory) as s:
         person_id = add_candidate(s, sequence=201)
@@ -645,6 +647,18 @@ def _pensioner_paid_from_june(
     ops = fresh_county(engine, factory)
     with unit_of_work(factory) as s:
         person_id = add_candidate(s, sequence=203)
+        # The government's subsidy (3 900.00, booked as receivable) has arrived, so the
+        # fund holds the whole balance it may hand to heirs.
+        ledger.post(
+            session=s,
+            county_code="654226",
+            event="test_subsidy_received",
+            lines=[
+                chart.debit(chart.INCOME_BANK, 390_000),
+                chart.credit(chart.SUBSIDY_RECEIVABLE, 390_000),
+            ],
+            posted_on=dt.date(2025, 1, 15),
+        )
     award(factory, ops, person_id, dt.date(2026, 5, 20))
     return ops, person_id
 
@@ -659,7 +673,7 @@ def _report(
 
 
 def _confirm(factory: sessionmaker[Session], ops: dict[str, Principal], case_id: int) -> bool:
-    """The checker confirms; False when refused (a fix may make it wait for the bank)."""
+    """The checker confirms; False when refused (it waits while a payment is at the bank)."""
     try:
         with unit_of_work(factory) as s:
             death.decide_death(
@@ -680,20 +694,19 @@ def _case(factory: sessionmaker[Session], case_id: int) -> DeathCase:
 def test_death_confirmed_while_a_payment_is_at_the_bank_still_draws_that_month(
     engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
 ):
-    """Known defect (report 2026-11-26): June's payment is at the bank when a death in July
-    is confirmed; the settlement hands the whole balance to the heirs, so when the bank then
-    pays June (a month the pensioner was alive) its account pension has nothing to come
-    from. Expected: June is drawn from the account (the heirs get the balance after it) and
-    the books stay true (or the confirmation waits until the bank has answered)."""
+    """June's payment is at the bank when a death in July is reported: confirming would hand
+    the whole balance to the heirs before June (a month the pensioner was alive) draws its
+    account pension, so confirmation waits for the bank (``payment_at_bank``); afterwards
+    June is drawn from the account and the heirs get the balance after it."""
     ops, person_id = _pensioner_paid_from_june(engine, session_factory)
     [june] = send_payroll(session_factory, ops, dt.date(2026, 6, 1), tmp_path / "2026-06")
     case_id = _report(session_factory, ops, person_id, dt.date(2026, 7, 9))
-    confirmed = _confirm(session_factory, ops, case_id)
+    assert not _confirm(session_factory, ops, case_id), "confirmed with June at the bank"
     path = return_file(
         session_factory, june, tmp_path / "june.txt", [Outcome.SUCCESS], dt.date(2026, 7, 22)
     )
     returns.import_return(factory=session_factory, path=path, actor=ACTOR)
-    assert confirmed or _confirm(session_factory, ops, case_id)
+    assert _confirm(session_factory, ops, case_id)
     case = _case(session_factory, case_id)
     with unit_of_work(session_factory) as s:
         [(account_fen, state)] = s.execute(
@@ -720,11 +733,9 @@ def test_death_confirmed_while_a_payment_is_at_the_bank_still_draws_that_month(
 def test_payment_for_a_month_after_death_paid_after_confirmation_is_recovered(
     engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
 ):
-    """Known defect (report 2026-11-26): July's payment is at the bank when a death in June is
-    confirmed (nothing paid after the death yet, so nothing to recover); the bank then pays
-    July. Expected: the basic pension paid for July is recovered (from the balance, or owed
-    by the heirs) and July's account pension is not drawn from a settled account (or the
-    confirmation waits until the bank has answered)."""
+    """July's payment is at the bank when a death in June is reported: confirmation waits
+    for the bank (``payment_at_bank``), so the basic pension the bank then pays for July is
+    recovered by the settlement (from the balance, or owed by the heirs)."""
     ops, person_id = _pensioner_paid_from_june(engine, session_factory)
     for month in (dt.date(2026, 6, 1), dt.date(2026, 7, 1)):
         [batch] = send_payroll(session_factory, ops, month, tmp_path / f"{month:%Y-%m}")
@@ -734,12 +745,12 @@ def test_payment_for_a_month_after_death_paid_after_confirmation_is_recovered(
             )
             returns.import_return(factory=session_factory, path=path, actor=ACTOR)
     case_id = _report(session_factory, ops, person_id, dt.date(2026, 6, 9))
-    confirmed = _confirm(session_factory, ops, case_id)
+    assert not _confirm(session_factory, ops, case_id), "confirmed with July at the bank"
     path = return_file(
         session_factory, batch, tmp_path / "july.txt", [Outcome.SUCCESS], dt.date(2026, 7, 22)
     )
     returns.import_return(factory=session_factory, path=path, actor=ACTOR)
-    assert confirmed or _confirm(session_factory, ops, case_id)
+    assert _confirm(session_factory, ops, case_id)
     case = _case(session_factory, case_id)
     with unit_of_work(session_factory) as s:
         july_basic = s.scalar(
@@ -767,9 +778,8 @@ def test_payment_for_a_month_after_death_paid_after_confirmation_is_recovered(
 def test_a_return_that_pays_nobody_is_imported(
     engine: Engine, session_factory: sessionmaker[Session], tmp_path: Path
 ):
-    """Known defect (report 2026-11-26), PostgreSQL only: a pay-out return in which no row is
-    paid (all failed or unknown) stops with "column journal_entry_id is of type bigint but
-    expression is of type text" (``payroll/returns.py`` binds ``:je`` = None untyped)."""
+    """A pay-out return in which no row is paid (all failed or unknown) imports (found by
+    this module: on PostgreSQL an untyped ``:je`` = None once stopped it)."""
     ops, person_id = _pensioner_paid_from_june(engine, session_factory)
     [june] = send_payroll(session_factory, ops, dt.date(2026, 6, 1), tmp_path / "2026-06")
     path = return_file(
