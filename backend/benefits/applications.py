@@ -196,7 +196,10 @@ def _award(session: Session, principal: Principal, application: Application) -> 
     )
     session.add(pension)
     session.flush()
-    add_computation(session=session, pension=pension, month=result.start_month, parts=parts)
+    # The newest computation, noted so the payroll's regular month needs no search.
+    pension.computation_id = add_computation(
+        session=session, pension=pension, month=result.start_month, parts=parts
+    ).id
     if account_id is not None:
         by_source = accounts.balances_by_source(session=session, account_id=account_id)
         session.add_all(

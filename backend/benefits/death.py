@@ -53,6 +53,8 @@ def paid_after_death(*, session: Session, pension_id: int, died_on: dt.date) -> 
             PayrollLine.pension_id == pension_id,
             PayrollLine.month > first_of_month(died_on),
             PayrollLine.state == "paid",
+            # What was kept back to recover an earlier overpayment is no payment.
+            PayrollLine.kind != "recovery",
         )
     ).one()
     return int(total), int(basic)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.accounts import service as accounts
@@ -27,6 +27,7 @@ from backend.ledger import chart
 from backend.ledger import service as ledger
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
+from backend.payroll.models import PayrollLine
 
 
 class Cause:
@@ -183,6 +184,18 @@ def apply_recovery(
     return recovery
 
 
+def _kept_back_at_the_bank(session: Session, overpayment_id: int) -> int:
+    """What recovery lines of payments not yet answered by the bank keep back (fen)."""
+    kept = session.scalar(
+        select(func.coalesce(func.sum(PayrollLine.amount_fen), 0)).where(
+            PayrollLine.overpayment_id == overpayment_id,
+            PayrollLine.kind == "recovery",
+            PayrollLine.state.in_(("built", "unknown")),
+        )
+    )
+    return -int(kept or 0)
+
+
 def get_overpayment(*, session: Session, principal: Principal, overpayment_id: int) -> Overpayment:
     """One overpayment inside the principal's scope (404 outside it)."""
     principal.require(Permission.BENEFIT_READ)
@@ -230,6 +243,14 @@ def repay(
         raise invalid("amount_fen", "还款金额须大于0", "not_positive")
     if not receipt_no.strip():
         raise invalid("receipt_no", "须填写收据号", "required")
+    being_kept = _kept_back_at_the_bank(session, overpayment.id)
+    if amount_fen > outstanding(overpayment) - being_kept:
+        raise Conflict(
+            detail=f"还款{amount_fen}分超出尚欠的{outstanding(overpayment) - being_kept}分"
+            f"（另有{being_kept}分正从发放中扣回，待银行回盘）",
+            code="recovery_exceeds_outstanding",
+            extra={"outstanding_fen": outstanding(overpayment), "being_kept_fen": being_kept},
+        )
     on = on or dt.date.today()
     entry = ledger.post(
         session=session,

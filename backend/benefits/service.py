@@ -24,6 +24,7 @@ from backend.db import utcnow
 from backend.errors import NoPolicyVersion, NotFound
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
+from backend.payroll.models import PayrollCounty
 from backend.policy import service as policy
 from backend.policy.models import PolicyVersion
 from backend.registry.models import Enrolment, Person
@@ -183,6 +184,18 @@ def add_computation(
     session.add(computation)
     session.flush()
     return computation
+
+
+def paid_through(*, session: Session, pension: Pension) -> dt.date | None:
+    """The last month a payroll line was built for: the county's payroll month while the
+    pension is in step with it (``paid_with_county``), else the pension's own."""
+    if pension.paid_with_county:
+        return session.scalar(
+            select(PayrollCounty.paid_through).where(
+                PayrollCounty.county_code == pension.county_code
+            )
+        )
+    return pension.paid_through
 
 
 def get_pension(*, session: Session, principal: Principal, person_id: int) -> Pension:

@@ -168,6 +168,7 @@ def pension(person_id: int, session: DbSession, principal: Reader) -> PensionOut
     """A pensioner's record with every computation and the policy version of each."""
     found = service.get_pension(session=session, principal=principal, person_id=person_id)
     out = PensionOut.model_validate(found)
+    out.paid_through = service.paid_through(session=session, pension=found)
     out.computations = [
         ComputationOut.model_validate(c)
         for c in service.computations(session=session, pension_id=found.id)

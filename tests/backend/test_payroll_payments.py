@@ -258,3 +258,42 @@ def test_a_return_paying_nobody_marks_every_line_failed_and_posts_nothing(
     _import(session_factory, batch, tmp_path / "r.txt", failed)
     assert {state for *_, state in _lines(session_factory, june)} == {"failed"}
     assert _books(session_factory) == before
+
+
+def test_a_counter_repayment_cannot_take_what_a_payment_at_the_bank_keeps_back(
+    world: World, pensioners, session_factory, tmp_path: Path
+):
+    debtor, _other = pensioners
+    owed = _owe(session_factory, debtor, 20000)
+    june = build_and_approve(world, session_factory, "2026-06")
+    [batch] = send(session_factory, june, tmp_path)  # keeps back 154.00, not yet answered
+    url = f"/api/v1/benefits/overpayments/{owed}/repayments"
+    too_much = world.client.post(
+        url, json={"amount_fen": 20000, "receipt_no": "R1"}, headers=world.headers("clerk_xzg")
+    )
+    assert too_much.status_code == 409, too_much.text
+    assert too_much.json()["code"] == "recovery_exceeds_outstanding"
+    assert too_much.json()["being_kept_fen"] == 15400
+    rest = world.client.post(
+        url, json={"amount_fen": 4600, "receipt_no": "R2"}, headers=world.headers("clerk_xzg")
+    )
+    assert rest.status_code == 201, rest.text
+    _import(session_factory, batch, tmp_path / "r.txt")  # the bank's answer still imports
+    assert _overpayment(session_factory, owed) == (20000, "settled", [4600, 15400])
+    _books(session_factory)
+
+
+def test_the_pension_shows_the_month_it_is_paid_through_in_step_with_the_county(
+    world: World, pensioners, session_factory, tmp_path: Path
+):
+    debtor, _other = pensioners
+    shown = world.client.get(
+        f"/api/v1/benefits/pensions/{debtor}", headers=world.headers("clerk_xzg")
+    ).json()
+    assert shown["paid_through"] is None
+    build_and_approve(world, session_factory, "2026-06")
+    build_and_approve(world, session_factory, "2026-07")
+    shown = world.client.get(
+        f"/api/v1/benefits/pensions/{debtor}", headers=world.headers("clerk_xzg")
+    ).json()
+    assert shown["paid_through"] == "2026-07-01"
