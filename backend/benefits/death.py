@@ -40,6 +40,12 @@ from backend.registry.models import Enrolment, EnrolmentEvent, Person
 from backend.transfers.models import PersonList
 
 SOURCES = ("counter", "public_security", "civil_affairs", "cremation")
+SOURCE_LABELS = {
+    "counter": "柜面报告",
+    "public_security": "公安户籍注销",
+    "civil_affairs": "民政死亡登记",
+    "cremation": "殡葬火化信息",
+}
 OPEN = ("death_reported", "death_match")
 
 
@@ -88,7 +94,7 @@ def _open_case(
     if pension is not None and pension.status != PensionStatus.TERMINATED:
         pension.status = PensionStatus.SUSPENDED
         pension.status_code = "death_reported" if source == "counter" else "death_match"
-        pension.status_reason = f"死亡待核实（{died_on}，来源：{source}）"
+        pension.status_reason = f"死亡待核实（{died_on}，来源：{SOURCE_LABELS[source]}）"
         pension.status_since = add_months(first_of_month(died_on), 1)
         pension.updated_at = utcnow()
         case.overpaid_fen = paid_after_death(

@@ -46,6 +46,42 @@ class Permission(StrEnum):
     PAYROLL_APPROVE = "payroll:approve"
 
 
+#: What each permission is called at the counter (error messages, operator listings).
+PERMISSION_LABELS: dict[Permission, str] = {
+    Permission.PERSON_READ: "查询人员",
+    Permission.PERSON_WRITE: "登记人员",
+    Permission.PERSON_IMPORT: "批量导入人员",
+    Permission.CHANGE_APPROVE: "审核信息变更",
+    Permission.ENROLMENT_WRITE: "办理参保登记",
+    Permission.ORG_READ: "查询机构",
+    Permission.OPERATOR_READ: "查询操作员",
+    Permission.OPERATOR_MANAGE: "管理操作员",
+    Permission.OPERATOR_UNLOCK: "解锁操作员",
+    Permission.AUDIT_READ: "查阅审计日志",
+    Permission.CERT_READ: "查询证书",
+    Permission.CERT_MANAGE: "管理证书",
+    Permission.CARD_READ: "查询社保卡",
+    Permission.CARD_COUNTER: "社保卡柜面业务",
+    Permission.CARD_PRODUCE: "社保卡制卡",
+    Permission.CARD_AUTHENTICATE: "社保卡认证",
+    Permission.CONTRIBUTION_READ: "查询缴费",
+    Permission.CONTRIBUTION_COLLECT: "柜面收款",
+    Permission.CONTRIBUTION_REVERSE: "冲正缴费",
+    Permission.REFUND_REQUEST: "申请退费",
+    Permission.REFUND_APPROVE: "审批退费",
+    Permission.BANK_FILES: "银行批量文件",
+    Permission.POLICY_MANAGE: "管理政策参数",
+    Permission.LEDGER_READ: "查询基金账簿",
+    Permission.BENEFIT_READ: "查询待遇",
+    Permission.BENEFIT_APPLY: "受理待遇申请",
+    Permission.BENEFIT_APPROVE: "审核待遇",
+    Permission.SURVIVAL_CERTIFY: "领取资格认证",
+    Permission.PAYROLL_BUILD: "生成发放名册",
+    Permission.PAYROLL_REVIEW: "复核发放名册",
+    Permission.PAYROLL_APPROVE: "审批发放名册",
+}
+
+
 class Role(StrEnum):
     """Operator roles (经办员, 复核员, administrators)."""
 

@@ -17,6 +17,7 @@ from backend.errors import Conflict, NotFound, PermissionDenied, invalid
 from backend.orgs.models import Office, Operator, Region
 from backend.orgs.permissions import (
     MANAGEABLE_ROLES,
+    PERMISSION_LABELS,
     ROLE_PERMISSIONS,
     Permission,
     Role,
@@ -57,7 +58,8 @@ class Principal:
         """Raise ``PermissionDenied`` unless the role grants ``permission``."""
         if not self.can(permission):
             raise PermissionDenied(
-                detail=f"角色无“{permission.value}”权限", extra={"permission": permission.value}
+                detail=f"本岗位无“{PERMISSION_LABELS[permission]}”权限（{permission.value}）",
+                extra={"permission": permission.value},
             )
 
 

@@ -194,3 +194,14 @@ def test_admin_creates_office_only_inside_scope(world: World, client: TestClient
         json={"code": "654221100-SB", "name": "额敏镇社保所", "region_code": "654221100000"},
     )
     assert out.status_code == 404
+
+
+def test_every_permission_has_a_counter_label_used_in_refusals(world: World):
+    from backend.orgs.permissions import PERMISSION_LABELS, Permission
+
+    assert set(PERMISSION_LABELS) == set(Permission)
+    r = world.client.post(
+        "/api/v1/payroll/payrolls/1/review", json={}, headers=world.headers("clerk_xzg")
+    )
+    assert r.status_code == 403
+    assert "复核发放名册" in r.json()["detail"]
