@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from backend.benefits import overpayments
 from backend.benefits.models import Overpayment, OverpaymentRecovery, Pension
 from backend.db import unit_of_work
 from backend.ledger import service as ledger
+from backend.ledger.jobs import CRASH_AFTER_ENV, CRASH_EXIT_CODE, CRASH_IN_ENV
 from backend.payroll import returns
 from backend.payroll.files import remittance
 from backend.payroll.models import PayrollLine
@@ -297,3 +301,46 @@ def test_the_pension_shows_the_month_it_is_paid_through_in_step_with_the_county(
         f"/api/v1/benefits/pensions/{debtor}", headers=world.headers("clerk_xzg")
     ).json()
     assert shown["paid_through"] == "2026-07-01"
+
+
+def _import_in_subprocess(database_url: str, path: Path, crash: dict[str, str]) -> int:
+    code = (
+        "from pathlib import Path\n"
+        "from backend.audit.service import Actor\n"
+        "from backend.db import make_engine, make_session_factory\n"
+        "from backend.payroll import returns\n"
+        f"f = make_session_factory(make_engine({database_url!r}))\n"
+        f"returns.import_return(factory=f, path=Path({str(path)!r}), actor=Actor.system('t'),"
+        " chunk_rows=1)\n"
+    )
+    env = {**os.environ, **crash}
+    return subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode
+
+
+@pytest.mark.parametrize("crash", [CRASH_AFTER_ENV, CRASH_IN_ENV])
+def test_a_return_import_killed_between_or_inside_chunks_resumes_to_the_same_books(
+    world: World, pensioners, session_factory, database_url, tmp_path: Path, crash: str
+):
+    debtor, other = pensioners
+    _owe(session_factory, debtor, 20000)
+    june = build_and_approve(world, session_factory, "2026-06")
+    [batch] = send(session_factory, june, tmp_path)
+    path = bank_return(
+        session_factory, batch, tmp_path / "r.txt", {other: (Outcome.FAILED, "户名不符")}
+    )
+    before = _books(session_factory)
+    assert _import_in_subprocess(database_url, path, {crash: "1"}) == CRASH_EXIT_CODE
+    assert _import_in_subprocess(database_url, path, {}) == 0
+    result = returns.import_return(factory=session_factory, path=path, actor=Actor.system("t"))
+    assert result.already_imported
+    after = _books(session_factory)
+    # Exactly once: the debtor's 308.00 paid less 154.00 kept back; the other's failed.
+    assert after[(COUNTY, "1201")] - before[(COUNTY, "1201")] == -15400
+    assert after[(COUNTY, "5201")] - before[(COUNTY, "5201")] == 30800 - 10000
+    assert sorted(
+        (person, kind, state) for person, kind, _, _, state in _lines(session_factory, june)
+    ) == [
+        (debtor, "recovery", "paid"),
+        (debtor, "regular", "paid"),
+        (other, "regular", "failed"),
+    ]
