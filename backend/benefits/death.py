@@ -21,7 +21,7 @@ from backend.accounts import service as accounts
 from backend.accounts.models import Account, AccountEntry, Source
 from backend.accounts.posting import open_posting
 from backend.audit.service import Actor, record
-from backend.benefits import overpayments
+from backend.benefits import overpayments, pensioner_lists
 from backend.benefits.formula import add_months, first_of_month, split_by_source
 from backend.benefits.models import DeathCase, Pension
 from backend.benefits.service import PensionStatus, computation_for
@@ -143,59 +143,26 @@ def import_death_list(
     """
     if source not in SOURCES[1:]:
         raise invalid("source", f"死亡数据来源应为{'、'.join(SOURCES[1:])}")
-    sha = matching.file_sha256(path)
-    if session.scalar(select(PersonList.id).where(PersonList.sha256 == sha)):
-        return matching.ListResult(0, 0, 0, already_imported=True)
-    report = matching.stage_list(
-        session=session, path=path, layout=DEATH_LIST, accept_valid=accept_valid
-    )
     has_case = (
         select(DeathCase.id)
         .where(DeathCase.person_id == Person.id, DeathCase.status != "rejected")
         .exists()
     )
-    found = session.execute(
-        matching.listed_persons()
-        .add_columns(has_case)
-        .join(Pension, Pension.person_id == Person.id)
-        .where(Pension.status != PensionStatus.TERMINATED)
-        .order_by(matching.staged.c.line)
-    ).all()
-    matching.drop_stage(session=session)
-    listed = PersonList(
-        sha256=sha,
+
+    def open_case(listed: PersonList, pension: Pension, died_on: dt.date) -> None:
+        person = session.get_one(Person, pension.person_id)
+        _open_case(session, person, died_on, source, actor, list_sha256=listed.sha256)
+
+    return pensioner_lists.import_pensioner_list(
+        session=session,
+        path=path,
+        layout=DEATH_LIST,
         kind="death",
         source=source,
-        file_name=path.name[:200],
-        row_count=report.rows,
-        rejected_rows=report.rows - report.staged,
-        matched=len(found),
-        opened=0,
-    )
-    session.add(listed)
-    for _, person_id, died_on, known in found:
-        if not known:
-            person = session.get_one(Person, person_id)
-            _open_case(session, person, died_on, source, actor, list_sha256=sha)
-            listed.opened += 1
-    session.flush()
-    record(
-        session=session,
+        has_case=has_case,
+        open_case=open_case,
         actor=actor,
-        action="death.list_import",
-        object_type="person_list",
-        object_id=listed.id,
-        detail={
-            "source": source,
-            "sha256": sha,
-            "rows": listed.row_count,
-            "rejected_rows": listed.rejected_rows,
-            "matched": listed.matched,
-            "opened": listed.opened,
-        },
-    )
-    return matching.ListResult(
-        listed.row_count, listed.matched, listed.opened, rejected_rows=listed.rejected_rows
+        accept_valid=accept_valid,
     )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.audit.service import Actor, record
-from backend.benefits import overpayments
+from backend.benefits import overpayments, pensioner_lists
 from backend.benefits.death import paid_after_death
 from backend.benefits.formula import add_months
 from backend.benefits.models import Pension
@@ -60,58 +60,23 @@ def import_employee_pensioners(
     Each match without an open case opens one and suspends the residents' pension at once.
     A bad row rejects the whole file (field by field) unless ``accept_valid``.
     """
-    sha = matching.file_sha256(path)
-    if session.scalar(select(PersonList.id).where(PersonList.sha256 == sha)):
-        return matching.ListResult(0, 0, 0, already_imported=True)
-    report = matching.stage_list(
-        session=session, path=path, layout=EMPLOYEE_PENSIONERS, accept_valid=accept_valid
-    )
     has_case = (
         select(DoublePensionCase.id)
         .where(DoublePensionCase.person_id == Person.id, DoublePensionCase.status != "rejected")
         .exists()
     )
-    found = session.execute(
-        matching.listed_persons()
-        .add_columns(Pension.id, has_case)
-        .join(Pension, Pension.person_id == Person.id)
-        .where(Pension.status != PensionStatus.TERMINATED)
-        .order_by(matching.staged.c.line)
-    ).all()
-    matching.drop_stage(session=session)
-    listed = PersonList(
-        sha256=sha,
+    return pensioner_lists.import_pensioner_list(
+        session=session,
+        path=path,
+        layout=EMPLOYEE_PENSIONERS,
         kind="employee_pensioners",
         source=agency,
-        file_name=path.name[:200],
-        row_count=report.rows,
-        rejected_rows=report.rows - report.staged,
-        matched=len(found),
-        opened=0,
-    )
-    session.add(listed)
-    session.flush()
-    for _, _, start_month, pension_id, known in found:
-        if not known:
-            _open_case(session, session.get_one(Pension, pension_id), listed, start_month, actor)
-            listed.opened += 1
-    record(
-        session=session,
+        has_case=has_case,
+        open_case=lambda listed, pension, start_month: _open_case(
+            session, pension, listed, start_month, actor
+        ),
         actor=actor,
-        action="double_pension.list_import",
-        object_type="person_list",
-        object_id=listed.id,
-        detail={
-            "agency": agency,
-            "sha256": sha,
-            "rows": report.rows,
-            "rejected_rows": listed.rejected_rows,
-            "matched": listed.matched,
-            "opened": listed.opened,
-        },
-    )
-    return matching.ListResult(
-        listed.row_count, listed.matched, listed.opened, rejected_rows=listed.rejected_rows
+        accept_valid=accept_valid,
     )
 
 
