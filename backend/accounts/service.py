@@ -13,6 +13,7 @@ from backend.accounts.models import Account, AccountEntry, Source
 from backend.errors import NotFound
 from backend.orgs.service import Principal
 from backend.registry.models import Person
+from backend.registry.service import get_person
 
 
 def open_account(*, session: Session, person_id: int, county_code: str, on: dt.date) -> Account:
@@ -141,21 +142,9 @@ class Statement:
     closing_by_source: dict[str, int]
 
 
-def get_scoped_person(*, session: Session, principal: Principal, person_id: int) -> Person:
-    """A person inside the operator's scope; out of scope looks exactly like not found."""
-    person = session.get(Person, person_id)
-    if person is None or not principal.scope.covers(person.hukou_region_code):
-        raise NotFound(
-            detail=f"人员{person_id}不存在",
-            code="person_not_found",
-            audit_refusal=person is not None,
-        )
-    return person
-
-
 def statement(*, session: Session, principal: Principal, person_id: int, year: int) -> Statement:
     """The statement data of a person and year (scope-checked)."""
-    person = get_scoped_person(session=session, principal=principal, person_id=person_id)
+    person = get_person(session=session, principal=principal, person_id=person_id)
     return build_statement(session=session, person=person, year=year)
 
 

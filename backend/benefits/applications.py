@@ -20,12 +20,13 @@ from backend.benefits.service import (
 )
 from backend.benefits.survival_rules import next_due
 from backend.db import utcnow
-from backend.errors import Conflict, NotFound, PermissionDenied
+from backend.errors import Conflict, PermissionDenied
 from backend.orgs.permissions import Permission
-from backend.orgs.service import Principal
+from backend.orgs.service import Principal, get_in_scope
 from backend.policy import service as policy
 from backend.registry.codes import EnrolmentStatus
 from backend.registry.models import Enrolment, EnrolmentEvent, Person
+from backend.registry.service import get_person
 
 
 def _paying_enrolment(session: Session, person_id: int) -> Enrolment:
@@ -51,7 +52,7 @@ def apply(
 ) -> Application:
     """Record an application of a qualifying person; a person who does not qualify is told why."""
     principal.require(Permission.BENEFIT_APPLY)
-    person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
+    person = get_person(session=session, principal=principal, person_id=person_id)
     if session.scalar(select(Pension.id).where(Pension.person_id == person.id)) is not None:
         raise Conflict(detail="该人员已核定养老金待遇", code="already_pensioner")
     if session.scalar(
@@ -97,14 +98,15 @@ def apply(
 
 def get_application(*, session: Session, principal: Principal, application_id: int) -> Application:
     """An application in the operator's scope (out of scope looks like not found)."""
-    application = session.get(Application, application_id)
-    if application is None or not principal.scope.covers(application.region_code):
-        raise NotFound(
-            detail=f"待遇申请{application_id}不存在",
-            code="application_not_found",
-            audit_refusal=application is not None,
-        )
-    return application
+    return get_in_scope(
+        session=session,
+        principal=principal,
+        model=Application,
+        object_id=application_id,
+        region_of=lambda found: found.region_code,
+        detail=f"待遇申请{application_id}不存在",
+        code="application_not_found",
+    )
 
 
 def list_applications(

@@ -26,17 +26,18 @@ from backend.benefits.formula import add_months, first_of_month, split_by_source
 from backend.benefits.models import DeathCase, Pension
 from backend.benefits.service import PensionStatus, computation_for
 from backend.db import utcnow
-from backend.errors import Conflict, NotFound, PermissionDenied, invalid
+from backend.errors import Conflict, PermissionDenied, invalid
 from backend.ledger import chart
 from backend.ledger.models import JournalLine
 from backend.orgs.permissions import Permission
-from backend.orgs.service import Principal
+from backend.orgs.service import Principal, get_in_scope
 from backend.payroll.models import PayrollLine
 from backend.policy import service as policy
 from backend.policy.rules import InheritanceRule
 from backend.registry import matching
 from backend.registry.codes import EnrolmentStatus
 from backend.registry.models import Enrolment, EnrolmentEvent, Person
+from backend.registry.service import get_person
 from backend.transfers.models import PersonList
 
 SOURCES = ("counter", "public_security", "civil_affairs", "cremation")
@@ -118,7 +119,7 @@ def report_death(
 ) -> DeathCase:
     """A counter report of a death (the maker); the pension is suspended at once."""
     principal.require(Permission.BENEFIT_APPLY)
-    person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
+    person = get_person(session=session, principal=principal, person_id=person_id)
     if died_on > dt.date.today() or died_on < person.birth_date:
         raise invalid("died_on", "死亡日期不合理", "bad_date")
     return _open_case(
@@ -168,14 +169,15 @@ def import_death_list(
 
 def get_case(*, session: Session, principal: Principal, case_id: int) -> DeathCase:
     """A death case in the operator's scope."""
-    case = session.get(DeathCase, case_id)
-    if case is None or not principal.scope.covers(case.region_code):
-        raise NotFound(
-            detail=f"死亡登记{case_id}不存在",
-            code="death_case_not_found",
-            audit_refusal=case is not None,
-        )
-    return case
+    return get_in_scope(
+        session=session,
+        principal=principal,
+        model=DeathCase,
+        object_id=case_id,
+        region_of=lambda found: found.region_code,
+        detail=f"死亡登记{case_id}不存在",
+        code="death_case_not_found",
+    )
 
 
 def list_cases(

@@ -22,11 +22,11 @@ from backend.audit.service import Actor, record
 from backend.benefits.formula import split_by_source
 from backend.benefits.models import Overpayment, OverpaymentRecovery
 from backend.db import utcnow
-from backend.errors import Conflict, NotFound, invalid
+from backend.errors import Conflict, invalid
 from backend.ledger import chart
 from backend.ledger import service as ledger
 from backend.orgs.permissions import Permission
-from backend.orgs.service import Principal
+from backend.orgs.service import Principal, get_in_scope
 from backend.payroll.models import PayrollLine
 
 
@@ -199,10 +199,15 @@ def _kept_back_at_the_bank(session: Session, overpayment_id: int) -> int:
 def get_overpayment(*, session: Session, principal: Principal, overpayment_id: int) -> Overpayment:
     """One overpayment inside the principal's scope (404 outside it)."""
     principal.require(Permission.BENEFIT_READ)
-    overpayment = session.get(Overpayment, overpayment_id)
-    if overpayment is None or not overpayment.region_code.startswith(principal.scope.prefix):
-        raise NotFound(detail=f"多发记录{overpayment_id}不存在", code="overpayment_not_found")
-    return overpayment
+    return get_in_scope(
+        session=session,
+        principal=principal,
+        model=Overpayment,
+        object_id=overpayment_id,
+        region_of=lambda found: found.region_code,
+        detail=f"多发记录{overpayment_id}不存在",
+        code="overpayment_not_found",
+    )
 
 
 def list_overpayments(

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
-from backend.accounts import service as accounts
 from backend.accounts.models import Account, AccountEntry
 from backend.audit.service import record
 from backend.benefits.formula import PensionParts, monthly_pension
@@ -28,6 +27,7 @@ from backend.payroll.models import PayrollCounty
 from backend.policy import service as policy
 from backend.policy.models import PolicyVersion
 from backend.registry.models import Enrolment, Person
+from backend.registry.service import get_person
 from backend.transfers.models import EmployeeSchemeYear
 
 
@@ -158,7 +158,7 @@ def check_person(*, session: Session, person: Person, on: dt.date) -> Check:
 def check(*, session: Session, principal: Principal, person_id: int, on: dt.date) -> Check:
     """Qualification of a person in the operator's scope."""
     principal.require(Permission.BENEFIT_READ)
-    person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
+    person = get_person(session=session, principal=principal, person_id=person_id)
     return check_person(session=session, person=person, on=on)
 
 
@@ -201,7 +201,7 @@ def paid_through(*, session: Session, pension: Pension) -> dt.date | None:
 def get_pension(*, session: Session, principal: Principal, person_id: int) -> Pension:
     """The pension of a person in the operator's scope."""
     principal.require(Permission.BENEFIT_READ)
-    person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
+    person = get_person(session=session, principal=principal, person_id=person_id)
     pension = session.scalar(select(Pension).where(Pension.person_id == person.id))
     if pension is None:
         raise NotFound(detail=f"人员{person_id}没有养老金待遇", code="pension_not_found")

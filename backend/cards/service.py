@@ -35,6 +35,7 @@ from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 from backend.registry.codes import EnrolmentStatus
 from backend.registry.models import Enrolment, Person
+from backend.registry.service import get_person
 
 
 def _not_found(card_id: object, *, exists: bool) -> NotFound:
@@ -118,13 +119,7 @@ def apply(
 ) -> Card:
     """A resident applies for a card (申领); one live card per person."""
     principal.require(Permission.CARD_COUNTER)
-    person = session.get(Person, person_id)
-    if person is None or not principal.scope.covers(person.hukou_region_code):
-        raise NotFound(
-            detail=f"人员{person_id}不存在",
-            code="person_not_found",
-            audit_refusal=person is not None,
-        )
+    person = get_person(session=session, principal=principal, person_id=person_id)
     if _live_card(session, person.id) is not None:
         raise _card_exists(session, person)
     card = _insert_card(

@@ -21,12 +21,13 @@ from backend.contributions.payments import Applied, apply_payments
 from backend.db import utcnow
 from backend.errors import Conflict, NotFound, PermissionDenied, invalid
 from backend.orgs.permissions import Permission
-from backend.orgs.service import Principal
+from backend.orgs.service import Principal, get_in_scope
 from backend.policy import service as policy
 from backend.policy.rules import PolicyRules
 from backend.policy.rules import assess as compute
 from backend.registry.codes import EnrolmentStatus
 from backend.registry.models import Enrolment, Person
+from backend.registry.service import get_person
 
 
 class RefundReason:
@@ -90,7 +91,7 @@ def assess(
     """Assess a person's year: grade, subsidies, hardship payer and the amount due."""
     principal.require(Permission.CONTRIBUTION_COLLECT)
     today = today or dt.date.today()
-    person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
+    person = get_person(session=session, principal=principal, person_id=person_id)
     enrolled = session.scalar(
         select(Enrolment).where(
             Enrolment.person_id == person.id, Enrolment.status == EnrolmentStatus.PAYING.value
@@ -208,20 +209,21 @@ def _apply(
 def get_assessment(*, session: Session, principal: Principal, assessment_id: int) -> Assessment:
     """One assessment inside the operator's scope, or ``NotFound``."""
     principal.require(Permission.CONTRIBUTION_READ)
-    assessment = session.get(Assessment, assessment_id)
-    if assessment is None or not principal.scope.covers(assessment.region_code):
-        raise NotFound(
-            detail=f"核定记录{assessment_id}不存在",
-            code="assessment_not_found",
-            audit_refusal=assessment is not None,
-        )
-    return assessment
+    return get_in_scope(
+        session=session,
+        principal=principal,
+        model=Assessment,
+        object_id=assessment_id,
+        region_of=lambda found: found.region_code,
+        detail=f"核定记录{assessment_id}不存在",
+        code="assessment_not_found",
+    )
 
 
 def list_assessments(*, session: Session, principal: Principal, person_id: int) -> list[Assessment]:
     """A person's assessed years, oldest first."""
     principal.require(Permission.CONTRIBUTION_READ)
-    person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
+    person = get_person(session=session, principal=principal, person_id=person_id)
     return list(
         session.scalars(
             select(Assessment).where(Assessment.person_id == person.id).order_by(Assessment.year)

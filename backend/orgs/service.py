@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,6 +26,8 @@ from backend.orgs.permissions import (
     level_of,
     parent_of,
 )
+
+T = TypeVar("T")
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -61,6 +64,27 @@ class Principal:
                 detail=f"本岗位无“{PERMISSION_LABELS[permission]}”权限（{permission.value}）",
                 extra={"permission": permission.value},
             )
+
+
+def get_in_scope(
+    *,
+    session: Session,
+    principal: Principal,
+    model: type[T],
+    object_id: int,
+    region_of: Callable[[T], str],
+    detail: str,
+    code: str,
+) -> T:
+    """One object by id inside the principal's scope (``region_of`` gives its region code).
+
+    Outside the scope it looks exactly like a missing one: ``NotFound`` with ``code``, and
+    the refusal is audited (a missing object's is not).
+    """
+    found = session.get(model, object_id)
+    if found is None or not principal.scope.covers(region_of(found)):
+        raise NotFound(detail=detail, code=code, audit_refusal=found is not None)
+    return found
 
 
 # ---- regions ---------------------------------------------------------------------------

@@ -26,9 +26,9 @@ from backend.benefits.formula import add_months
 from backend.benefits.models import Pension
 from backend.benefits.service import PensionStatus
 from backend.db import utcnow
-from backend.errors import Conflict, NotFound
+from backend.errors import Conflict
 from backend.orgs.permissions import Permission
-from backend.orgs.service import Principal
+from backend.orgs.service import Principal, get_in_scope
 from backend.registry import matching
 from backend.registry.codes import EnrolmentStatus
 from backend.registry.models import Enrolment, Person
@@ -117,14 +117,15 @@ def _open_case(
 def get_case(*, session: Session, principal: Principal, case_id: int) -> DoublePensionCase:
     """A double-pension case in the operator's scope (404 outside it)."""
     principal.require(Permission.BENEFIT_READ)
-    case = session.get(DoublePensionCase, case_id)
-    if case is None or not principal.scope.covers(case.region_code):
-        raise NotFound(
-            detail=f"重复领取待遇核查{case_id}不存在",
-            code="double_pension_case_not_found",
-            audit_refusal=case is not None,
-        )
-    return case
+    return get_in_scope(
+        session=session,
+        principal=principal,
+        model=DoublePensionCase,
+        object_id=case_id,
+        region_of=lambda found: found.region_code,
+        detail=f"重复领取待遇核查{case_id}不存在",
+        code="double_pension_case_not_found",
+    )
 
 
 def list_cases(

@@ -34,6 +34,7 @@ from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 from backend.policy import service as policy
 from backend.registry.models import Enrolment, Person
+from backend.registry.service import get_person
 from backend.transfers.models import EmployeeSchemeYear, EmployeeTransferIn, Transfer
 from backend.transfers.service import current_enrolment, end_enrolment, move_balance
 
@@ -117,7 +118,7 @@ def record_employee_years(
     year that still holds own money and has none pending, so repeating changes nothing.
     """
     principal.require(Permission.ENROLMENT_WRITE)
-    person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
+    person = get_person(session=session, principal=principal, person_id=person_id)
     wanted = _check_years(person, years, on)
     known = {y.year for y in recorded_years(session=session, person_id=person.id)}
     session.add_all(
@@ -184,7 +185,7 @@ def transfer_in(
 ) -> EmployeeTransferIn:
     """Move the employee balance in (fewer than the minimum years); its years count from now."""
     principal.require(Permission.ENROLMENT_WRITE)
-    person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
+    person = get_person(session=session, principal=principal, person_id=person_id)
     enrolment = current_enrolment(session, person)
     session.refresh(enrolment, with_for_update=True)
     if session.scalar(
@@ -292,7 +293,7 @@ def transfer_out(
 ) -> Transfer:
     """Move the whole residents' balance to the employee scheme (the minimum years or more)."""
     principal.require(Permission.ENROLMENT_WRITE)
-    person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
+    person = get_person(session=session, principal=principal, person_id=person_id)
     enrolment = current_enrolment(session, person)
     session.refresh(enrolment, with_for_update=True)
     years = recorded_years(session=session, person_id=person.id)

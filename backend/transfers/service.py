@@ -28,6 +28,7 @@ from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 from backend.registry.codes import EnrolmentStatus
 from backend.registry.models import Enrolment, EnrolmentEvent, Person
+from backend.registry.service import get_person
 from backend.transfers.models import Transfer
 
 
@@ -83,7 +84,7 @@ def transfer(
 ) -> Transfer:
     """Transfer a contributor: into the county of their new household register, or out."""
     principal.require(Permission.ENROLMENT_WRITE)
-    person = accounts.get_scoped_person(session=session, principal=principal, person_id=person_id)
+    person = get_person(session=session, principal=principal, person_id=person_id)
     enrolment = current_enrolment(session, person)
     session.refresh(enrolment, with_for_update=True)
     out = to_agency is not None

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend.audit.service import record
-from backend.errors import Conflict, FieldError, NotFound, invalid
+from backend.errors import Conflict, FieldError, invalid
 from backend.orgs.models import Region
-from backend.orgs.service import Principal
+from backend.orgs.service import Principal, get_in_scope
 from backend.registry.models import Person
 
 
@@ -73,14 +73,15 @@ def _audit(
 
 def get_person(*, session: Session, principal: Principal, person_id: int) -> Person:
     """One person of the operator's scope; outside it, ``NotFound`` (and the refusal audited)."""
-    person = session.get(Person, person_id)
-    if person is None or not principal.scope.covers(person.hukou_region_code):
-        raise NotFound(
-            detail=f"人员{person_id}不存在",
-            code="person_not_found",
-            audit_refusal=person is not None,
-        )
-    return person
+    return get_in_scope(
+        session=session,
+        principal=principal,
+        model=Person,
+        object_id=person_id,
+        region_of=lambda found: found.hukou_region_code,
+        detail=f"人员{person_id}不存在",
+        code="person_not_found",
+    )
 
 
 def _duplicate_person(session: Session, id_number: str) -> Conflict:

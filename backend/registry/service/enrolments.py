@@ -9,9 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
-from backend.errors import Conflict, FieldError, InvalidInput, NotFound, invalid
+from backend.errors import Conflict, FieldError, InvalidInput, invalid
 from backend.orgs.models import Region
-from backend.orgs.service import Principal
+from backend.orgs.service import Principal, get_in_scope
 from backend.registry.codes import ENROLMENT_STATUS_LABELS, EnrolmentStatus
 from backend.registry.eligibility import RuleBook, age_on, check_eligibility, load_rules
 from backend.registry.models import Enrolment, EnrolmentEvent, Person
@@ -134,14 +134,15 @@ def _add_event(
 
 def get_enrolment(*, session: Session, principal: Principal, enrolment_id: int) -> Enrolment:
     """One enrolment registered in the scope; outside it, ``NotFound`` (refusal audited)."""
-    enrolment = session.get(Enrolment, enrolment_id)
-    if enrolment is None or not principal.scope.covers(enrolment.region_code):
-        raise NotFound(
-            detail=f"参保登记{enrolment_id}不存在",
-            code="enrolment_not_found",
-            audit_refusal=enrolment is not None,
-        )
-    return enrolment
+    return get_in_scope(
+        session=session,
+        principal=principal,
+        model=Enrolment,
+        object_id=enrolment_id,
+        region_of=lambda found: found.region_code,
+        detail=f"参保登记{enrolment_id}不存在",
+        code="enrolment_not_found",
+    )
 
 
 def list_enrolments(

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import utcnow
 from backend.errors import Conflict, FieldError, NotFound, invalid
-from backend.orgs.service import Principal
+from backend.orgs.service import Principal, get_in_scope
 from backend.registry.codes import RELATIONSHIPS
 from backend.registry.models import Household, Person
 from backend.registry.service._common import _audit, _check_village, _flush_person, get_person
@@ -19,14 +19,15 @@ HEAD_OF_HOUSEHOLD = "02"
 
 def get_household(*, session: Session, principal: Principal, household_id: int) -> Household:
     """One household of the scope; outside it, ``NotFound`` (refusal audited)."""
-    household = session.get(Household, household_id)
-    if household is None or not principal.scope.covers(household.region_code):
-        raise NotFound(
-            detail=f"户{household_id}不存在",
-            code="household_not_found",
-            audit_refusal=household is not None,
-        )
-    return household
+    return get_in_scope(
+        session=session,
+        principal=principal,
+        model=Household,
+        object_id=household_id,
+        region_of=lambda found: found.region_code,
+        detail=f"户{household_id}不存在",
+        code="household_not_found",
+    )
 
 
 def _insert_household(
