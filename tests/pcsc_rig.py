@@ -9,6 +9,7 @@ session fixtures, two decks fighting over vpcd)."""
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import time
@@ -80,10 +81,16 @@ class PcscRig:
 
 @pytest.fixture(scope="session")
 def pcsc_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscRig]:
-    """One pcscd + vpcd + deck per session; stops only what it started."""
+    """One pcscd + vpcd + deck per session; stops only what it started.
+
+    pcscd's socket and vpcd's ports are one per machine: a second test run on the same
+    machine waits here (an exclusive lock on ``XNB_PCSC_LOCK``) until the first is done,
+    instead of two decks fighting over vpcd."""
     problem = rig_problem()
     if problem:
         _missing(problem)
+    lock = open(os.environ.get("XNB_PCSC_LOCK", "/tmp/xnb-pcsc-rig.lock"), "w")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)
     base = tmp_path_factory.mktemp("pcsc")
     log_path = base / "pcscd.log"
     pcscd = PcscdProcess(log_path=log_path)
@@ -98,6 +105,7 @@ def pcsc_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscRig]:
     finally:
         deck.close()
         pcscd.stop()
+        lock.close()
 
 
 @pytest.fixture
