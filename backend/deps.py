@@ -102,6 +102,18 @@ def _actor(request: Request, identity: ClientCertificate) -> Actor:
 
 RequestActor = Annotated[Actor, Depends(_actor)]
 
+
+def _public_actor(request: Request) -> Actor:
+    # Public paths (device enrolment): no client certificate is asked for, the caller is
+    # known only by its address until it proves something (a one-time token).
+    actor = Actor(address=request.client.host if request.client else None)
+    request.state.actor = actor
+    return actor
+
+
+PublicActor = Annotated[Actor, Depends(_public_actor)]
+"""The actor of a public path: never asks the connection for a client certificate."""
+
 _bearer = HTTPBearer(auto_error=False, description="登录后获得的会话令牌")
 
 

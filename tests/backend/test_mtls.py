@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -35,7 +36,7 @@ from backend.tls import serve_all, uvicorn_config, uvicorn_configs
 from tests.backend.pki_support import Issued, enrol_device, init_ca, issue_operator, key_headers
 from tests.conftest import PASSWORD, World
 from xnb.cli import app as xnb_app
-from xnb_client import BackendClient, BackendError, new_private_key, private_key_pem
+from xnb_client import BackendClient, BackendError, make_csr, new_private_key, private_key_pem
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -455,3 +456,48 @@ def test_crl_and_ocsp_are_served_over_plain_http_while_the_api_needs_tls(
         with pytest.raises(httpx.HTTPError):  # the API port speaks TLS only
             httpx.get(f"http://127.0.0.1:{api_port}/pki/crl", timeout=5)
         assert "200 OK" in _s_client(api_port, ca_files, "/pki/ca.pem")
+
+
+# ---- enrolment over server-authenticated TLS ------------------------------------------------
+
+
+def test_a_new_device_enrols_over_https_without_a_client_certificate(
+    ca_files: Pki, client: TestClient, world: World, settings: Settings, tmp_path: Path
+):
+    r = client.post(
+        "/api/v1/devices",
+        json={"name": "HBK-WS-N1", "kind": "workstation", "office_id": world.offices["hbk"].id},
+        headers=key_headers(world, "secadmin"),
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        f"/api/v1/devices/{r.json()['id']}/tokens", json={}, headers=key_headers(world, "secadmin")
+    )
+    token = r.json()["token"]
+    office = world.offices["hbk"]
+    key = new_private_key()
+    csr = make_csr(
+        key,
+        common_name="HBK-WS-N1",
+        uris={"device": "HBK-WS-N1", "office": office.code, "region": office.region_code},
+    )
+    with running(_tls_settings(settings, ca_files)) as port:
+        url = f"https://127.0.0.1:{port}"
+        # The device has only the CA chain: the server is authenticated, the device is not yet.
+        with BackendClient(url, ca_file=ca_files.chain) as bare:
+            issued = bare.enrol(token=token, csr_pem=csr)
+            with pytest.raises(BackendError) as again:
+                bare.enrol(token=token, csr_pem=csr)
+            assert again.value.code == "token_used"
+        Issued(key, issued["certificate_pem"], issued["chain_pem"], issued["serial"]).write(
+            tmp_path, "device"
+        )
+        # The new certificate then opens the API; without one the API stays closed.
+        context = ssl.create_default_context(cafile=str(ca_files.chain))
+        context.load_cert_chain(tmp_path / "device.pem", tmp_path / "device.key")
+        with httpx.Client(verify=context) as device:
+            assert device.get(f"{url}/api/v1/auth/me").json()["code"] == "missing_token"
+        with httpx.Client(verify=str(ca_files.chain)) as anonymous:
+            refused = anonymous.get(f"{url}/api/v1/auth/me")
+            assert refused.json()["code"] == "client_certificate_required"
+            assert anonymous.get(f"{url}/healthz").status_code == 200

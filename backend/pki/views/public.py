@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.config import Settings
 from backend.db import unit_of_work, utcnow
-from backend.deps import AppSettings, DbSession, RequestActor
+from backend.deps import AppSettings, DbSession, PublicActor
 from backend.pki import service
 from backend.pki.keystore import DatabaseKeyStore
 from backend.pki.refusals import audited_refusal
@@ -97,9 +97,12 @@ def _http_date(moment: dt.datetime) -> str:
     "/enrol", response_model=IssuedOut, status_code=201, summary="设备凭一次性令牌注册"
 )
 def enrol(
-    body: EnrolIn, session: DbSession, keys: CaKeys, settings: AppSettings, actor: RequestActor
+    body: EnrolIn, session: DbSession, keys: CaKeys, settings: AppSettings, actor: PublicActor
 ) -> IssuedOut:
     """Exchange a one-time token and a CSR for the device certificate.
+
+    Over HTTPS no client certificate is asked for (the device has none yet): the server is
+    authenticated by the CA chain the device was given, the device by its token.
 
     Not idempotent by key: the token itself is single-use, a retry is refused as used.
     """
