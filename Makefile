@@ -8,7 +8,8 @@ BIN    := $(VENV)/bin
 # tools used as a second opinion on the card and on certificates, and the browser (with
 # its WebDriver) the page tests drive.
 APT_PACKAGES := python3-venv python3-dev swig gcc libpcsclite-dev pcscd vsmartcard-vpcd \
-                pcsc-tools opensc openssl fonts-wqy-zenhei chromium chromium-driver
+                pcsc-tools opensc openssl fonts-wqy-zenhei fonts-hanazono poppler-utils \
+                chromium chromium-driver
 EXTRAS := postgres,agent,dev
 
 .PHONY: demo test lint system-packages venv clean
