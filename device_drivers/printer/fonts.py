@@ -1,42 +1,43 @@
-"""A Chinese outline font for the lines a printer cannot print itself, and for previews."""
+"""Outline fonts for the lines a printer cannot print itself, and for previews.
+
+The font files are chosen in ``receipts.fonts`` (one list for receipts and PDFs): the
+main CJK font for the Basic Multilingual Plane, and a supplementary one for CJK
+Extension B and later (𠮷 U+20BB7), which printers' resident fonts never hold.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 from functools import cache
-from pathlib import Path
 
 from PIL import ImageFont
 
-log = logging.getLogger(__name__)
+from receipts.fonts import is_supplementary, main_font_file, supplementary_font_file
 
-#: Where Debian, Kylin and UOS put CJK fonts; ``XNB_CJK_FONT`` overrides.
-CANDIDATES = (
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-)
+log = logging.getLogger(__name__)
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
-def find_cjk_font() -> Path | None:
-    """The first CJK font file present, or ``None``."""
-    configured = os.environ.get("XNB_CJK_FONT")
-    for candidate in ([configured] if configured else []) + list(CANDIDATES):
-        if Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
 @cache
 def cjk_font(size: int) -> Font:
-    """A CJK font at ``size`` pixels; Pillow's own font (no Chinese glyphs) if none is installed."""
-    path = find_cjk_font()
+    """The main CJK font at ``size`` pixels; Pillow's own (no Chinese) if none is installed."""
+    path = main_font_file()
     if path is None:
         log.warning("no CJK font found (install fonts-wqy-zenhei or set XNB_CJK_FONT)")
         return ImageFont.load_default(size)
     return ImageFont.truetype(str(path), size)
+
+
+@cache
+def _supplementary_font(size: int) -> Font:
+    path = supplementary_font_file()
+    if path is None:
+        log.warning("no font for CJK Extension B (install fonts-hanazono or set XNB_CJK_EXT_FONT)")
+        return cjk_font(size)
+    return ImageFont.truetype(str(path), size)
+
+
+def font_for(char: str, size: int) -> Font:
+    """The font that draws ``char``: the supplementary one beyond the BMP, else the main."""
+    return _supplementary_font(size) if is_supplementary(char) else cjk_font(size)

@@ -17,7 +17,7 @@ from device_drivers.printer.decode import (
     RasterImage,
     TextLine,
 )
-from device_drivers.printer.fonts import cjk_font
+from device_drivers.printer.fonts import font_for
 from device_drivers.printer.text import Align, display_width
 
 #: Font A: 12 x 24 dots per column, as the printer draws it.
@@ -67,8 +67,8 @@ def _text_line(item: TextLine, dots_per_line: int) -> Image.Image:
         Align.CENTER: (dots_per_line - display_width(item.text) * _COLUMN_DOTS) // 2,
         Align.RIGHT: dots_per_line - display_width(item.text) * _COLUMN_DOTS,
     }[item.align]
-    font = cjk_font(_LINE_DOTS)
     for char in item.text:
+        font = font_for(char, _LINE_DOTS)
         draw.text((x, 0), char, font=font, fill=0)
         if item.bold:
             draw.text((x + 1, 0), char, font=font, fill=0)

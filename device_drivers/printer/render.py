@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 
 from device_drivers.printer import receipt as r
 from device_drivers.printer.errors import ReceiptLayoutError
-from device_drivers.printer.fonts import cjk_font
+from device_drivers.printer.fonts import font_for
 from device_drivers.printer.text import Align, align, display_width, pair, printable, wrap
 from firmware_profiles.printers import PrinterProfile
 
@@ -113,10 +113,9 @@ class Renderer:
         canvas = Image.new("1", (self.profile.dots_per_line, LINE_DOTS), 1)
         draw = ImageDraw.Draw(canvas)
         x = 0
-        # Two dots smaller than the cell, as the printer's own 24-dot font leaves room.
-        font = cjk_font(LINE_DOTS - 2)
         for char in line:
-            draw.text((x, 1), char, font=font, fill=0)
+            # Two dots smaller than the cell, as the printer's own 24-dot font leaves room.
+            draw.text((x, 1), char, font=font_for(char, LINE_DOTS - 2), fill=0)
             x += dots_per_column * display_width(char)
         return canvas
 

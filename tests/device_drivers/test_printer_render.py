@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from device_drivers.printer import decode_escpos, render_receipt
@@ -89,3 +91,37 @@ def test_unknown_command_is_a_decode_error_with_its_offset() -> None:
         decode_escpos(b"abc\x1b\x99")
     with pytest.raises(EscposDecodeError, match="ends inside"):
         decode_escpos(b"\x1dv0\x00\x10\x00\x10\x00")
+
+
+def test_a_name_with_an_extension_b_character_is_drawn_not_boxed() -> None:
+    """𠮷 (U+20BB7) is in no printer font and not in the main CJK font either: the image
+    line draws it with the supplementary font (fonts-hanazono), not as an empty box."""
+    from PIL import Image, ImageDraw
+
+    from device_drivers.printer.fonts import cjk_font, font_for
+    from device_drivers.printer.preview import save_preview
+
+    receipt = every_layout("𠮷田")[0]
+    decoded = decode_escpos(render_receipt(receipt, WIDE))
+    assert "?" not in decoded.text
+    name_index = next(
+        i
+        for i, item in enumerate(decoded.items)
+        if isinstance(item, TextLine) and item.text.startswith("身份证号")
+    )
+    image = decoded.items[name_index - 1].image  # type: ignore[union-attr]
+    # The name is flush right: 𠮷 takes the two columns before 田's two.
+    cell = WIDE.dots_per_line // WIDE.columns
+    left = WIDE.dots_per_line - 4 * cell
+    drawn = image.crop((left, 0, left + 2 * cell, 24)).convert("L")
+
+    def glyph(font: object) -> Image.Image:
+        canvas = Image.new("1", (2 * cell, 24), 1)
+        ImageDraw.Draw(canvas).text((0, 1), "𠮷", font=font, fill=0)  # type: ignore[arg-type]
+        return canvas.convert("L")
+
+    assert drawn.tobytes() == glyph(font_for("𠮷", 22)).tobytes()
+    assert drawn.tobytes() != glyph(cjk_font(22)).tobytes()  # the .notdef box
+    screenshots = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+    screenshots.mkdir(parents=True, exist_ok=True)
+    save_preview(decoded, screenshots / "receipt-rare-name.png")
