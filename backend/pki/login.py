@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from backend.db import utcnow
@@ -76,10 +77,17 @@ def verify_proof(
     challenge = session.get(LoginChallenge, challenge_id)
     if challenge is None or challenge.username != operator.username:
         raise _failed("登录挑战不存在", "challenge_unknown")
-    if challenge.used_at is not None:
+    # Used up even when the rest fails: one challenge, one attempt. Conditional, so of
+    # log-ins racing with one signed challenge exactly one gets past this line.
+    used = session.execute(
+        update(LoginChallenge)
+        .where(LoginChallenge.id == challenge.id, LoginChallenge.used_at.is_(None))
+        .values(used_at=utcnow())
+        .returning(LoginChallenge.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if used is None:
         raise _failed("登录挑战已使用过", "challenge_used")
-    # Used up even when the rest fails: one challenge, one attempt.
-    challenge.used_at = utcnow()
     if challenge.expires_at <= utcnow():
         raise _failed("登录挑战已过期", "challenge_expired")
     if challenge.device_fingerprint != device_fingerprint:

@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,7 +36,14 @@ from backend.tls import serve_all, uvicorn_config, uvicorn_configs
 from tests.backend.pki_support import Issued, enrol_device, init_ca, issue_operator, key_headers
 from tests.conftest import PASSWORD, World
 from xnb.cli import app as xnb_app
-from xnb_client import BackendClient, BackendError, make_csr, new_private_key, private_key_pem
+from xnb_client import (
+    BackendClient,
+    BackendError,
+    make_csr,
+    new_private_key,
+    private_key_pem,
+    sign_challenge,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -501,3 +508,83 @@ def test_a_new_device_enrols_over_https_without_a_client_certificate(
             refused = anonymous.get(f"{url}/api/v1/auth/me")
             assert refused.json()["code"] == "client_certificate_required"
             assert anonymous.get(f"{url}/healthz").status_code == 200
+
+
+# ---- single use under real concurrency (PostgreSQL: SQLite admits one writer at a time) ----
+
+
+def _at_once(count: int, call: Callable[[], httpx.Response]) -> list[httpx.Response]:
+    """``count`` threads make the same request at the same moment."""
+    start = threading.Barrier(count)
+    answers: list[httpx.Response] = []
+
+    def one() -> None:
+        start.wait(timeout=10)
+        answers.append(call())
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_one_enrolment_token_sent_eight_times_at_once_enrols_one_device(
+    ca_files: Pki, client: TestClient, world: World, settings: Settings
+):
+    r = client.post(
+        "/api/v1/devices",
+        json={"name": "HBK-WS-R1", "kind": "workstation", "office_id": world.offices["hbk"].id},
+        headers=key_headers(world, "secadmin"),
+    )
+    device_id = r.json()["id"]
+    r = client.post(
+        f"/api/v1/devices/{device_id}/tokens", json={}, headers=key_headers(world, "secadmin")
+    )
+    token = r.json()["token"]
+    office = world.offices["hbk"]
+    csr = make_csr(
+        new_private_key(),
+        common_name="HBK-WS-R1",
+        uris={"device": "HBK-WS-R1", "office": office.code, "region": office.region_code},
+    )
+    with running(settings) as port:
+        url = f"http://127.0.0.1:{port}/pki/enrol"
+        answers = _at_once(8, lambda: httpx.post(url, json={"token": token, "csr_pem": csr}))
+    assert sorted(a.status_code for a in answers) == [201] + [401] * 7
+    assert {a.json()["code"] for a in answers if a.status_code == 401} == {"token_used"}
+    r = client.get(
+        "/api/v1/certificates", params={"q": "HBK-WS-R1"}, headers=key_headers(world, "secadmin")
+    )
+    assert r.json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_one_signed_login_challenge_sent_eight_times_at_once_opens_one_session(
+    ca_files: Pki, client: TestClient, world: World, settings: Settings
+):
+    operator = issue_operator(client, world, "clerk_hbk")
+    challenge = client.post("/api/v1/auth/challenge", json={"username": "clerk_hbk"}).json()
+    body = {
+        "username": "clerk_hbk",
+        "password": PASSWORD,
+        "challenge_id": challenge["challenge_id"],
+        "signature": sign_challenge(
+            operator.key,
+            username="clerk_hbk",
+            nonce_hex=challenge["nonce"],
+            device_fingerprint=None,
+        ),
+        "certificate_pem": operator.certificate_pem,
+    }
+    with running(settings) as port:
+        url = f"http://127.0.0.1:{port}/api/v1/auth/login"
+        answers = _at_once(8, lambda: httpx.post(url, json=body))
+    assert sorted(a.status_code for a in answers) == [200] + [401] * 7
+    assert {a.json()["code"] for a in answers if a.status_code == 401} == {"challenge_used"}

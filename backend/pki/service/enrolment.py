@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.audit.service import Actor, record
@@ -124,6 +124,7 @@ def enrol_device(
     assert office is not None  # foreign key
     holder = device_holder(device, office)
     csr = _checked_csr(csr_pem, "device", holder)
+    _use_token(session, row)
     cert = _issue(
         session=session,
         keys=keys,
@@ -133,6 +134,20 @@ def enrol_device(
         public_key=csr.public_key(),
         actor=Actor(username=actor.username, device=holder.label, address=actor.address),
     )
-    row.used_at = utcnow()
     row.certificate_id = cert.id
     return cert
+
+
+def _use_token(session: Session, row: EnrolmentToken) -> None:
+    # Conditional: of requests racing with one token, the first to update it wins and the
+    # others (waiting on its row lock, then finding used_at set) are refused; a refusal
+    # further on rolls the use back with everything else.
+    used = session.execute(
+        update(EnrolmentToken)
+        .where(EnrolmentToken.id == row.id, EnrolmentToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .returning(EnrolmentToken.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if used is None:
+        raise AuthenticationFailed(detail="注册令牌已使用过", code="token_used")
