@@ -5,6 +5,7 @@ printer driver prints the token; the counter page or a phone checks it.
 """
 
 from receipts.token import (
+    MAX_TOKEN_CHARS,
     TOKEN_PREFIX,
     EcdsaReceiptSigner,
     KeyRingVerifier,
@@ -18,6 +19,7 @@ from receipts.token import (
 )
 
 __all__ = [
+    "MAX_TOKEN_CHARS",
     "TOKEN_PREFIX",
     "EcdsaReceiptSigner",
     "KeyRingVerifier",

@@ -22,6 +22,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -38,6 +39,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 TOKEN_PREFIX = "XNBR1"
 _SIGNATURE_BYTES = 64
 _COORDINATE_BYTES = 32
+#: The longest token accepted (a genuine one is about 300 characters); checked first.
+MAX_TOKEN_CHARS = 1024
+# A token is ASCII: the prefix, then two base64url parts (no padding), dot-separated.
+_TOKEN_SHAPE = re.compile(r"XNBR1\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+# Epoch seconds a receipt may carry: from the scheme's start (2009) to the year 2100.
+_EARLIEST_IAT = 1_230_768_000
+_LATEST_IAT = 4_102_444_800
 
 
 class ReceiptKind(StrEnum):
@@ -48,6 +56,8 @@ class ReceiptKind(StrEnum):
     CARD_LOSS = "card_loss"  # 社保卡挂失
     SURVIVAL = "survival"  # 生存认证
     PENSION_STATEMENT = "pension_statement"  # 养老金对账单
+    ACCOUNT_STATEMENT = "account_statement"  # 个人账户对账单
+    CONTRIBUTION_CERTIFICATE = "contribution_certificate"  # 缴费证明
 
 
 class ReceiptTokenError(ValueError):
@@ -86,9 +96,12 @@ class ReceiptClaims:
     @classmethod
     def from_payload(cls, payload: bytes) -> ReceiptClaims:
         """Parse canonical JSON bytes; raise ``ReceiptTokenError`` when a field is wrong."""
+        if not payload.startswith(b"{") or b"[" in payload or payload.count(b"{") != 1:
+            # A payload is one flat object: nothing nested is ever parsed.
+            raise ReceiptTokenError("malformed", "receipt token payload is not a flat object")
         try:
             document = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise ReceiptTokenError("malformed", "receipt token payload is not JSON") from exc
         if not isinstance(document, dict) or set(document) != {
             "amt",
@@ -105,6 +118,8 @@ class ReceiptClaims:
             raise ReceiptTokenError("malformed", "receipt amount must be whole fen")
         if type(issued) is not int:
             raise ReceiptTokenError("malformed", "receipt time must be epoch seconds")
+        if not _EARLIEST_IAT <= issued <= _LATEST_IAT:
+            raise ReceiptTokenError("bad_time", "receipt time is out of range")
         if not all(isinstance(v, str) and v for v in (key_id, number, person)):
             raise ReceiptTokenError("malformed", "receipt number, person and key id are needed")
         try:
@@ -147,8 +162,9 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
+    # ``text`` has passed _TOKEN_SHAPE: only the length can still be wrong (4n + 1).
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ReceiptTokenError("malformed", "receipt token is not base64url") from exc
 
@@ -179,14 +195,25 @@ def read_unverified(token: str) -> ReceiptClaims:
 
 
 def _split(token: str) -> tuple[str, ReceiptClaims, bytes]:
-    parts = token.strip().split(".")
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
-        raise ReceiptTokenError("malformed", f"a receipt token starts with {TOKEN_PREFIX}.")
-    claims = ReceiptClaims.from_payload(_b64decode(parts[1]))
-    signature = _b64decode(parts[2])
+    """Shape and size first (no decoding can raise on them), then the parts."""
+    if not isinstance(token, str):
+        raise ReceiptTokenError("malformed", "a receipt token is text")
+    token = token.strip()
+    if len(token) > MAX_TOKEN_CHARS:
+        raise ReceiptTokenError(
+            "too_long", f"a receipt token has at most {MAX_TOKEN_CHARS} characters"
+        )
+    shape = _TOKEN_SHAPE.fullmatch(token)
+    if shape is None:
+        raise ReceiptTokenError(
+            "malformed", f"a receipt token is {TOKEN_PREFIX}.<payload>.<signature>"
+        )
+    payload_part, signature_part = shape.groups()
+    signature = _b64decode(signature_part)
     if len(signature) != _SIGNATURE_BYTES:
         raise ReceiptTokenError("malformed", "receipt signature has the wrong length")
-    return f"{parts[0]}.{parts[1]}", claims, signature
+    claims = ReceiptClaims.from_payload(_b64decode(payload_part))
+    return f"{TOKEN_PREFIX}.{payload_part}", claims, signature
 
 
 class KeyRingVerifier:

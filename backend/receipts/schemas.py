@@ -61,6 +61,12 @@ class SignedReceiptOut(BaseModel):
     claims: ReceiptClaimsOut
 
 
+class VerificationIn(BaseModel):
+    """``POST /public/receipts/verify``: the token from the receipt's QR code."""
+
+    token: Annotated[str, Field(description="收据二维码中的令牌 XNBR1.…")]
+
+
 class VerificationOut(BaseModel):
     """Whether a token is genuine; what it vouches for, or why it is not."""
 

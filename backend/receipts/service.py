@@ -65,6 +65,11 @@ def verifier(settings: Settings) -> KeyRingVerifier:
     return KeyRingVerifier(public_keys)
 
 
+def verify_token(*, settings: Settings, token: str) -> ReceiptClaims:
+    """The claims of a genuine token; ``ReceiptTokenError`` (with its code) otherwise."""
+    return verifier(settings).verify(token)
+
+
 def new_receipt_number(now: dt.datetime) -> str:
     """A receipt number for the barcode: ``R`` + the Beijing date + 8 random hex digits."""
     beijing = now.astimezone(dt.timezone(dt.timedelta(hours=8)))

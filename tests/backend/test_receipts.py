@@ -39,7 +39,7 @@ def test_signed_receipt_verifies_on_the_public_endpoint(world: World, client: Te
     assert isinstance(claims, dict)
     assert claims["person"] == "654226********002X"
     assert str(claims["receipt_number"]).startswith("R")
-    check = client.get(VERIFY, params={"token": signed["token"]})
+    check = client.post(VERIFY, json={"token": signed["token"]})
     assert check.status_code == 200
     assert check.json()["genuine"] is True
     assert check.json()["claims"]["amount_fen"] == 50000
@@ -55,13 +55,13 @@ def test_forged_and_garbled_tokens_are_not_genuine(world: World, client: TestCli
     token = str(sign(world, BODY)["token"])
     prefix, payload, signature = token.split(".")
     forged = f"{prefix}.{payload}.{signature[:-4]}AAAA"
-    assert client.get(VERIFY, params={"token": forged}).json() == {
+    assert client.post(VERIFY, json={"token": forged}).json() == {
         "genuine": False,
         "claims": None,
         "code": "bad_signature",
         "detail": "receipt signature does not match",
     }
-    garbled = client.get(VERIFY, params={"token": "not-a-token"}).json()
+    garbled = client.post(VERIFY, json={"token": "not-a-token"}).json()
     assert (garbled["genuine"], garbled["code"]) == (False, "malformed")
 
 
@@ -126,4 +126,4 @@ def test_public_check_needs_no_client_certificate_where_the_api_does(
             "/api/v1/receipts", json=BODY, headers={"Idempotency-Key": "k"}
         )
         assert refused.status_code in (401, 403)
-        assert strict_client.get(VERIFY, params={"token": token}).json()["genuine"] is True
+        assert strict_client.post(VERIFY, json={"token": token}).json()["genuine"] is True

@@ -172,8 +172,8 @@ def test_counter_visit_login_card_id_card_certify_and_receipt(
     assert "柜面认证" in receipt.text
     assert str(next_due) in receipt.text
     assert receipt.barcodes and receipt.barcodes[0] in result
-    check = httpx.get(
-        f"{backend.url}/api/v1/public/receipts/verify", params={"token": receipt.qr_payloads[0]}
+    check = httpx.post(
+        f"{backend.url}/api/v1/public/receipts/verify", json={"token": receipt.qr_payloads[0]}
     ).json()
     assert check["genuine"] is True
     assert check["claims"]["kind"] == "survival"

@@ -202,7 +202,7 @@ def test_kiosk_visit_card_then_id_card_certifies_and_prints(
     assert "和布克赛尔镇便民服务大厅" in receipt.text
     assert str(next_due) in receipt.text
     assert receipt.barcodes and receipt.barcodes[0] in message
-    check = httpx.get(
-        f"{backend.url}/api/v1/public/receipts/verify", params={"token": receipt.qr_payloads[0]}
+    check = httpx.post(
+        f"{backend.url}/api/v1/public/receipts/verify", json={"token": receipt.qr_payloads[0]}
     ).json()
     assert check["genuine"] is True and check["claims"]["kind"] == "survival"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from receipts import (
     EcdsaReceiptSigner,
@@ -65,3 +68,62 @@ def test_malformed_tokens_are_refused_with_a_code(token: str) -> None:
     with pytest.raises(ReceiptTokenError) as caught:
         KeyRingVerifier({"receipt-2026": KEY.public_key()}).verify(token)
     assert caught.value.code == "malformed"
+
+
+def _token(payload: bytes, signature: bytes = bytes(64)) -> str:
+    part = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    return f"XNBR1.{part}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def _payload(**fields: object) -> bytes:
+    document = {"amt": 1, "iat": 1_767_225_600, "kid": "receipt-2026", "kind": "contribution"}
+    return json.dumps({**document, "no": "R1", "per": "654226********001X", **fields}).encode()
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [
+        # Issued-at times no calendar holds (the old parser raised OverflowError/OSError).
+        (_token(_payload(iat=10**18)), "bad_time"),
+        (_token(_payload(iat=-(10**15))), "bad_time"),
+        # Nesting deep enough to exhaust the JSON parser's recursion.
+        (_token(b"[" * 1400), "too_long"),
+        (_token(b"{" * 600), "malformed"),
+        (_token(b'{"amt":' + b"[" * 300 + b"]" * 300 + b"}"), "malformed"),
+        # An integer too long for int() (ValueError, not a JSONDecodeError).
+        (_token(b'{"amt":' + b"9" * 600 + b"}"), "malformed"),
+        # Parts that are not base64url, or not ASCII at all.
+        ("XNBR1.e30=.AAAA", "malformed"),
+        ("XNBR1.ÿÿÿÿ.AAAA", "malformed"),
+        ("XNBR1.e30.\x00\x00", "malformed"),
+        ("XNBR1.A.AAAA", "malformed"),
+        ("XNBR1." + "A" * 2000 + ".AAAA", "too_long"),
+    ],
+)
+def test_hostile_tokens_are_refused_with_a_code_never_an_exception(token: str, code: str) -> None:
+    with pytest.raises(ReceiptTokenError) as caught:
+        KeyRingVerifier({"receipt-2026": KEY.public_key()}).verify(token)
+    assert caught.value.code == code
+
+
+_TOKEN_TEXT = st.one_of(
+    st.text(max_size=1200),
+    st.binary(max_size=900).map(lambda b: _token(b)),
+    st.tuples(st.binary(max_size=300), st.binary(max_size=80)).map(lambda p: _token(*p)),
+    st.builds(
+        lambda iat, amt: _token(_payload(iat=iat, amt=amt)),
+        st.integers(min_value=-(10**30), max_value=10**30),
+        st.one_of(st.none(), st.integers(), st.text(max_size=5)),
+    ),
+    st.text(alphabet="XNBR1.-_=AZaz09", max_size=300),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_TOKEN_TEXT)
+def test_any_text_is_a_genuine_token_or_a_token_error(token: str) -> None:
+    verifier = KeyRingVerifier({"receipt-2026": KEY.public_key()})
+    try:
+        verifier.verify(token)
+    except ReceiptTokenError as exc:
+        assert exc.code in {"malformed", "too_long", "bad_time", "unknown_key", "bad_signature"}

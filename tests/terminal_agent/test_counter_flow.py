@@ -124,8 +124,8 @@ def test_counter_flow_card_id_card_and_verifiable_receipt(
     assert "500.00元" in decoded.text
     assert decoded.barcodes == [printed["receipt_number"]]
     assert decoded.qr_payloads == [printed["token"]]
-    check = httpx.get(
-        f"{backend.url}/api/v1/public/receipts/verify", params={"token": decoded.qr_payloads[0]}
+    check = httpx.post(
+        f"{backend.url}/api/v1/public/receipts/verify", json={"token": decoded.qr_payloads[0]}
     ).json()
     assert check["genuine"] is True
     assert check["claims"]["receipt_number"] == printed["receipt_number"]
