@@ -15,6 +15,7 @@ from typing import Final
 
 from sqlalchemy.orm import Session
 
+from backend.audit.service import record
 from backend.cards.authentication import PURPOSE_PERSONALISE, new_challenge, spend_challenge
 from backend.cards.lifecycle import CardAction, CardState
 from backend.cards.models import Card, CardChallenge
@@ -109,6 +110,20 @@ def script(
         purpose=PURPOSE_PERSONALISE,
         operator_id=principal.operator_id,
         today=today or dt.date.today(),
+    )
+    # Releasing a script hands out commands MACed under the card's keys: who, for which
+    # card and chip, under which key version, is on the record (no key or holder data).
+    record(
+        session=session,
+        actor=principal.actor,
+        action="card.personalisation_script",
+        object_type="card",
+        object_id=card.id,
+        detail={
+            "atr": atr.hex().upper(),
+            "key_version": card.key_version,
+            "commands": len(commands.commands),
+        },
     )
     return ScriptOut(
         card=card,

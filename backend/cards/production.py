@@ -34,7 +34,7 @@ from backend.cards.policy import policy_on
 from backend.cards.service import lock, move
 from backend.db import utcnow
 from backend.errors import Conflict, FieldError, InvalidInput, NotFound, invalid
-from backend.orgs.permissions import Permission
+from backend.orgs.permissions import Permission, Scope
 from backend.orgs.service import Principal
 from backend.registry.models import Person
 from card_services import application_for_atr
@@ -50,7 +50,7 @@ def get_batch(*, session: Session, principal: Principal, batch_id: int) -> CardB
     """One batch whose region lies in the operator's scope."""
     principal.require(Permission.CARD_PRODUCE)
     batch = session.get(CardBatch, batch_id)
-    if batch is None or not principal.scope.covers(batch.region_prefix.ljust(12, "0")):
+    if batch is None or not principal.scope.contains_scope(Scope(batch.region_prefix)):
         raise NotFound(
             detail=f"制卡批次{batch_id}不存在",
             code="batch_not_found",
@@ -69,7 +69,9 @@ def collect(
 ) -> CardBatch:
     """Put the scope's oldest applications under ``region_prefix`` into a new batch."""
     principal.require(Permission.CARD_PRODUCE)
-    if not principal.scope.covers(region_prefix.ljust(12, "0")):
+    # The prefix must name the operator's own subtree: a shorter one padded with zeros
+    # (a township card centre asking for "6542261") would reach the neighbours' cards.
+    if not principal.scope.contains_scope(Scope(region_prefix)):
         raise NotFound(detail=f"区划{region_prefix}不在本机构辖区内", code="region_not_found")
     today = today or dt.date.today()
     cards = list(
