@@ -25,6 +25,8 @@ from backend.migrations import schema_is_current
 log = logging.getLogger("xnb.backend")
 #: The counter page's static files (HTML, CSS, plain JS; no build step, nothing remote).
 COUNTER_PAGE_DIR = Path(__file__).parent / "web" / "counter"
+#: The staff application (ES modules over /api/v1, no build step; docs/pages.md).
+DESK_DIR = Path(__file__).parent / "web" / "desk"
 PROBLEM_JSON = "application/problem+json"
 
 API_DESCRIPTION = """
@@ -103,6 +105,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.policy.views import router as policy_router
     from backend.receipts.views import public_router as receipts_public_router
     from backend.receipts.views import router as receipts_router
+    from backend.registry.code_views import router as codes_router
     from backend.registry.import_views import router as import_router
     from backend.registry.views import router as registry_router
     from backend.transfers.views import router as transfers_router
@@ -137,6 +140,7 @@ def _install_routes(app: FastAPI) -> None:
         orgs_router,
         import_router,
         registry_router,
+        codes_router,
         audit_router,
         cards_router,
         policy_router,
@@ -157,6 +161,7 @@ def _install_routes(app: FastAPI) -> None:
     app.include_router(receipts_public_router)
     # The counter page: it calls /api/v1 on this origin and the workstation's local agent.
     app.mount("/counter", StaticFiles(directory=COUNTER_PAGE_DIR, html=True), name="counter")
+    app.mount("/desk", StaticFiles(directory=DESK_DIR, html=True), name="desk")
 
 
 def _problem(request: Request, error: DomainError) -> JSONResponse:

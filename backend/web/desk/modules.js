@@ -1,0 +1,19 @@
+// The one place where the desk's screens and jobs are registered (docs/pages.md).
+//
+// A *screen* stands on its own in the navigation (find, enrol, inbox, end of day).
+// A *job* is done for the resident open in the workspace; it is a tab of the workspace.
+// Each is one module exporting:
+//   { id, title, permissions: [any of these], key?: "F8", render(view, ctx) }
+// and, for a job, optionally available(ctx) → null or why it cannot be done for this person.
+// ctx = { me, person, pension, statement, checks, box (the screen's message box), reload(), go(route) }
+// To add one: write jobs/<id>.js or screens/<id>.js and add it to the list below.
+
+import find from "./screens/find.js";
+
+import overview from "./jobs/overview.js";
+
+/** Navigation, in this order. */
+export const SCREENS = [find];
+
+/** Workspace tabs, in this order (Alt+1 … Alt+9). */
+export const JOBS = [overview];
