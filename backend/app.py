@@ -13,9 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend import web_security
 from backend.audit.service import Actor, record
 from backend.config import Settings, get_settings
 from backend.db import make_engine, make_session_factory, unit_of_work
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         )
     _install_error_handlers(app)
     _install_routes(app)
+    web_security.install(app, settings)
     return app
 
 
@@ -211,6 +214,17 @@ def _install_error_handlers(app: FastAPI) -> None:
             fields.append(FieldError(".".join(loc) or "body", str(err.get("msg", "")), code))
         detail = "; ".join(f"{f.field}: {f.message}" for f in fields)
         return _problem(request, InvalidInput(detail=detail, fields=fields))
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # A number past what the database column holds (an identifier of 30 digits): the
+        # request names nothing that can exist, so it is bad input, not a server fault.
+        log.info("value out of range in %s %s: %s", request.method, request.url.path, exc)
+        return _problem(
+            request,
+            InvalidInput(detail="请求中的数值超出允许范围", code="value_out_of_range"),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     receipt_key_dir: Path = Path("var/keys/receipts")
     receipt_key_id: str = Field(default="receipts-1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     receipt_key_passphrase: SecretStr = SecretStr(DEV_RECEIPT_KEY_PASSPHRASE)
+    # Requests per minute per client address (token bucket; backend/web_security.py): to
+    # log-in, to the public endpoints (receipt check, CA chain, CRL, OCSP, enrolment) and
+    # to a kiosk's certification. Past them: 429 with Retry-After.
+    rate_limit_login_per_minute: int = Field(default=30, ge=1)
+    rate_limit_public_per_minute: int = Field(default=60, ge=1)
+    rate_limit_kiosk_per_minute: int = Field(default=120, ge=1)
 
     @classmethod
     def settings_customise_sources(

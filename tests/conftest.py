@@ -33,6 +33,11 @@ from backend.orgs.models import Office
 from backend.orgs.permissions import Role
 
 REQUIRE_RIGS = os.environ.get("XNB_REQUIRE_RIGS") == "1"
+# Tests send hundreds of requests from one address (and start servers that inherit this
+# environment): the rate limits are lifted, except where tests/backend/test_web_security.py
+# sets its own small ones.
+for _group in ("LOGIN", "PUBLIC", "KIOSK"):
+    os.environ.setdefault(f"XNB_RATE_LIMIT_{_group}_PER_MINUTE", "1000000")
 # One PC/SC rig (pcscd + vpcd + card deck) per run, shared by every package's tests.
 pytest_plugins = ["tests.pcsc_rig"]
 PASSWORD = "Test-Passw0rd!"
