@@ -43,6 +43,7 @@ from backend.pki.models import (
     LoginChallenge,
 )
 from backend.policy.models import PolicyVersion
+from backend.receipts.models import IssuedReceipt
 from backend.registry.models import Enrolment, EnrolmentEvent, Household, Person, PersonChange
 from backend.transfers.models import Transfer
 
@@ -76,6 +77,7 @@ __all__ = [
     "EnrolmentToken",
     "Household",
     "IdempotencyRecord",
+    "IssuedReceipt",
     "JobChunk",
     "JobRun",
     "JournalEntry",

@@ -38,7 +38,7 @@ from terminal_agent.config import AgentConfig
 from terminal_agent.devices import CardReaderDevice, Device, IdScannerDevice, PrinterDevice
 from terminal_agent.events import EventBus
 from terminal_agent.outbox import BackendAnswer, BackendUnreachableError, Outbox
-from terminal_agent.printing import PrintRequest, amount_fen, build_receipt, receipt_kind
+from terminal_agent.printing import PrintRequest, build_receipt, sign_body
 
 log = logging.getLogger(__name__)
 #: How many answers to page requests with an Idempotency-Key the agent remembers.
@@ -363,14 +363,14 @@ class Agent:
         authorization: str | None,
         idempotency_key: str | None = None,
     ) -> str:
-        """Ask the backend to sign the receipt's claims; return the token."""
-        fields = request.receipt
-        body = {
-            "kind": receipt_kind(fields),
-            "id_number": fields.id_number,
-            "amount_fen": amount_fen(fields),
-            "receipt_number": request.receipt_number,
-        }
+        """Ask the backend to sign the receipt of the request's fact; return the token."""
+        body = sign_body(request)
+        if body is None:
+            raise AgentProblem(
+                "fact_required",
+                "打印收据须附后台签发的令牌，或指明业务记录（fact_id）由后台签发",
+                status=422,
+            )
         answer = self.link.send(
             "POST",
             "/api/v1/receipts",

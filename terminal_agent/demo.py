@@ -3,7 +3,8 @@
 ``run_counter_demo`` starts an agent in this process (the virtual social security
 card in a simulated reader, a GA 467 scanner simulator on a pty, a capture printer on
 127.0.0.1), serves its local API, and drives it over HTTP as the counter page would:
-card read → card authentication → ID card read → receipts signed by the backend and
+card read → card authentication → ID card read → the resident registered, enrolled,
+assessed and paid at the backend → the collection's receipt signed by the backend and
 printed. Each printed receipt is decoded and saved as a PNG preview. The backend is
 reached only over HTTP; ``xnb demo`` calls this with the demo operator's log-in.
 """
@@ -28,6 +29,10 @@ from terminal_agent.api import PAIRING_HEADER, create_api
 from terminal_agent.config import parse_config
 
 log = logging.getLogger(__name__)
+#: The village in the demo clerk's township where the visiting resident is registered.
+DEMO_VILLAGE = "654226100200"
+#: The simulated ID card on the scanner: a resident of working age (GA 467 deck, card 4).
+DEMO_ID_CARD = 4
 
 
 def _free_port() -> int:
@@ -37,41 +42,72 @@ def _free_port() -> int:
         return port
 
 
-def _visit(api: str, headers: dict[str, str], token: str) -> list[dict[str, Any]]:
-    """One counter visit through the local API; the receipts it printed."""
-    card = httpx.post(f"{api}/v1/card/read", headers=headers, timeout=10).raise_for_status()
+def _backend(backend_url: str, token: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One state-changing call to the backend, as the counter page makes it."""
+    response = httpx.post(
+        f"{backend_url}/api/v1{path}",
+        headers={"Authorization": token, "Idempotency-Key": secrets.token_hex(16)},
+        json=body,
+        timeout=20,
+    )
+    answer: dict[str, Any] = response.raise_for_status().json()
+    return answer
+
+
+def collect_at_backend(backend_url: str, token: str, resident: dict[str, Any]) -> dict[str, Any]:
+    """Register the resident read from the ID card, enrol, assess this year, take the cash."""
+    person = _backend(
+        backend_url,
+        token,
+        "/persons",
+        {
+            "id_number": resident["id_number"],
+            "name": resident["name"],
+            "ethnicity": resident["ethnicity"],
+            "hukou_region_code": DEMO_VILLAGE,
+            "address": resident["address"],
+        },
+    )
+    _backend(backend_url, token, "/enrolments", {"person_id": person["id"]})
+    assessment = _backend(
+        backend_url,
+        token,
+        "/contributions/assessments",
+        {"person_id": person["id"], "year": time.gmtime().tm_year, "grade_fen": 50000},
+    )
+    collection = _backend(
+        backend_url, token, "/contributions/collections", {"assessment_id": assessment["id"]}
+    )
+    return {"assessment": assessment, "collection": collection}
+
+
+def _visit(api: str, headers: dict[str, str], backend_url: str, token: str) -> list[dict[str, Any]]:
+    """One counter visit through the local API; the receipts it printed.
+
+    The agent has the backend sign the receipt of the collection the visit made: the
+    backend takes the person and the amount from the collection, not from the page.
+    """
+    httpx.post(f"{api}/v1/card/read", headers=headers, timeout=10).raise_for_status()
     httpx.post(f"{api}/v1/card/authenticate", headers=headers, timeout=10).raise_for_status()
     resident = httpx.post(f"{api}/v1/idcard/read", headers=headers, timeout=10)
     person = resident.raise_for_status().json()
-    holder = card.json()["holder"]
+    paid = collect_at_backend(backend_url, token, person)
     counter = {"office": "和布克赛尔镇社保所", "operator": "演示经办员"}
-    receipts = [
-        {
-            "layout": "contribution",
-            "name": person["name"],
-            "id_number": person["id_number"],
-            "contribution_year": 2026,
-            "grade_fen": 50000,
-            "amount_fen": 50000,
-        },
-        {
-            "layout": "card_issued",
-            "name": holder["name"],
-            "id_number": holder["social_security_number"],
-            "card_number": card.json()["basic"]["card_number"],
-            "bank": "中国农业银行和布克赛尔支行",
-        },
-    ]
-    printed = []
-    for receipt in receipts:
-        response = httpx.post(
-            f"{api}/v1/print/receipt",
-            headers={**headers, "Authorization": token},
-            json={"receipt": receipt, "counter": counter},
-            timeout=20,
-        )
-        printed.append(response.raise_for_status().json())
-    return printed
+    receipt = {
+        "layout": "contribution",
+        "name": person["name"],
+        "id_number": person["id_number"],
+        "contribution_year": paid["assessment"]["year"],
+        "grade_fen": paid["assessment"]["grade_fen"],
+        "amount_fen": paid["collection"]["amount_fen"],
+    }
+    response = httpx.post(
+        f"{api}/v1/print/receipt",
+        headers={**headers, "Authorization": token},
+        json={"receipt": receipt, "counter": counter, "fact_id": paid["collection"]["id"]},
+        timeout=20,
+    )
+    return [response.raise_for_status().json()]
 
 
 def run_counter_demo(
@@ -101,7 +137,11 @@ def run_counter_demo(
                 "authentication": "local",
                 "verifier": "demo",
             },
-            "id_scanner": {"kind": "simulator", "profile": "simulator", "simulator_card": 0},
+            "id_scanner": {
+                "kind": "simulator",
+                "profile": "simulator",
+                "simulator_card": DEMO_ID_CARD,
+            },
             "printer": {"kind": "capture", "port": 0, "status_poll_seconds": 0},
             "outbox": {"path": str(out_dir / "demo-outbox.db")},
             "log": {"path": str(out_dir / "agent.log")},
@@ -118,7 +158,7 @@ def run_counter_demo(
         while not server.started:
             time.sleep(0.02)
         api = f"http://127.0.0.1:{config.port}"
-        printed = _visit(api, {PAIRING_HEADER: pairing}, token)
+        printed = _visit(api, {PAIRING_HEADER: pairing}, backend_url, token)
         assert agent.capture is not None
         jobs = [job for job in agent.capture.wait_for_jobs(len(printed)) if b"\x1b@" in job.data]
         previews = []

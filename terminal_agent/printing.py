@@ -2,7 +2,9 @@
 
 A print request names a layout and its fields. The signed token either comes with
 the request (the page got it from the backend with the operation) or the agent asks
-the backend to sign one (``POST /api/v1/receipts``) with the operator's session.
+the backend to sign one (``POST /api/v1/receipts``) with the operator's session, naming
+the business fact (``fact_id``: the collection, certification, card event or pension)
+whose person and amount the backend vouches for.
 """
 
 from __future__ import annotations
@@ -93,8 +95,8 @@ class PrintRequest(_In):
     receipt: ReceiptFields
     counter: CounterIn
     token: Annotated[str | None, Field(max_length=2000)] = None
-    # The backend's receipt number for the operation (signing only; default: it assigns one).
-    receipt_number: Annotated[str | None, Field(max_length=40)] = None
+    # The business fact the backend signs for when no token came (see ``sign_body``).
+    fact_id: Annotated[int | None, Field(ge=1)] = None
 
 
 AnyFields = ContributionFields | CardFields | SurvivalFields | StatementFields
@@ -105,13 +107,16 @@ def receipt_kind(fields: AnyFields) -> str:
     return ReceiptKind(fields.layout).value
 
 
-def amount_fen(fields: AnyFields) -> int | None:
-    """The amount the token vouches for (contributions and statements), else ``None``."""
-    if isinstance(fields, ContributionFields):
-        return fields.amount_fen
+def sign_body(request: PrintRequest) -> dict[str, object] | None:
+    """What ``POST /api/v1/receipts`` is asked: the kind and the fact (a statement: its
+    year, from its months); ``None`` when the request names no fact."""
+    if request.fact_id is None:
+        return None
+    fields = request.receipt
+    body: dict[str, object] = {"kind": receipt_kind(fields), "fact_id": request.fact_id}
     if isinstance(fields, StatementFields):
-        return sum(m.basic_fen + m.account_fen for m in fields.months)
-    return None
+        body["year"] = int(fields.months[0].month[:4])
+    return body
 
 
 def build_receipt(request: PrintRequest, token: str) -> Receipt:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from backend.accounts import service as accounts
 from backend.accounts.models import Source
 from backend.audit.service import record
+from backend.contributions import day_close
 from backend.contributions.models import Assessment, Collection, Refund
 from backend.contributions.payments import Applied, apply_payments
 from backend.db import utcnow
@@ -247,6 +248,7 @@ def collect(
     principal.require(Permission.CONTRIBUTION_COLLECT)
     assessment = get_assessment(session=session, principal=principal, assessment_id=assessment_id)
     on = on or dt.date.today()
+    day_close.ensure_open(session=session, principal=principal, on=on)
     outstanding = assessment.own_due_fen - assessment.paid_fen
     if outstanding <= 0:
         raise Conflict(detail=f"{assessment.year}年度个人缴费已足额", code="already_paid")
@@ -305,6 +307,12 @@ def get_collection(*, session: Session, principal: Principal, collection_id: int
     return collection
 
 
+def is_reversed(*, session: Session, collection_id: int) -> bool:
+    """Whether a collection has been reversed."""
+    reversal = session.scalar(select(Collection.id).where(Collection.reverses_id == collection_id))
+    return reversal is not None
+
+
 def reverse_collection(
     *,
     session: Session,
@@ -318,13 +326,14 @@ def reverse_collection(
     original = get_collection(session=session, principal=principal, collection_id=collection_id)
     if original.reverses_id is not None:
         raise Conflict(detail="冲正记录不能再冲正", code="reversal_of_reversal")
-    if session.scalar(select(Collection.id).where(Collection.reverses_id == original.id)):
+    if is_reversed(session=session, collection_id=original.id):
         raise Conflict(detail=f"收款{original.receipt_no}已冲正", code="already_reversed")
     if original.operator_id == principal.operator_id:
         raise PermissionDenied(detail="收款人不能冲正自己的收款", code="maker_is_checker")
     if not reason.strip():
         raise invalid("reason", "冲正须说明原因", "required")
     on = on or dt.date.today()
+    day_close.ensure_open(session=session, principal=principal, on=on)
     assessment = session.get(Assessment, original.assessment_id)
     assert assessment is not None  # foreign key
     reversal = Collection(

@@ -11,23 +11,24 @@ from receipts import ReceiptClaims, ReceiptKind
 
 
 class ReceiptIn(BaseModel):
-    """What the counter asks the backend to vouch for."""
+    """Which business fact the counter asks a receipt for; the backend reads the rest."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: ReceiptKind
-    id_number: Annotated[str, Field(min_length=18, max_length=18, description="公民身份号码")]
-    amount_fen: Annotated[int | None, Field(ge=0, description="金额（分），无金额的回执为空")] = (
-        None
-    )
-    receipt_number: Annotated[
-        str | None,
+    fact_id: Annotated[
+        int,
         Field(
-            min_length=4,
-            max_length=40,
-            pattern=r"^[\x21-\x7e]+$",
-            description="业务的收据号（可打印ASCII，作条码）；为空时由后台编号",
+            ge=1,
+            le=2**63 - 1,
+            description=(
+                "业务记录编号：缴费收据为柜面收款编号，资格认证为认证编号，"
+                "发卡/挂失为社保卡业务记录编号，养老金对账单为待遇编号"
+            ),
         ),
+    ]
+    year: Annotated[
+        int | None, Field(ge=2009, le=2100, description="养老金对账单的年度（其他收据不填）")
     ] = None
 
 

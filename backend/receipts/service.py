@@ -1,4 +1,10 @@
-"""Receipt signing keys, signing and verification.
+"""Receipt signing keys, signing and verification, and receipts of business facts.
+
+``issue_for_fact`` is what ``POST /receipts`` does: the operator names a fact — a counter
+collection, a survival certification, a card event, a year's pension statement — and the
+receipt's person and amount are taken from the fact itself, after the operator's scope
+and permission for that business are checked. One fact has one receipt
+(``issued_receipts`` unique on kind and fact): asking again returns the same token.
 
 Keys are P-256, one file per key id in ``receipt_key_dir`` (``<kid>.key.pem``,
 PKCS#8 encrypted under ``receipt_key_passphrase``), kept by the CA's
@@ -13,12 +19,29 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from backend.audit.service import record
+from backend.benefits import service as benefits
+from backend.benefits.models import Pension, SurvivalCertification
+from backend.cards import service as cards
+from backend.cards.lifecycle import CardAction
+from backend.cards.models import CardEvent
 from backend.config import Settings
-from backend.errors import Conflict
+from backend.contributions import service as contributions
+from backend.contributions.models import Assessment
+from backend.errors import Conflict, NotFound, invalid
+from backend.orgs.permissions import Permission
+from backend.orgs.service import Principal
+from backend.payroll.models import PayrollLine
 from backend.pki.keystore import FileKeyStore
+from backend.receipts.models import IssuedReceipt
+from backend.registry.models import Person
 from receipts import (
     EcdsaReceiptSigner,
     KeyRingVerifier,
@@ -97,3 +120,182 @@ def sign_receipt(
         key_id=receipt_signer.key_id,
     )
     return receipt_signer.sign(claims), claims
+
+
+# The card events a receipt may be printed for, by receipt kind.
+_CARD_EVENTS = {
+    ReceiptKind.CARD_ISSUED: frozenset({CardAction.ISSUE.value}),
+    ReceiptKind.CARD_LOSS: frozenset(
+        {CardAction.REPORT_LOSS.value, CardAction.REPORT_TEMPORARY_LOSS.value}
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What a receipt may vouch for, read from the business record itself."""
+
+    kind: ReceiptKind
+    key: str
+    person: Person
+    county_code: str
+    amount_fen: int | None
+    receipt_number: str | None  # the business's own number (a collection's 收据号)
+
+
+def _missing(kind: ReceiptKind, fact_id: int) -> NotFound:
+    return NotFound(detail=f"没有可出具收据的业务记录{fact_id}", code="fact_not_found")
+
+
+def _person(session: Session, person_id: int) -> Person:
+    person = session.get(Person, person_id)
+    assert person is not None  # foreign key
+    return person
+
+
+def find_fact(
+    *, session: Session, principal: Principal, kind: ReceiptKind, fact_id: int, year: int | None
+) -> Fact:
+    """The fact a receipt is asked for, in the operator's scope, by a role that does that
+    business; ``NotFound`` for a missing or out-of-scope fact, ``PermissionDenied`` else."""
+    if kind is ReceiptKind.CONTRIBUTION:
+        principal.require(Permission.CONTRIBUTION_COLLECT)
+        collection = contributions.get_collection(
+            session=session, principal=principal, collection_id=fact_id
+        )
+        if collection.amount_fen <= 0 or collection.reverses_id is not None:
+            raise Conflict(detail="冲正记录不出具缴费收据", code="fact_not_receiptable")
+        if contributions.is_reversed(session=session, collection_id=collection.id):
+            raise Conflict(detail=f"收款{collection.receipt_no}已冲正", code="already_reversed")
+        assessment = session.get(Assessment, collection.assessment_id)
+        assert assessment is not None  # foreign key
+        return Fact(
+            kind=kind,
+            key=str(collection.id),
+            person=_person(session, assessment.person_id),
+            county_code=collection.county_code,
+            amount_fen=collection.amount_fen,
+            receipt_number=collection.receipt_no,
+        )
+    if kind is ReceiptKind.SURVIVAL:
+        principal.require(Permission.SURVIVAL_CERTIFY)
+        certification = session.get(SurvivalCertification, fact_id)
+        if certification is None:
+            raise _missing(kind, fact_id)
+        pension = session.get(Pension, certification.pension_id)
+        assert pension is not None  # foreign key
+        benefits.get_pension(session=session, principal=principal, person_id=pension.person_id)
+        return Fact(
+            kind=kind,
+            key=str(certification.id),
+            person=_person(session, pension.person_id),
+            county_code=certification.county_code,
+            amount_fen=None,
+            receipt_number=None,
+        )
+    if kind in _CARD_EVENTS:
+        principal.require(Permission.CARD_COUNTER)
+        event = session.get(CardEvent, fact_id)
+        if event is None or event.action not in _CARD_EVENTS[kind]:
+            raise _missing(kind, fact_id)
+        card = cards.get_card(session=session, principal=principal, card_id=event.card_id)
+        return Fact(
+            kind=kind,
+            key=str(event.id),
+            person=_person(session, card.person_id),
+            county_code=card.county_code,
+            amount_fen=None,
+            receipt_number=None,
+        )
+    # A year's pension statement: the pension (by its id) and the money paid in the year.
+    principal.require(Permission.BENEFIT_READ)
+    if year is None:
+        raise invalid("year", "养老金对账单须指明年度", "required")
+    found = session.get(Pension, fact_id)
+    if found is None:
+        raise _missing(kind, fact_id)
+    pension = benefits.get_pension(session=session, principal=principal, person_id=found.person_id)
+    paid = session.scalar(
+        select(func.sum(PayrollLine.basic_fen + PayrollLine.account_fen)).where(
+            PayrollLine.pension_id == pension.id,
+            PayrollLine.state == "paid",
+            PayrollLine.month >= dt.date(year, 1, 1),
+            PayrollLine.month < dt.date(year + 1, 1, 1),
+        )
+    )
+    if paid is None:
+        raise NotFound(detail=f"{year}年没有已发放的养老金", code="fact_not_found")
+    return Fact(
+        kind=kind,
+        key=f"{pension.id}/{year}",
+        person=_person(session, pension.person_id),
+        county_code=pension.county_code,
+        amount_fen=int(paid),
+        receipt_number=None,
+    )
+
+
+def _issued(session: Session, kind: ReceiptKind, key: str) -> IssuedReceipt | None:
+    return session.scalar(
+        select(IssuedReceipt).where(IssuedReceipt.kind == kind.value, IssuedReceipt.fact == key)
+    )
+
+
+def issue_for_fact(
+    *,
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    kind: ReceiptKind,
+    fact_id: int,
+    year: int | None = None,
+) -> tuple[IssuedReceipt, bool]:
+    """The receipt of a fact, signed on first request; (receipt, whether it is new)."""
+    fact = find_fact(session=session, principal=principal, kind=kind, fact_id=fact_id, year=year)
+    existing = _issued(session, kind, fact.key)
+    if existing is None:
+        token, claims = sign_receipt(
+            settings=settings,
+            kind=kind,
+            id_number=fact.person.id_number,
+            amount_fen=fact.amount_fen,
+            receipt_number=fact.receipt_number,
+        )
+        receipt = IssuedReceipt(
+            kind=kind.value,
+            fact=fact.key,
+            receipt_number=claims.receipt_number,
+            person_id=fact.person.id,
+            county_code=fact.county_code,
+            amount_fen=fact.amount_fen,
+            token=token,
+            operator_id=principal.operator_id,
+            issued_at=claims.issued_at,
+        )
+        try:
+            with session.begin_nested():
+                session.add(receipt)
+        except IntegrityError:
+            # Another request signed this fact first: theirs is the receipt.
+            existing = _issued(session, kind, fact.key)
+            if existing is None:
+                raise
+        else:
+            record(
+                session=session,
+                actor=principal.actor,
+                action="receipt.signed",
+                object_type="receipt",
+                object_id=receipt.receipt_number,
+                detail={"kind": kind.value, "fact": fact.key, "amount_fen": fact.amount_fen},
+            )
+            return receipt, True
+    record(
+        session=session,
+        actor=principal.actor,
+        action="receipt.reissued",
+        object_type="receipt",
+        object_id=existing.receipt_number,
+        detail={"kind": kind.value, "fact": fact.key},
+    )
+    return existing, False

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from backend.audit.service import record
 from backend.deps import AppSettings, CurrentPrincipal, DbSession, IdempotencyKey
 from backend.errors import DomainError, invalid
 from backend.idempotency import respond_once
@@ -26,7 +25,7 @@ from backend.receipts.schemas import (
     VerificationIn,
     VerificationOut,
 )
-from receipts import MAX_TOKEN_CHARS, ReceiptTokenError
+from receipts import MAX_TOKEN_CHARS, ReceiptTokenError, read_unverified
 
 #: The largest verification body read: a token and a little JSON around it.
 MAX_VERIFY_BODY_BYTES = 4 * MAX_TOKEN_CHARS
@@ -44,26 +43,23 @@ def sign(
     key: IdempotencyKey,
     request: Request,
 ) -> JSONResponse:
-    """Sign a receipt's claims for the QR code; a retry with the same key returns the same token."""
+    """Sign the receipt of one business fact (201); the fact's receipt again if it has one (200).
+
+    The person and amount come from the fact; the operator must see it and do its business.
+    """
 
     def action() -> tuple[int, object]:
-        token, claims = service.sign_receipt(
-            settings=settings,
-            kind=body.kind,
-            id_number=body.id_number,
-            amount_fen=body.amount_fen,
-            receipt_number=body.receipt_number,
-        )
-        record(
+        receipt, new = service.issue_for_fact(
             session=session,
-            actor=principal.actor,
-            action="receipt.signed",
-            object_type="receipt",
-            object_id=claims.receipt_number,
-            detail={"kind": claims.kind.value, "amount_fen": claims.amount_fen},
+            settings=settings,
+            principal=principal,
+            kind=body.kind,
+            fact_id=body.fact_id,
+            year=body.year,
         )
-        out = SignedReceiptOut(token=token, claims=ReceiptClaimsOut.of(claims))
-        return 201, out.model_dump(mode="json")
+        claims = read_unverified(receipt.token)
+        out = SignedReceiptOut(token=receipt.token, claims=ReceiptClaimsOut.of(claims))
+        return 201 if new else 200, out.model_dump(mode="json")
 
     return respond_once(
         session=session,

@@ -1,6 +1,7 @@
-"""A real backend for agent tests: migrated SQLite, the demo county, one clerk, a card key
-vault holding the public demo keys (so the demo cards authenticate online), served by
-uvicorn on 127.0.0.1 and stoppable (to cut the link) and restartable on the same port."""
+"""A real backend for agent tests: migrated SQLite, the demo county and its policy, one
+clerk, a card key vault holding the public demo keys (so the demo cards authenticate
+online), served by uvicorn on 127.0.0.1 and stoppable (to cut the link) and restartable
+on the same port."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from backend.db import make_engine, make_session_factory, unit_of_work
 from backend.keys import LocalKeyVault
 from backend.orgs import service as orgs
 from backend.orgs.permissions import Role
+from backend.policy import service as policy
 from tests.backend.card_support import add_card, add_person
 from tests.terminal_agent.support import ServerThread, free_port
 
@@ -56,6 +58,8 @@ class LiveBackend:
         self.engine: Engine = make_engine(database_url)
         with unit_of_work(make_session_factory(self.engine)) as session:
             orgs.load_regions(session=session, path=orgs.DATA_DIR / "regions_654226.csv")
+            # The shipped policy versions: the demo visit assesses and collects a year.
+            policy.load_defaults(session=session, actor=Actor.system())
             office = orgs.create_office(
                 session=session,
                 code="654226100-SB",

@@ -15,6 +15,7 @@ from card_services import read_basic_data
 from device_drivers.printer import decode_escpos
 from terminal_agent.agent import Agent, bootstrap
 from terminal_agent.api import create_api
+from terminal_agent.demo import DEMO_ID_CARD, collect_at_backend
 from tests.pcsc_rig import SLOT0_READER, PcscRig
 from tests.terminal_agent.backend_support import LiveBackend
 from tests.terminal_agent.support import PAGE_ORIGIN, ServerThread, agent_config, wait_for
@@ -43,6 +44,8 @@ def agent(tmp_path: Path, backend: LiveBackend, rig: PcscRig) -> Iterator[Agent]
             "authentication": "online",
             "verifier": "backend",
         },
+        # A resident of working age, who pays a contribution year at the counter.
+        id_scanner={"kind": "simulator", "profile": "simulator", "simulator_card": DEMO_ID_CARD},
     )
     running = bootstrap(config)
     running.start()
@@ -97,6 +100,8 @@ def test_counter_flow_card_id_card_and_verifiable_receipt(
         id_card = httpx.post(f"{local.url}/v1/idcard/read", headers=page, timeout=10)
         assert id_card.status_code == 200, id_card.text
         resident = id_card.json()
+        # The counter takes the year's cash at the backend; the receipt is for that collection.
+        paid = collect_at_backend(backend.url, operator["Authorization"], resident)
 
         receipt = httpx.post(
             f"{local.url}/v1/print/receipt",
@@ -111,6 +116,7 @@ def test_counter_flow_card_id_card_and_verifiable_receipt(
                     "amount_fen": 50000,
                 },
                 "counter": {"office": "和布克赛尔镇社保所", "operator": "李娜"},
+                "fact_id": paid["collection"]["id"],
             },
             timeout=20,
         )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 22:24:26.661059
+Create Date: 2026-12-02 06:53:04.258379
 """
 
 from collections.abc import Sequence
@@ -224,7 +224,7 @@ def upgrade() -> None:
         sa.Column("household_number", sa.String(length=32), nullable=False, comment="户号"),
         sa.Column("region_code", sa.String(length=12), nullable=False),
         sa.Column("county_code", sa.String(length=6), nullable=False),
-        sa.Column("address", sa.String(length=200), nullable=True),
+        sa.Column("address", sa.LargeBinary(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["region_code"], ["regions.code"], name=op.f("fk_households_region_code_regions")
@@ -280,8 +280,9 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("file_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("line_no", sa.Integer(), nullable=False),
-        sa.Column("id_number", sa.String(length=18), nullable=False),
-        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("id_number", sa.LargeBinary(), nullable=False),
+        sa.Column("id_number_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("name", sa.LargeBinary(), nullable=False),
         sa.Column("year", sa.SmallInteger(), nullable=False),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
         sa.Column("tax_receipt_no", sa.String(length=40), nullable=False),
@@ -311,8 +312,14 @@ def upgrade() -> None:
         ),
         sa.Column("line_no", sa.Integer(), nullable=False),
         sa.Column("person_code", sa.String(length=32), nullable=False, comment="社保编号"),
-        sa.Column("name", sa.String(length=50), nullable=False),
-        sa.Column("id_number", sa.String(length=18), nullable=False),
+        sa.Column("name", sa.LargeBinary(), nullable=False),
+        sa.Column("id_number", sa.LargeBinary(), nullable=False, comment="'' when not given"),
+        sa.Column(
+            "id_number_hash",
+            sa.LargeBinary(length=32),
+            nullable=True,
+            comment="NULL when the file gives no ID number",
+        ),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
         sa.Column("doc_no", sa.String(length=48), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
@@ -365,8 +372,20 @@ def upgrade() -> None:
             nullable=False,
             comment="AAC001",
         ),
-        sa.Column("id_number", sa.String(length=18), nullable=False, comment="AAC002"),
-        sa.Column("name", sa.String(length=50), nullable=False, comment="AAC003"),
+        sa.Column("id_number", sa.LargeBinary(), nullable=False, comment="AAC002, encrypted"),
+        sa.Column(
+            "id_number_hash",
+            sa.LargeBinary(length=32),
+            nullable=False,
+            comment="HMAC-SHA256 lookup hash of AAC002",
+        ),
+        sa.Column("name", sa.LargeBinary(), nullable=False, comment="AAC003, encrypted"),
+        sa.Column(
+            "name_hash",
+            sa.LargeBinary(length=32),
+            nullable=False,
+            comment="HMAC-SHA256 lookup hash of AAC003",
+        ),
         sa.Column("gender", sa.String(length=1), nullable=False, comment="AAC004 GB/T 2261.1"),
         sa.Column("ethnicity", sa.String(length=2), nullable=False, comment="AAC005 GB 3304"),
         sa.Column("birth_date", sa.Date(), nullable=False, comment="AAC006"),
@@ -377,8 +396,8 @@ def upgrade() -> None:
             comment="household-register village",
         ),
         sa.Column("county_code", sa.String(length=6), nullable=False),
-        sa.Column("address", sa.String(length=200), nullable=True),
-        sa.Column("phone", sa.String(length=20), nullable=True),
+        sa.Column("address", sa.LargeBinary(), nullable=True),
+        sa.Column("phone", sa.LargeBinary(), nullable=True),
         sa.Column("is_student", sa.Boolean(), nullable=False),
         sa.Column("in_employee_scheme", sa.Boolean(), nullable=False),
         sa.Column("is_civil_servant", sa.Boolean(), nullable=False),
@@ -403,12 +422,12 @@ def upgrade() -> None:
             name=op.f("fk_persons_hukou_region_code_regions"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_persons")),
-        sa.UniqueConstraint("id_number", name=op.f("uq_persons_id_number")),
+        sa.UniqueConstraint("id_number_hash", name=op.f("uq_persons_id_number_hash")),
     )
     with op.batch_alter_table("persons", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_persons_county_code"), ["county_code"], unique=False)
         batch_op.create_index(batch_op.f("ix_persons_household_id"), ["household_id"], unique=False)
-        batch_op.create_index("ix_persons_name", ["name"], unique=False)
+        batch_op.create_index("ix_persons_name_hash", ["name_hash", "birth_date"], unique=False)
         batch_op.create_index(
             "ix_persons_region_pattern",
             ["hukou_region_code"],
@@ -473,8 +492,9 @@ def upgrade() -> None:
         sa.Column(
             "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("id_number", sa.String(length=18), nullable=False),
-        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("id_number", sa.LargeBinary(), nullable=False),
+        sa.Column("id_number_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("name", sa.LargeBinary(), nullable=False),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
         sa.Column("doc_no", sa.String(length=48), nullable=False, comment="社保单据号"),
         sa.Column(
@@ -532,6 +552,44 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_card_batches")),
         sa.UniqueConstraint("batch_number", name=op.f("uq_card_batches_batch_number")),
     )
+    op.create_table(
+        "contribution_day_closes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "office_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.Column("collections_count", sa.Integer(), nullable=False),
+        sa.Column("collected_fen", sa.BigInteger(), nullable=False),
+        sa.Column("reversals_count", sa.Integer(), nullable=False),
+        sa.Column(
+            "reversed_fen", sa.BigInteger(), nullable=False, comment="positive: the cash given back"
+        ),
+        sa.Column(
+            "deposit_fen",
+            sa.BigInteger(),
+            nullable=False,
+            comment="cash to deposit: collected less reversed",
+        ),
+        sa.Column(
+            "signed_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["office_id"], ["offices.id"], name=op.f("fk_contribution_day_closes_office_id_offices")
+        ),
+        sa.ForeignKeyConstraint(
+            ["signed_by"],
+            ["operators.id"],
+            name=op.f("fk_contribution_day_closes_signed_by_operators"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contribution_day_closes")),
+    )
+    with op.batch_alter_table("contribution_day_closes", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_contribution_day_closes_office_date", ["office_id", "business_date"], unique=True
+        )
+
     op.create_table(
         "enrolments",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -596,6 +654,42 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_records")),
         sa.UniqueConstraint("operator_id", "key", name=op.f("uq_idempotency_records_operator_id")),
     )
+    op.create_table(
+        "issued_receipts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column(
+            "fact",
+            sa.String(length=40),
+            nullable=False,
+            comment="the fact's id (a statement: pension id/year)",
+        ),
+        sa.Column("receipt_number", sa.String(length=40), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=True),
+        sa.Column("token", sa.Text(), nullable=False),
+        sa.Column(
+            "operator_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["operator_id"], ["operators.id"], name=op.f("fk_issued_receipts_operator_id_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_issued_receipts_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_issued_receipts")),
+        sa.UniqueConstraint("kind", "fact", name="uq_issued_receipts_fact"),
+        sa.UniqueConstraint("receipt_number", name=op.f("uq_issued_receipts_receipt_number")),
+    )
+    with op.batch_alter_table("issued_receipts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_issued_receipts_person_id"), ["person_id"], unique=False
+        )
+
     op.create_table(
         "journal_entries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -685,8 +779,8 @@ def upgrade() -> None:
             "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("field", sa.String(length=32), nullable=False),
-        sa.Column("old_value", sa.Text(), nullable=True),
-        sa.Column("new_value", sa.Text(), nullable=True),
+        sa.Column("old_value", sa.LargeBinary(), nullable=True),
+        sa.Column("new_value", sa.LargeBinary(), nullable=True),
         sa.Column("reason", sa.String(length=200), nullable=True),
         sa.Column(
             "status", sa.String(length=16), nullable=False, comment="applied | pending | rejected"
@@ -1999,6 +2093,26 @@ def upgrade() -> None:
         sa.Column("device", sa.String(length=64), nullable=True),
         sa.Column("next_due", sa.Date(), nullable=False),
         sa.Column("resumed", sa.Boolean(), nullable=False, comment="ended an overdue suspension"),
+        sa.Column(
+            "documents_seen",
+            sa.String(length=120),
+            server_default="",
+            nullable=False,
+            comment="documents checked, comma-separated (survival_rules.Document)",
+        ),
+        sa.Column(
+            "face_outcome",
+            sa.String(length=16),
+            nullable=True,
+            comment="kiosk face comparison: match | no_match | liveness_failed",
+        ),
+        sa.Column("face_score", sa.SmallInteger(), nullable=True, comment="similarity 0-100"),
+        sa.Column(
+            "face_device",
+            sa.String(length=64),
+            nullable=True,
+            comment="the face comparison device (profile/serial)",
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["operator_id"],
@@ -2489,6 +2603,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_journal_entries_county_code"))
 
     op.drop_table("journal_entries")
+    with op.batch_alter_table("issued_receipts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_issued_receipts_person_id"))
+
+    op.drop_table("issued_receipts")
     op.drop_table("idempotency_records")
     with op.batch_alter_table("enrolments", schema=None) as batch_op:
         batch_op.drop_index(
@@ -2503,6 +2621,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_enrolments_county_code"))
 
     op.drop_table("enrolments")
+    with op.batch_alter_table("contribution_day_closes", schema=None) as batch_op:
+        batch_op.drop_index("uq_contribution_day_closes_office_date")
+
+    op.drop_table("contribution_day_closes")
     op.drop_table("card_batches")
     with op.batch_alter_table("bank_batch_rows", schema=None) as batch_op:
         batch_op.drop_index("ix_bank_batch_rows_ref_state")
@@ -2521,7 +2643,7 @@ def downgrade() -> None:
         batch_op.drop_index(
             "ix_persons_region_pattern", postgresql_ops={"hukou_region_code": "varchar_pattern_ops"}
         )
-        batch_op.drop_index("ix_persons_name")
+        batch_op.drop_index("ix_persons_name_hash")
         batch_op.drop_index(batch_op.f("ix_persons_household_id"))
         batch_op.drop_index(batch_op.f("ix_persons_county_code"))
 

@@ -594,6 +594,8 @@ async function printReceipt() {
           valid_until: certification.next_due,
         },
         counter: { office: state.me.office_name, operator: state.me.full_name },
+        // The backend signs the receipt of this certification (docs/api.md, receipts).
+        fact_id: certification.id,
       },
     });
     showCertified(certification, printed);
