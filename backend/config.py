@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     receipt_key_dir: Path = Path("var/keys/receipts")
     receipt_key_id: str = Field(default="receipts-1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     receipt_key_passphrase: SecretStr = SecretStr(DEV_RECEIPT_KEY_PASSPHRASE)
+    # Where the card master keys and the CA's signing keys live: "file" (the sealed vault
+    # file above, CA keys encrypted in the database) or "pkcs11" (a hardware security
+    # module: the module, the token's label and its user PIN, from a file or XNB_PKCS11_PIN).
+    key_store: Literal["file", "pkcs11"] = "file"
+    pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
+    pkcs11_token_label: str = Field(default="xnb", min_length=1, max_length=32)
+    pkcs11_pin: SecretStr | None = None
+    pkcs11_pin_file: Path | None = None
     # Requests per minute per client address (token bucket; backend/web_security.py): to
     # log-in, to the public endpoints (receipt check, CA chain, CRL, OCSP, enrolment) and
     # to a kiosk's certification. Past them: 429 with Retry-After.
@@ -120,7 +128,12 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "production needs two-factor log-in: XNB_LOGIN_REQUIRES_CERTIFICATE"
                 )
-            if self.card_vault_passphrase.get_secret_value() == DEV_CARD_VAULT_PASSPHRASE:
+            if self.key_store == "pkcs11" and not (self.pkcs11_pin or self.pkcs11_pin_file):
+                raise ValueError("the HSM needs its PIN: set XNB_PKCS11_PIN_FILE")
+            if (
+                self.key_store == "file"
+                and self.card_vault_passphrase.get_secret_value() == DEV_CARD_VAULT_PASSPHRASE
+            ):
                 raise ValueError("production needs its own XNB_CARD_VAULT_PASSPHRASE")
             if self.receipt_key_passphrase.get_secret_value() == DEV_RECEIPT_KEY_PASSPHRASE:
                 raise ValueError("production needs its own XNB_RECEIPT_KEY_PASSPHRASE")

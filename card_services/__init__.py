@@ -59,6 +59,7 @@ from card_services.personalisation import (
     PersonalisationData,
     PersonalisationScript,
     build_personalisation_script,
+    personalisation_script_for_keys,
 )
 from card_services.records import BasicCardData, HolderData
 from card_services.virtual_card import CardState, VirtualCard, new_blank_card
@@ -105,6 +106,7 @@ __all__ = [
     "external_authenticate_cryptogram",
     "internal_authenticate_cryptogram",
     "new_blank_card",
+    "personalisation_script_for_keys",
     "personalise_card",
     "pin_tries_left",
     "read_basic_data",

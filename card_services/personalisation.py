@@ -21,7 +21,12 @@ from card_services.applications import (
 )
 from card_services.crypto import pin_block
 from card_services.errors import UnsupportedCardError
-from card_services.keys import DEFAULT_DIVERSIFICATION_LEVELS, MasterKeys, derive_card_keys
+from card_services.keys import (
+    DEFAULT_DIVERSIFICATION_LEVELS,
+    CardKeys,
+    MasterKeys,
+    derive_card_keys,
+)
 from card_services.layout import EF05, EF06
 from card_services.records import BasicCardData, HolderData
 
@@ -54,17 +59,31 @@ def build_personalisation_script(
     levels: int = DEFAULT_DIVERSIFICATION_LEVELS,
 ) -> PersonalisationScript:
     """Build the personalisation script for one blank card."""
-    if data.basic.spec_version != application.spec_version:
-        raise UnsupportedCardError(
-            f"data set is for spec {data.basic.spec_version}, card is {application.spec_version}"
-        )
-    cipher = application.cipher
     keys = derive_card_keys(
         master_keys,
         application=application,
         identification_code=data.basic.identification_code,
         levels=levels,
     )
+    return personalisation_script_for_keys(
+        data, application=application, card_keys=keys, transport_key=transport_key
+    )
+
+
+def personalisation_script_for_keys(
+    data: PersonalisationData,
+    *,
+    application: SocialSecurityApplication,
+    card_keys: CardKeys,
+    transport_key: bytes,
+) -> PersonalisationScript:
+    """The script for card keys already derived (by a key holder that keeps the masters)."""
+    if data.basic.spec_version != application.spec_version:
+        raise UnsupportedCardError(
+            f"data set is for spec {data.basic.spec_version}, card is {application.spec_version}"
+        )
+    cipher = application.cipher
+    keys = card_keys
     steps: list[tuple[int, int, int, bytes]] = []
     for number, record in enumerate(data.basic.to_records(), start=1):
         steps.append((cmd.INS_UPDATE_RECORD, number, (EF05.sfi or 0) << 3 | 4, record.to_bytes()))

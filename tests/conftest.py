@@ -38,8 +38,9 @@ REQUIRE_RIGS = os.environ.get("XNB_REQUIRE_RIGS") == "1"
 # sets its own small ones.
 for _group in ("LOGIN", "PUBLIC", "KIOSK"):
     os.environ.setdefault(f"XNB_RATE_LIMIT_{_group}_PER_MINUTE", "1000000")
-# One PC/SC rig (pcscd + vpcd + card deck) per run, shared by every package's tests.
-pytest_plugins = ["tests.pcsc_rig"]
+# One PC/SC rig (pcscd + vpcd + card deck) per run, shared by every package's tests;
+# SoftHSM2: a token directory per run and a token per test (marker hsm).
+pytest_plugins = ["tests.pcsc_rig", "tests.softhsm"]
 PASSWORD = "Test-Passw0rd!"
 
 

@@ -116,3 +116,26 @@ class TaxResultRow(Base):
     assessment_id: Mapped[int | None] = mapped_column(IdType)
     resolution: Mapped[str | None] = mapped_column(String(16), comment="applied | exception")
     exception_reason: Mapped[str | None] = mapped_column(String(200))
+
+class DayClose(Base):
+    """An office's counter day closed (日结): the totals signed off by the office's reviewer.
+
+    Once a day is closed no collection or reversal of that office can be dated into it.
+    The totals are what the summary showed when the reviewer signed.
+    """
+
+    __tablename__ = "contribution_day_closes"
+    __table_args__ = (
+        Index("uq_contribution_day_closes_office_date", "office_id", "business_date", unique=True),
+    )
+
+    id: Mapped[int] = id_column()
+    office_id: Mapped[int] = mapped_column(IdType, ForeignKey("offices.id"))
+    business_date: Mapped[dt.date] = mapped_column(Date)
+    collections_count: Mapped[int] = mapped_column(Integer)
+    collected_fen: Mapped[int] = money_column()
+    reversals_count: Mapped[int] = mapped_column(Integer)
+    reversed_fen: Mapped[int] = money_column(comment="positive: the cash given back")
+    deposit_fen: Mapped[int] = money_column(comment="cash to deposit: collected less reversed")
+    signed_by: Mapped[int] = mapped_column(IdType, ForeignKey("operators.id"))
+    signed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

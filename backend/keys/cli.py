@@ -11,7 +11,7 @@ from backend.cli import fail, session_factory
 from backend.config import get_settings
 from backend.db import unit_of_work
 from backend.errors import DomainError
-from backend.keys import service
+from backend.keys import service, stores
 from backend.keys.vault import KeyFamily
 
 keys_app = typer.Typer(help="社保卡主密钥（密钥仪式）", no_args_is_help=True)
@@ -24,7 +24,7 @@ def keys_init(
         bool, typer.Option("--demo-keys", help="载入公开的演示密钥（仅开发与测试）")
     ] = False,
 ) -> None:
-    """Generate the province's card master keys into a new vault file."""
+    """Generate the province's card master keys into a new vault (file or HSM token)."""
     settings = get_settings()
     try:
         with unit_of_work(session_factory()) as session:
@@ -37,7 +37,7 @@ def keys_init(
             )
     except DomainError as e:
         raise fail(e) from e
-    typer.echo(f"密钥库已建立：{settings.card_vault_path}（省 {vault.province_code}）")
+    typer.echo(f"密钥库已建立：{stores.location(settings)}（省 {vault.province_code}）")
     for value in vault.key_check_values():
         typer.echo(f"  {value.family.value:<5} v{value.version} {value.key_name:<14} {value.kcv}")
 

@@ -8,16 +8,17 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from backend.errors import DomainError
-from backend.keys.local import open_vault
+from backend.keys.stores import open_configured
 from backend.keys.vault import KeyVault, VaultError
 
 _opening = threading.Lock()
 
 
 def get_vault(request: Request) -> KeyVault:
-    """The vault, opened on first use (scrypt is slow) and kept for the process's life.
+    """The configured vault (file or HSM), opened on first use (scrypt is slow, an HSM
+    log-in is a round trip) and kept for the process's life.
 
-    Tests and an HSM deployment put their own :class:`KeyVault` in ``app.state.key_vault``.
+    Tests may put their own :class:`KeyVault` in ``app.state.key_vault``.
     """
     state = request.app.state
     vault: KeyVault | None = getattr(state, "key_vault", None)
@@ -28,10 +29,7 @@ def get_vault(request: Request) -> KeyVault:
         if vault is None:
             settings = state.settings
             try:
-                vault = open_vault(
-                    settings.card_vault_path,
-                    passphrase=settings.card_vault_passphrase.get_secret_value(),
-                )
+                vault = open_configured(settings)
             except VaultError as exc:
                 raise DomainError(
                     detail=f"卡密钥库不可用：{exc}",

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from backend.audit.service import Actor, record
 from backend.config import Settings
 from backend.errors import Conflict, PermissionDenied
-from backend.keys.local import DEFAULT_SCRYPT_N, LocalKeyVault
-from backend.keys.vault import KeyCheckValue, KeyFamily, VaultError
+from backend.keys import stores
+from backend.keys.local import DEFAULT_SCRYPT_N
+from backend.keys.vault import KeyCheckValue, KeyFamily, KeyVault, VaultError
 
 
 def _kcv_detail(values: list[KeyCheckValue]) -> list[str]:
@@ -27,17 +28,14 @@ def init_vault(
     province_code: str,
     demo_keys: bool = False,
     scrypt_n: int = DEFAULT_SCRYPT_N,
-) -> LocalKeyVault:
-    """Generate the province's master keys (version 1 of each family) into a new vault."""
+) -> KeyVault:
+    """Generate the province's master keys (version 1 of each family) into a new vault
+    (the sealed file or the HSM, as configured)."""
     if demo_keys and settings.env == "production":
         raise PermissionDenied(detail="生产环境不得使用公开的演示密钥", code="demo_keys_refused")
     try:
-        vault = LocalKeyVault.create(
-            settings.card_vault_path,
-            passphrase=settings.card_vault_passphrase.get_secret_value(),
-            province_code=province_code,
-            demo_keys=demo_keys,
-            scrypt_n=scrypt_n,
+        vault = stores.create_configured(
+            settings, province_code=province_code, demo_keys=demo_keys, scrypt_n=scrypt_n
         )
     except VaultError as exc:
         raise Conflict(detail=str(exc), code="key_vault_exists") from exc
@@ -47,17 +45,19 @@ def init_vault(
         action="keys.init",
         object_type="key_vault",
         object_id=province_code,
-        detail={"demo_keys": demo_keys, "kcv": _kcv_detail(vault.key_check_values())},
+        detail={
+            "demo_keys": demo_keys,
+            "store": settings.key_store,
+            "kcv": _kcv_detail(vault.key_check_values()),
+        },
     )
     return vault
 
 
-def open_local(*, settings: Settings) -> LocalKeyVault:
-    """Open the configured local vault, translating vault errors to a domain conflict."""
+def open_configured(*, settings: Settings) -> KeyVault:
+    """Open the configured vault, translating vault errors to a domain conflict."""
     try:
-        return LocalKeyVault.open(
-            settings.card_vault_path, passphrase=settings.card_vault_passphrase.get_secret_value()
-        )
+        return stores.open_configured(settings)
     except VaultError as exc:
         raise Conflict(detail=str(exc), code="key_vault_unavailable") from exc
 
@@ -66,8 +66,11 @@ def rotate(
     *, session: Session, settings: Settings, actor: Actor, family: KeyFamily
 ) -> KeyCheckValue:
     """Make a new version of one family's issuer keys the active one; old ones stay."""
-    vault = open_local(settings=settings)
-    version = vault.rotate(family)
+    vault = open_configured(settings=settings)
+    try:
+        version = vault.rotate(family)
+    except VaultError as exc:
+        raise Conflict(detail=str(exc), code="key_vault_unavailable") from exc
     values = [v for v in vault.key_check_values() if v.family == family and v.version == version]
     record(
         session=session,
@@ -82,7 +85,10 @@ def rotate(
 
 def check_values(*, session: Session, settings: Settings, actor: Actor) -> list[KeyCheckValue]:
     """Every key check value (for comparison with the card factory's and the PSAMs')."""
-    values = open_local(settings=settings).key_check_values()
+    try:
+        values = open_configured(settings=settings).key_check_values()
+    except VaultError as exc:
+        raise Conflict(detail=str(exc), code="key_vault_unavailable") from exc
     record(
         session=session,
         actor=actor,

@@ -86,6 +86,10 @@ class KeyVault(ABC):
         """The key version new cards of ``family`` are personalised under."""
 
     @abstractmethod
+    def rotate(self, family: KeyFamily) -> int:
+        """Generate the next version of a family's keys, make it active, return its number."""
+
+    @abstractmethod
     def key_check_values(self) -> list[KeyCheckValue]:
         """Check values of every master key of every version (safe to publish)."""
 

@@ -34,6 +34,7 @@ class Permission(StrEnum):
     CONTRIBUTION_REVERSE = "contribution:reverse"
     REFUND_REQUEST = "refund:request"
     REFUND_APPROVE = "refund:approve"
+    DAY_CLOSE_SIGN = "day_close:sign"
     BANK_FILES = "bank:files"
     POLICY_MANAGE = "policy:manage"
     LEDGER_READ = "ledger:read"
@@ -69,6 +70,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.CONTRIBUTION_REVERSE: "冲正缴费",
     Permission.REFUND_REQUEST: "申请退费",
     Permission.REFUND_APPROVE: "审批退费",
+    Permission.DAY_CLOSE_SIGN: "日结签字",
     Permission.BANK_FILES: "银行批量文件",
     Permission.POLICY_MANAGE: "管理政策参数",
     Permission.LEDGER_READ: "查询基金账簿",
@@ -135,7 +137,13 @@ _FUND_GRANTS: dict[Role, frozenset[Permission]] = {
         {_P.CONTRIBUTION_READ, _P.CONTRIBUTION_COLLECT, _P.REFUND_REQUEST, _P.BANK_FILES}
     ),
     Role.REVIEWER: frozenset(
-        {_P.CONTRIBUTION_READ, _P.CONTRIBUTION_REVERSE, _P.REFUND_APPROVE, _P.LEDGER_READ}
+        {
+            _P.CONTRIBUTION_READ,
+            _P.CONTRIBUTION_REVERSE,
+            _P.REFUND_APPROVE,
+            _P.DAY_CLOSE_SIGN,
+            _P.LEDGER_READ,
+        }
     ),
     Role.COUNTY_ADMIN: frozenset({_P.LEDGER_READ}),
     Role.PROVINCE_ADMIN: frozenset({_P.POLICY_MANAGE, _P.LEDGER_READ}),

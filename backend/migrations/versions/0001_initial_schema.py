@@ -591,6 +591,44 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "contribution_day_closes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "office_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.Column("collections_count", sa.Integer(), nullable=False),
+        sa.Column("collected_fen", sa.BigInteger(), nullable=False),
+        sa.Column("reversals_count", sa.Integer(), nullable=False),
+        sa.Column(
+            "reversed_fen", sa.BigInteger(), nullable=False, comment="positive: the cash given back"
+        ),
+        sa.Column(
+            "deposit_fen",
+            sa.BigInteger(),
+            nullable=False,
+            comment="cash to deposit: collected less reversed",
+        ),
+        sa.Column(
+            "signed_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["office_id"], ["offices.id"], name=op.f("fk_contribution_day_closes_office_id_offices")
+        ),
+        sa.ForeignKeyConstraint(
+            ["signed_by"],
+            ["operators.id"],
+            name=op.f("fk_contribution_day_closes_signed_by_operators"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contribution_day_closes")),
+    )
+    with op.batch_alter_table("contribution_day_closes", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_contribution_day_closes_office_date", ["office_id", "business_date"], unique=True
+        )
+
+    op.create_table(
         "enrolments",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -2621,6 +2659,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_enrolments_county_code"))
 
     op.drop_table("enrolments")
+    with op.batch_alter_table("contribution_day_closes", schema=None) as batch_op:
+        batch_op.drop_index("uq_contribution_day_closes_office_date")
+
+    op.drop_table("contribution_day_closes")
     with op.batch_alter_table("contribution_day_closes", schema=None) as batch_op:
         batch_op.drop_index("uq_contribution_day_closes_office_date")
 
