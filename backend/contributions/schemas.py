@@ -85,3 +85,79 @@ class RefundOut(Out):
     status: str
     maker_id: int
     checker_id: int | None
+
+
+class DayCloseIn(BaseModel):
+    """The day the office's reviewer signs off."""
+
+    business_date: dt.date = Field(description="日结日期")
+
+
+class KindTotalOut(BaseModel):
+    """Collections of one kind: current (本年度缴费) or make_up (补缴)."""
+
+    kind: str
+    count: int
+    amount_fen: int
+
+
+class ClerkDayOut(BaseModel):
+    """One operator's cash for the day."""
+
+    operator_id: int
+    operator_name: str
+    by_kind: list[KindTotalOut]
+    collections_count: int
+    collected_fen: int
+    reversals_count: int
+    reversed_fen: int
+    receipts_issued: int
+    receipts_voided: int
+    deposit_fen: int
+
+
+class DayCloseOut(Out):
+    """A signed-off day."""
+
+    id: int
+    business_date: dt.date
+    collections_count: int
+    collected_fen: int
+    reversals_count: int
+    reversed_fen: int
+    deposit_fen: int
+    signed_by: int
+    signed_at: dt.datetime
+
+
+class DayLineOut(BaseModel):
+    """One collection or reversal of the day."""
+
+    id: int
+    receipt_no: str
+    person_id: int
+    person_name: str
+    year: int
+    kind: str
+    amount_fen: int
+    operator_id: int
+    operator_name: str
+    reverses_id: int | None
+    reversed_by_id: int | None
+
+
+class DaySummaryOut(BaseModel):
+    """An office's counter day (日结): every clerk, the totals, the sign-off if any."""
+
+    office_id: int
+    office_name: str
+    business_date: dt.date
+    clerks: list[ClerkDayOut]
+    lines: list[DayLineOut]
+    collections_count: int
+    collected_fen: int
+    reversals_count: int
+    reversed_fen: int
+    deposit_fen: int
+    closed: DayCloseOut | None
+    signed_by_name: str | None = None

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from backend.accounts import service as accounts
 from backend.accounts.models import Source
 from backend.audit.service import record
+from backend.contributions import day_close
 from backend.contributions.models import Assessment, Collection, Refund
 from backend.contributions.payments import Applied, apply_payments
 from backend.db import utcnow
@@ -247,6 +248,7 @@ def collect(
     principal.require(Permission.CONTRIBUTION_COLLECT)
     assessment = get_assessment(session=session, principal=principal, assessment_id=assessment_id)
     on = on or dt.date.today()
+    day_close.ensure_open(session=session, principal=principal, on=on)
     outstanding = assessment.own_due_fen - assessment.paid_fen
     if outstanding <= 0:
         raise Conflict(detail=f"{assessment.year}年度个人缴费已足额", code="already_paid")
@@ -331,6 +333,7 @@ def reverse_collection(
     if not reason.strip():
         raise invalid("reason", "冲正须说明原因", "required")
     on = on or dt.date.today()
+    day_close.ensure_open(session=session, principal=principal, on=on)
     assessment = session.get(Assessment, original.assessment_id)
     assert assessment is not None  # foreign key
     reversal = Collection(

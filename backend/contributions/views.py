@@ -5,23 +5,31 @@ Every money-moving request needs an ``Idempotency-Key``: a retry returns the fir
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from backend.contributions import service
+from backend.contributions import day_close, service
 from backend.contributions.schemas import (
     AssessmentIn,
     AssessmentOut,
+    ClerkDayOut,
     CollectionIn,
     CollectionOut,
+    DayCloseIn,
+    DayCloseOut,
+    DayLineOut,
+    DaySummaryOut,
+    KindTotalOut,
     RefundIn,
     RefundOut,
     ReversalIn,
 )
 from backend.deps import DbSession, IdempotencyKey, Requires
 from backend.idempotency import respond_once
+from backend.orgs.models import Operator
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 
@@ -31,6 +39,7 @@ Collector = Annotated[Principal, Depends(Requires(Permission.CONTRIBUTION_COLLEC
 Reverser = Annotated[Principal, Depends(Requires(Permission.CONTRIBUTION_REVERSE))]
 RefundMaker = Annotated[Principal, Depends(Requires(Permission.REFUND_REQUEST))]
 RefundChecker = Annotated[Principal, Depends(Requires(Permission.REFUND_APPROVE))]
+DayCloser = Annotated[Principal, Depends(Requires(Permission.DAY_CLOSE_SIGN))]
 
 
 @router.post(
@@ -219,3 +228,70 @@ def reject_refund(
 ) -> JSONResponse:
     """Reject a refund request."""
     return _decide(refund_id, False, session, principal, key, request)
+
+
+def _day_out(session: DbSession, day: day_close.DaySummary) -> DaySummaryOut:
+    signer = session.get(Operator, day.closed.signed_by) if day.closed else None
+    return DaySummaryOut(
+        office_id=day.office_id,
+        office_name=day.office_name,
+        business_date=day.business_date,
+        clerks=[
+            ClerkDayOut(
+                **{k: v for k, v in vars(c).items() if k != "by_kind"},
+                by_kind=[KindTotalOut(**vars(k)) for k in c.by_kind],
+                deposit_fen=c.deposit_fen,
+            )
+            for c in day.clerks
+        ],
+        lines=[DayLineOut(**vars(line)) for line in day.lines],
+        collections_count=day.collections_count,
+        collected_fen=day.collected_fen,
+        reversals_count=day.reversals_count,
+        reversed_fen=day.reversed_fen,
+        deposit_fen=day.deposit_fen,
+        closed=DayCloseOut.model_validate(day.closed) if day.closed else None,
+        signed_by_name=signer.full_name if signer else None,
+    )
+
+
+@router.get("/contributions/day-close", response_model=DaySummaryOut, summary="柜面日结汇总")
+def day_summary(
+    session: DbSession,
+    principal: Reader,
+    business_date: Annotated[dt.date | None, Query(description="日结日期，默认今天")] = None,
+) -> DaySummaryOut:
+    """The office's day: each clerk's cash by kind, reversals, receipts, the cash to deposit."""
+    day = day_close.summary(
+        session=session, principal=principal, on=business_date or dt.date.today()
+    )
+    return _day_out(session, day)
+
+
+@router.post(
+    "/contributions/day-close",
+    response_model=DaySummaryOut,
+    status_code=201,
+    summary="日结签字（复核员）：当日关账",
+)
+def sign_day_close(
+    body: DayCloseIn,
+    session: DbSession,
+    principal: DayCloser,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """The office's reviewer signs the day off; no collection can be dated into it after."""
+
+    def action() -> tuple[int, Any]:
+        day = day_close.sign_off(session=session, principal=principal, on=body.business_date)
+        return 201, _day_out(session, day).model_dump(mode="json")
+
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
