@@ -111,6 +111,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.registry.code_views import router as codes_router
     from backend.registry.import_views import router as import_router
     from backend.registry.views import router as registry_router
+    from backend.statements.views import router as statements_router
     from backend.transfers.views import router as transfers_router
 
     @app.get("/healthz", tags=["health"], summary="进程存活")
@@ -149,6 +150,7 @@ def _install_routes(app: FastAPI) -> None:
         policy_router,
         contributions_router,
         accounts_router,
+        statements_router,
         ledger_router,
         deaths_router,
         overpayments_router,
