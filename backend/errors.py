@@ -8,7 +8,6 @@ Exception tree::
     ├── Conflict                     (409)
     ├── PermissionDenied             (403)
     ├── AuthenticationFailed         (401)
-    ├── AccountLocked                (423)
     ├── NoPolicyVersion              (422; no rule version covers a date and region)
     └── SchemaOutOfDate              (503)
 
@@ -85,13 +84,6 @@ class AuthenticationFailed(DomainError):
     code: str = "authentication_failed"
     status: int = 401
     title: str = "身份验证失败"
-
-
-@dataclass
-class AccountLocked(DomainError):
-    code: str = "account_locked"
-    status: int = 423
-    title: str = "账户已锁定"
 
 
 @dataclass

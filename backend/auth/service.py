@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from backend.audit.service import Actor, record
 from backend.auth.models import OperatorSession
 from backend.config import Settings
 from backend.db import utcnow
-from backend.errors import AccountLocked, AuthenticationFailed, DomainError, invalid
+from backend.errors import AuthenticationFailed, DomainError, invalid
 from backend.orgs.models import Operator
 from backend.pki.login import verify_proof
 
@@ -102,8 +102,11 @@ def login(
 ) -> LoginOutcome:
     """Check the password and certificate factors, lock after too many failures, open a session.
 
-    The caller must commit even when ``error`` is set: the failure count and the
-    audit record of the refusal are part of the outcome.
+    An unknown, inactive or locked account and a wrong password or certificate factor all
+    get the same answer after the same work (a password hash is verified every time), so
+    the answer tells nothing about the account; the audit record names the reason. The
+    caller must commit even when ``error`` is set: the failure count and the audit record
+    of the refusal are part of the outcome.
     """
     now = utcnow()
     operator = session.scalar(select(Operator).where(Operator.username == username))
@@ -113,59 +116,22 @@ def login(
         device=actor.device,
         address=actor.address,
     )
+    password_ok = _verify_password(operator.password_hash if operator else _DUMMY_HASH, password)
     if operator is None:
-        _verify_password(_DUMMY_HASH, password)
-        record(
-            session=session,
-            actor=who,
-            action="auth.login",
-            result="denied",
-            detail={"reason": "unknown_user"},
-        )
-        return LoginOutcome(error=AuthenticationFailed(detail="用户名或密码错误"))
+        return _refuse(session, who, None, {"reason": "unknown_user"})
     if not operator.is_active:
-        record(
-            session=session,
-            actor=who,
-            action="auth.login",
-            object_type="operator",
-            object_id=operator.id,
-            result="denied",
-            detail={"reason": "inactive"},
-        )
-        return LoginOutcome(error=AuthenticationFailed(detail="用户名或密码错误"))
+        return _refuse(session, who, operator, {"reason": "inactive"})
     if operator.locked_until and operator.locked_until > now:
-        record(
-            session=session,
-            actor=who,
-            action="auth.login",
-            object_type="operator",
-            object_id=operator.id,
-            result="denied",
-            detail={"reason": "locked"},
+        return _refuse(
+            session,
+            who,
+            operator,
+            {"reason": "locked", "locked_until": operator.locked_until.isoformat()},
         )
-        return LoginOutcome(error=_locked_error(operator.locked_until))
-    if not _verify_password(operator.password_hash, password):
-        operator.failed_logins += 1
-        detail: dict[str, object] = {"reason": "bad_password", "failures": operator.failed_logins}
-        error: DomainError = AuthenticationFailed(detail="用户名或密码错误")
-        if operator.failed_logins >= settings.login_max_failures:
-            operator.locked_until = now + dt.timedelta(minutes=settings.lockout_minutes)
-            operator.failed_logins = 0
-            detail["locked_until"] = operator.locked_until.isoformat()
-            error = _locked_error(operator.locked_until)
-        record(
-            session=session,
-            actor=who,
-            action="auth.login",
-            object_type="operator",
-            object_id=operator.id,
-            result="denied",
-            detail=detail,
+    if not password_ok:
+        return _refuse(
+            session, who, operator, _count_failure(session, settings, operator, "bad_password")
         )
-        return LoginOutcome(error=error)
-    factors = ["password"]
-    proven_certificate_id: int | None = None
     certificate_factor = _certificate_factor(
         session=session,
         settings=settings,
@@ -174,20 +140,11 @@ def login(
         device_fingerprint=device_fingerprint,
     )
     if isinstance(certificate_factor, DomainError):
-        operator.failed_logins += 1
-        record(
-            session=session,
-            actor=who,
-            action="auth.login",
-            object_type="operator",
-            object_id=operator.id,
-            result="denied",
-            detail={"reason": certificate_factor.code, "failures": operator.failed_logins},
-        )
-        return LoginOutcome(error=certificate_factor)
+        detail = _count_failure(session, settings, operator, certificate_factor.code)
+        return _refuse(session, who, operator, detail, error=certificate_factor)
+    factors = ["password"]
     if certificate_factor is not None:
         factors.append("certificate")
-        proven_certificate_id = certificate_factor
     operator.failed_logins = 0
     operator.locked_until = None
     token = secrets.token_urlsafe(32)
@@ -197,7 +154,7 @@ def login(
             token_hash=token_hash(token),
             operator_id=operator.id,
             factors="+".join(factors),
-            certificate_id=proven_certificate_id,
+            certificate_id=certificate_factor,
             device_fingerprint=device_fingerprint,
             device=actor.device,
             address=actor.address,
@@ -212,9 +169,62 @@ def login(
         action="auth.login",
         object_type="operator",
         object_id=operator.id,
-        detail={"factors": factors, "certificate_id": proven_certificate_id},
+        detail={"factors": factors, "certificate_id": certificate_factor},
     )
     return LoginOutcome(operator=operator, token=token, expires_at=expires_at, factors=factors)
+
+
+def _count_failure(
+    session: Session, settings: Settings, operator: Operator, reason: str
+) -> dict[str, object]:
+    """Count one failed factor and lock at the limit, in one conditional statement.
+
+    The increment happens in the database under the row's lock, so concurrent failures
+    are all counted and exactly one of them starts the lockout.
+    """
+    reaches_limit = Operator.failed_logins + 1 >= settings.login_max_failures
+    until = utcnow() + dt.timedelta(minutes=settings.lockout_minutes)
+    failures, locked_until = session.execute(
+        update(Operator)
+        .where(Operator.id == operator.id)
+        .values(
+            failed_logins=case((reaches_limit, 0), else_=Operator.failed_logins + 1),
+            locked_until=case((reaches_limit, until), else_=Operator.locked_until),
+        )
+        .returning(Operator.failed_logins, Operator.locked_until)
+        .execution_options(synchronize_session=False)
+    ).one()
+    session.expire(operator, ["failed_logins", "locked_until"])
+    detail: dict[str, object] = {"reason": reason, "failures": failures}
+    if failures == 0:
+        detail["failures"] = settings.login_max_failures
+        detail["locked_until"] = locked_until.isoformat()
+    return detail
+
+
+def _refuse(
+    session: Session,
+    who: Actor,
+    operator: Operator | None,
+    detail: dict[str, object],
+    *,
+    error: DomainError | None = None,
+) -> LoginOutcome:
+    """Audit a refused log-in with its real reason; answer with ``error`` or the generic one.
+
+    Only a refusal of the certificate factor, which comes after a correct password, says
+    what was wrong with the certificate.
+    """
+    record(
+        session=session,
+        actor=who,
+        action="auth.login",
+        object_type="operator" if operator else None,
+        object_id=operator.id if operator else None,
+        result="denied",
+        detail=detail,
+    )
+    return LoginOutcome(error=error or AuthenticationFailed(detail="用户名或密码错误"))
 
 
 def _certificate_factor(
@@ -244,13 +254,6 @@ def _certificate_factor(
     except DomainError as error:
         return error
     return certificate.id
-
-
-def _locked_error(until: dt.datetime) -> AccountLocked:
-    return AccountLocked(
-        detail=f"连续登录失败次数过多，账户锁定至 {until.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
-        extra={"locked_until": until.isoformat()},
-    )
 
 
 def authenticate(

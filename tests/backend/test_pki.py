@@ -685,6 +685,20 @@ def test_bad_certificate_factors_are_refused_with_specific_reasons_and_audited(
     ]
 
 
+def test_failed_certificate_factors_count_toward_the_lockout(
+    chain: str, app: FastAPI, client: TestClient, world: World
+):
+    device = enrol_device(client, world, name="HBK-WS-10")
+    mine = issue_operator(client, world, "clerk_hbk")
+    with TestClient(with_client_certificate(app, device.certificate_pem)) as tls:
+        for _ in range(5):  # the right password, a signature by another key
+            r, _ = _two_factor(tls, "clerk_hbk", mine, key=new_private_key())
+            assert r.json()["code"] == "signature_invalid"
+        r, _ = _two_factor(tls, "clerk_hbk", mine)
+        assert r.status_code == 401
+        assert r.json()["code"] == "authentication_failed"
+
+
 def test_password_alone_is_refused_when_two_factors_are_required(
     chain: str, settings: Settings, engine, world: World
 ):
