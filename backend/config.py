@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     database_echo: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Reverse proxies whose X-Forwarded-For/-Proto headers are believed (addresses or
+    # networks, e.g. ["10.0.0.5"]); empty: the headers are ignored, whoever sends them.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # Operator sessions: short-lived bearer tokens with an idle and an absolute limit.
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=8, ge=1, le=24)

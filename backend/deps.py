@@ -172,3 +172,26 @@ IdempotencyKey = Annotated[
         description="客户端生成的幂等键；重复请求返回首次结果且不再改变数据",
     ),
 ]
+
+
+async def capped_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with ``413 body_too_large`` past ``limit`` bytes.
+
+    Read as a stream and stopped at the limit, so an endless body costs at most ``limit``
+    bytes of memory (a declared Content-Length over it is refused before reading).
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    return bytes(body)
+
+
+def _too_large(limit: int) -> DomainError:
+    return DomainError(
+        detail=f"请求体不能超过{limit}字节", code="body_too_large", status=413, title="请求体过大"
+    )

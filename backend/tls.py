@@ -106,9 +106,19 @@ def server_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
+def _proxy_options(settings: Settings) -> dict[str, Any]:
+    # uvicorn believes X-Forwarded-* from 127.0.0.1 by default: any local process could then
+    # claim another address (audit, rate limits) or scheme. Only configured proxies count.
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.trusted_proxies)}
+
+
 def uvicorn_config(app: Any, settings: Settings, *, host: str, port: int, **kwargs: Any) -> Any:
     """The uvicorn configuration: HTTPS with client certificates, or flagged plain HTTP."""
     import uvicorn
+
+    kwargs = _proxy_options(settings) | kwargs
 
     if settings.tls_enabled:
         context = server_context(settings)
@@ -177,7 +187,7 @@ def uvicorn_configs(
                 host=host,
                 port=settings.pki_http_port,
                 lifespan="off",
-                **kwargs,
+                **(_proxy_options(settings) | kwargs),
             )
         )
     return configs

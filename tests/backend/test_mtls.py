@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from backend.app import create_app
+from backend.audit.models import AuditRecord
 from backend.audit.service import Actor
 from backend.config import Settings
 from backend.db import unit_of_work, utcnow
@@ -588,3 +589,52 @@ def test_one_signed_login_challenge_sent_eight_times_at_once_opens_one_session(
         answers = _at_once(8, lambda: httpx.post(url, json=body))
     assert sorted(a.status_code for a in answers) == [200] + [401] * 7
     assert {a.json()["code"] for a in answers if a.status_code == 401} == {"challenge_used"}
+
+
+# ---- X-Forwarded-* believed only from configured proxies -----------------------------------
+
+
+def _last_login_address(session_factory: sessionmaker[Session]) -> str | None:
+    with unit_of_work(session_factory) as s:
+        return s.scalar(
+            select(AuditRecord.address)
+            .where(AuditRecord.action == "auth.login")
+            .order_by(AuditRecord.id.desc())
+            .limit(1)
+        )
+
+
+def test_forwarded_headers_are_believed_only_from_a_configured_proxy(
+    world: World, settings: Settings, session_factory: sessionmaker[Session]
+):
+    forged = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    wrong = {"username": "clerk_hbk", "password": "Wrong-Passw0rd!"}
+    with running(settings) as port:  # no proxies configured (the default)
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/login", json=wrong, headers=forged)
+        # Neither the address nor the scheme (https would demand a client certificate).
+        assert r.json()["code"] == "authentication_failed"
+    assert _last_login_address(session_factory) == "127.0.0.1"
+    behind_proxy = settings.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
+    with running(behind_proxy) as port:
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/auth/login",
+            json=wrong,
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+        assert r.json()["code"] == "authentication_failed"
+    assert _last_login_address(session_factory) == "203.0.113.9"
+
+
+# ---- OCSP request size -------------------------------------------------------------------
+
+
+def test_an_oversized_ocsp_request_is_refused_before_it_is_read(ca_files: Pki, client: TestClient):
+    for body in (b"\x30" * 20_000, iter([b"\x30" * 4096] * 5)):  # declared, and chunked
+        r = client.post(
+            "/pki/ocsp", content=body, headers={"Content-Type": "application/ocsp-request"}
+        )
+        assert r.status_code == 413
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["code"] == "body_too_large"
+    small = client.post("/pki/ocsp", content=b"\x30\x00")
+    assert small.status_code == 200  # a malformed request still gets an OCSP answer

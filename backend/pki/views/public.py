@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.config import Settings
 from backend.db import unit_of_work, utcnow
-from backend.deps import AppSettings, DbSession, PublicActor
+from backend.deps import AppSettings, DbSession, PublicActor, capped_body
 from backend.pki import service
-from backend.pki.keystore import DatabaseKeyStore
+from backend.pki.keystore import ca_key_store
 from backend.pki.refusals import audited_refusal
 from backend.pki.schemas import EnrolIn, IssuedOut
 from backend.pki.views._shared import CaKeys, _issued
@@ -27,6 +27,9 @@ from backend.pki.views._shared import CaKeys, _issued
 public_router = APIRouter(prefix="/pki", tags=["pki"])
 
 OCSP_RESPONSE = "application/ocsp-response"
+# An OCSP request names a few certificates (~100 bytes each) and perhaps a signature with
+# its chain: a few KiB. Anything larger is refused before it is read into memory.
+OCSP_MAX_REQUEST_BYTES = 16 * 1024
 
 
 @public_router.get("/ca.pem", summary="CA证书链（签发CA与根CA，PEM）")
@@ -48,8 +51,10 @@ def crl(session: DbSession, keys: CaKeys, settings: AppSettings) -> Response:
 
 @public_router.post("/ocsp", summary="OCSP 在线证书状态查询（RFC 6960）")
 async def ocsp_post(request: Request) -> Response:
-    """Answer a DER OCSP request sent as the POST body (not cacheable by HTTP, RFC 5019)."""
-    answer = await run_in_threadpool(_ocsp_answer, request, await request.body())
+    """Answer a DER OCSP request sent as the POST body (not cacheable by HTTP, RFC 5019);
+    a body over 16 KiB is ``413 body_too_large``."""
+    body = await capped_body(request, OCSP_MAX_REQUEST_BYTES)
+    answer = await run_in_threadpool(_ocsp_answer, request, body)
     return Response(answer.der, media_type=OCSP_RESPONSE)
 
 
@@ -83,7 +88,7 @@ def _ocsp_answer(request: Request, request_der: bytes) -> service.OcspAnswer:
     # more than a cached answer (the responder's throughput is measured in bench/).
     settings: Settings = request.app.state.settings
     with unit_of_work(request.app.state.session_factory) as session:
-        keys = DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value())
+        keys = ca_key_store(session, settings)
         return service.ocsp_answer(
             session=session, keys=keys, settings=settings, request_der=request_der
         )
