@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             {"name": "contributions", "description": "缴费核定、收款、冲正与退费"},
             {"name": "accounts", "description": "个人账户与对账单"},
             {"name": "ledger", "description": "基金会计账簿"},
+            {"name": "inbox", "description": "复核待办"},
         ],
     )
     app.state.settings = settings
@@ -99,6 +100,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.cards.routes import router as cards_router
     from backend.contributions.views import router as contributions_router
     from backend.deps import client_identity
+    from backend.inbox.views import router as inbox_router
     from backend.ledger.views import router as ledger_router
     from backend.orgs.views import router as orgs_router
     from backend.partners.views import router as partners_router
@@ -157,6 +159,7 @@ def _install_routes(app: FastAPI) -> None:
         benefits_router,
         payroll_router,
         transfers_router,
+        inbox_router,
         receipts_router,
         pki_router,
     ):
