@@ -23,12 +23,14 @@ class ReceiptIn(BaseModel):
             le=2**63 - 1,
             description=(
                 "业务记录编号：缴费收据为柜面收款编号，资格认证为认证编号，"
-                "发卡/挂失为社保卡业务记录编号，养老金对账单为待遇编号"
+                "发卡/挂失为社保卡业务记录编号，养老金对账单为待遇编号，"
+                "个人账户对账单与缴费证明为人员编号"
             ),
         ),
     ]
     year: Annotated[
-        int | None, Field(ge=2009, le=2100, description="养老金对账单的年度（其他收据不填）")
+        int | None,
+        Field(ge=2009, le=2100, description="养老金对账单、个人账户对账单的年度（其他收据不填）"),
     ] = None
 
 

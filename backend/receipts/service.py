@@ -1,7 +1,8 @@
 """Receipt signing keys, signing and verification, and receipts of business facts.
 
 ``issue_for_fact`` is what ``POST /receipts`` does: the operator names a fact — a counter
-collection, a survival certification, a card event, a year's pension statement — and the
+collection, a survival certification, a card event, a year's pension statement, a year's
+account statement or the contribution certificate of a person — and the
 receipt's person and amount are taken from the fact itself, after the operator's scope
 and permission for that business are checked. One fact has one receipt
 (``issued_receipts`` unique on kind and fact): asking again returns the same token.
@@ -26,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend.accounts.models import Account, AccountEntry
 from backend.audit.service import record
 from backend.benefits import service as benefits
 from backend.benefits.models import Pension, SurvivalCertification
@@ -42,6 +44,7 @@ from backend.payroll.models import PayrollLine
 from backend.pki.keystore import FileKeyStore
 from backend.receipts.models import IssuedReceipt
 from backend.registry.models import Person
+from backend.registry.service import get_person
 from receipts import (
     EcdsaReceiptSigner,
     KeyRingVerifier,
@@ -207,6 +210,10 @@ def find_fact(
             amount_fen=None,
             receipt_number=None,
         )
+    if kind in (ReceiptKind.ACCOUNT_STATEMENT, ReceiptKind.CONTRIBUTION_CERTIFICATE):
+        return _account_fact(
+            session=session, principal=principal, kind=kind, person_id=fact_id, year=year
+        )
     # A year's pension statement: the pension (by its id) and the money paid in the year.
     principal.require(Permission.BENEFIT_READ)
     if year is None:
@@ -231,6 +238,37 @@ def find_fact(
         person=_person(session, pension.person_id),
         county_code=pension.county_code,
         amount_fen=int(paid),
+        receipt_number=None,
+    )
+
+
+def _account_fact(
+    *, session: Session, principal: Principal, kind: ReceiptKind, person_id: int, year: int | None
+) -> Fact:
+    """A person's account document: a year's statement (个人账户对账单, to the year's end) or
+    the contribution certificate (缴费证明, to date). The fact is the account as of its
+    newest entry, so a reprint of an unchanged document keeps its receipt number and a
+    document printed after new entries is a new receipt; the amount is the balance shown."""
+    principal.require(Permission.CONTRIBUTION_READ)
+    if kind is ReceiptKind.ACCOUNT_STATEMENT and year is None:
+        raise invalid("year", "个人账户对账单须指明年度", "required")
+    person = get_person(session=session, principal=principal, person_id=person_id)
+    account = session.scalar(select(Account).where(Account.person_id == person.id))
+    if account is None:
+        raise NotFound(detail=f"{person.name}尚无个人账户", code="account_not_found")
+    entries = select(func.max(AccountEntry.id), func.sum(AccountEntry.amount_fen)).where(
+        AccountEntry.account_id == account.id
+    )
+    if year is not None and kind is ReceiptKind.ACCOUNT_STATEMENT:
+        entries = entries.where(AccountEntry.entry_date < dt.date(year + 1, 1, 1))
+    last_entry, balance = session.execute(entries).one()
+    scope = f"{year}/" if kind is ReceiptKind.ACCOUNT_STATEMENT else ""
+    return Fact(
+        kind=kind,
+        key=f"{person.id}/{scope}{last_entry or 0}",
+        person=person,
+        county_code=account.county_code,
+        amount_fen=max(int(balance or 0), 0),
         receipt_number=None,
     )
 

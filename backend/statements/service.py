@@ -2,8 +2,9 @@
 
 Read-side: the account's entries (``accounts``), the interest rate and convention in
 force (``policy``), the pension paid in the year (``payroll``), the contribution years
-(``contributions`` assessments, via ``benefits``). Each document is issued under a
-receipt number with a signed token (its QR code), and the issue is audited.
+(``contributions`` assessments, via ``benefits``). Each document carries the receipt of
+its fact (``receipts.issue_for_fact``: a signed token for its QR code, audited), the same
+on a reprint while the account has not changed.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from sqlalchemy.orm import Session
 
 from backend.accounts import service as accounts
 from backend.accounts.models import Account
-from backend.audit.service import record
 from backend.benefits.service import account_balance, contribution_years
 from backend.config import Settings
 from backend.contributions.models import Assessment
+from backend.db import utcnow
 from backend.errors import NotFound, invalid
 from backend.orgs.models import Operator, Region
 from backend.orgs.service import Principal
 from backend.payroll.models import PayrollLine
 from backend.policy import service as policy
 from backend.policy.rules import InterestConvention
-from backend.receipts.service import sign_receipt
+from backend.receipts.service import issue_for_fact
 from backend.registry.models import Enrolment, Person
 from backend.registry.service import get_person
 from receipts import ReceiptKind
@@ -122,31 +123,24 @@ def _issue(
     principal: Principal,
     kind: ReceiptKind,
     person: Person,
-    amount_fen: int,
-    action: str,
-    detail: dict[str, object],
+    year: int | None = None,
 ) -> Issue:
-    token, claims = sign_receipt(
-        settings=settings,
-        kind=kind,
-        id_number=person.id_number,
-        amount_fen=max(amount_fen, 0),
-        receipt_number=None,
-    )
-    record(
+    """The document's receipt: signed once per state of the account (a reprint of the same
+    document keeps its number), audited by the receipts domain; printed now, by whom."""
+    receipt, _ = issue_for_fact(
         session=session,
-        actor=principal.actor,
-        action=action,
-        object_type="person",
-        object_id=person.id,
-        detail={"receipt_number": claims.receipt_number, **detail},
+        settings=settings,
+        principal=principal,
+        kind=kind,
+        fact_id=person.id,
+        year=year,
     )
     operator = session.get(Operator, principal.operator_id)
     assert operator is not None  # the principal was loaded from it
     return Issue(
-        receipt_number=claims.receipt_number,
-        token=token,
-        issued_at=claims.issued_at,
+        receipt_number=receipt.receipt_number,
+        token=receipt.token,
+        issued_at=utcnow(),
         office=operator.office.name,
         operator=operator.full_name,
     )
@@ -192,9 +186,7 @@ def annual_statement(
         principal=principal,
         kind=ReceiptKind.ACCOUNT_STATEMENT,
         person=person,
-        amount_fen=statement.closing_fen,
-        action="statement.issued",
-        detail={"year": year, "closing_fen": statement.closing_fen},
+        year=year,
     )
     return AnnualStatement(
         statement=statement,
@@ -236,9 +228,6 @@ def contribution_certificate(
         principal=principal,
         kind=ReceiptKind.CONTRIBUTION_CERTIFICATE,
         person=person,
-        amount_fen=balance,
-        action="certificate.issued",
-        detail={"years": years},
     )
     return ContributionCertificate(
         person_id=person.id,

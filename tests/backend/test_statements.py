@@ -10,7 +10,6 @@ rendered with ``pdftoppm`` goes to var/screenshots/ to be looked at.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import shutil
 import subprocess
@@ -21,8 +20,8 @@ from sqlalchemy import select
 
 from backend.accounts.interest import run_interest
 from backend.accounts.models import Source
-from backend.audit.models import AuditRecord
 from backend.db import unit_of_work
+from backend.receipts.models import IssuedReceipt
 from tests.backend.money_world import add_resident, load_basics
 from tests.backend.test_interest import credit
 from tests.conftest import World, missing
@@ -92,10 +91,15 @@ def holder(world: World, session_factory) -> int:
     return person_id
 
 
-def _issued(session_factory, action: str) -> list[dict]:
+def _issued(session_factory, kind: str) -> list[IssuedReceipt]:
     with unit_of_work(session_factory) as s:
-        records = s.scalars(select(AuditRecord).where(AuditRecord.action == action))
-        return [json.loads(r.detail) for r in records]
+        return list(s.scalars(select(IssuedReceipt).where(IssuedReceipt.kind == kind)))
+
+
+def _genuine(world: World, receipt: IssuedReceipt) -> dict:
+    check = world.client.post("/api/v1/public/receipts/verify", json={"token": receipt.token})
+    assert check.status_code == 200 and check.json()["genuine"], check.text
+    return check.json()["claims"]
 
 
 def test_annual_statement_pdf_reads_back_with_the_books_figures(
@@ -124,9 +128,18 @@ def test_annual_statement_pdf_reads_back_with_the_books_figures(
     assert "个人缴费 0.00 400.00 400.00" in flat
     assert "合计 0.00 443.83 443.83" in flat
     assert "本年未领取养老金" in flat
-    (issued,) = _issued(session_factory, "statement.issued")
-    assert issued["year"] == 2020 and issued["closing_fen"] == 44383
-    assert f"单据号 {issued['receipt_number']}" in flat
+    (issued,) = _issued(session_factory, "account_statement")
+    assert f"单据号 {issued.receipt_number}" in flat
+    claims = _genuine(world, issued)
+    assert claims["amount_fen"] == 44383 and claims["kind"] == "account_statement"
+    # Printed again with the account unchanged: the same receipt (number and token).
+    again = world.client.get(
+        f"/api/v1/persons/{holder}/statements/2020.pdf", headers=world.headers("clerk_xzg")
+    )
+    assert f"单据号 {issued.receipt_number}" in re.sub(
+        r"\s+", " ", pdf_text(again.content, tmp_path)
+    )
+    assert len(_issued(session_factory, "account_statement")) == 1
 
 
 def test_contribution_certificate_pdf_lists_the_paid_years(
@@ -146,8 +159,10 @@ def test_contribution_certificate_pdf_lists_the_paid_years(
     rows = pdf_text(r.content, tmp_path, layout=True)
     # year, grade, own paid, paid by the government, subsidies (Hoboksar: 65 yuan at 500)
     assert re.search(rf"^\s*{THIS_YEAR}\s+500\.00\s+500\.00\s+0\.00\s+65\.00\s*$", rows, re.M)
-    (issued,) = _issued(session_factory, "certificate.issued")
-    assert f"单据号 {issued['receipt_number']}" in flat
+    (issued,) = _issued(session_factory, "contribution_certificate")
+    assert f"单据号 {issued.receipt_number}" in flat
+    # The balance on the certificate: 443.83 of 2020 + this year's 500 + 65 subsidy.
+    assert _genuine(world, issued)["amount_fen"] == 44383 + 50000 + 6500
 
 
 def test_documents_answer_only_inside_the_scope_and_for_past_years(world: World, holder: int):
