@@ -161,3 +161,30 @@ class DaySummaryOut(BaseModel):
     deposit_fen: int
     closed: DayCloseOut | None
     signed_by_name: str | None = None
+
+
+class GradeOptionOut(BaseModel):
+    """One grade: what the resident pays and what the government adds."""
+
+    grade_fen: int
+    own_due_fen: int
+    hardship_paid_fen: int
+    government_subsidy_fen: int
+
+
+class HardshipChoiceOut(BaseModel):
+    """A hardship group whose lowest grade the government pays (代缴)."""
+
+    code: str
+    label: str
+
+
+class QuoteOut(BaseModel):
+    """Every grade of a person's year, before assessing it; ``make_up`` for a past year."""
+
+    person_id: int
+    year: int
+    make_up: bool
+    policy_version_id: int
+    options: list[GradeOptionOut]
+    hardship_groups: list[HardshipChoiceOut]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -77,21 +78,21 @@ def _check_make_up(
         )
 
 
-def assess(
-    *,
-    session: Session,
-    principal: Principal,
-    person_id: int,
-    year: int,
-    grade_fen: int,
-    hardship_group: str | None = None,
-    collective_fen: int = 0,
-    donation_fen: int = 0,
-    today: dt.date | None = None,
-) -> Assessment:
-    """Assess a person's year: grade, subsidies, hardship payer and the amount due."""
-    principal.require(Permission.CONTRIBUTION_COLLECT)
-    today = today or dt.date.today()
+@dataclass(frozen=True)
+class YearTerms:
+    """What governs assessing one person's year: the rules in force, and whether the year
+    is a make-up (补缴) one. Checked: paying enrolment, not future, not assessed, make-up rule."""
+
+    person: Person
+    rules: PolicyRules
+    version_id: int
+    make_up: bool
+
+
+def year_terms(
+    *, session: Session, principal: Principal, person_id: int, year: int, today: dt.date
+) -> YearTerms:
+    """The terms of a person's year, or the reason it cannot be assessed (field ``year``)."""
     person = get_person(session=session, principal=principal, person_id=person_id)
     enrolled = session.scalar(
         select(Enrolment).where(
@@ -112,8 +113,30 @@ def assess(
     make_up = year < today.year
     if make_up:
         _check_make_up(session, person, year, today, resolved.rules)
+    return YearTerms(person, resolved.rules, resolved.version_id, make_up)
+
+
+def assess(
+    *,
+    session: Session,
+    principal: Principal,
+    person_id: int,
+    year: int,
+    grade_fen: int,
+    hardship_group: str | None = None,
+    collective_fen: int = 0,
+    donation_fen: int = 0,
+    today: dt.date | None = None,
+) -> Assessment:
+    """Assess a person's year: grade, subsidies, hardship payer and the amount due."""
+    principal.require(Permission.CONTRIBUTION_COLLECT)
+    today = today or dt.date.today()
+    terms = year_terms(
+        session=session, principal=principal, person_id=person_id, year=year, today=today
+    )
+    person, make_up = terms.person, terms.make_up
     amounts = compute(
-        resolved.rules,
+        terms.rules,
         grade_fen=grade_fen,
         hardship_group=hardship_group,
         collective_fen=collective_fen,
@@ -133,7 +156,7 @@ def assess(
         collective_fen=amounts.collective_fen,
         donation_fen=amounts.donation_fen,
         is_make_up=make_up,
-        policy_version_id=resolved.version_id,
+        policy_version_id=terms.version_id,
         paid_fen=0,
         settled=False,
         created_by=principal.operator_id,
@@ -168,7 +191,7 @@ def assess(
             "own_due_fen": amounts.own_due_fen,
             "hardship_group": hardship_group,
             "make_up": make_up,
-            "policy_version_id": resolved.version_id,
+            "policy_version_id": terms.version_id,
         },
     )
     return assessment

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from backend.contributions import day_close, service
+from backend.contributions import day_close, quote, service
 from backend.contributions.schemas import (
     AssessmentIn,
     AssessmentOut,
@@ -22,7 +22,10 @@ from backend.contributions.schemas import (
     DayCloseOut,
     DayLineOut,
     DaySummaryOut,
+    GradeOptionOut,
+    HardshipChoiceOut,
     KindTotalOut,
+    QuoteOut,
     RefundIn,
     RefundOut,
     ReversalIn,
@@ -294,4 +297,40 @@ def sign_day_close(
         request=request,
         payload=body.model_dump(mode="json"),
         action=action,
+    )
+
+
+@router.get(
+    "/contributions/quote", response_model=QuoteOut, summary="缴费试算：各档次个人缴费与政府补贴"
+)
+def quote_year(
+    session: DbSession,
+    principal: Collector,
+    person_id: int,
+    year: Annotated[int, Query(ge=2009, le=2100)],
+    hardship_group: Annotated[str | None, Query(max_length=32)] = None,
+) -> QuoteOut:
+    """What each grade of the year costs and brings; refused as the assessment would be."""
+    q = quote.quote(
+        session=session,
+        principal=principal,
+        person_id=person_id,
+        year=year,
+        hardship_group=hardship_group,
+    )
+    return QuoteOut(
+        person_id=q.person_id,
+        year=q.year,
+        make_up=q.make_up,
+        policy_version_id=q.policy_version_id,
+        options=[
+            GradeOptionOut(
+                grade_fen=o.grade_fen,
+                own_due_fen=o.own_due_fen,
+                hardship_paid_fen=o.hardship_paid_fen,
+                government_subsidy_fen=o.government_subsidy_fen,
+            )
+            for o in q.options
+        ],
+        hardship_groups=[HardshipChoiceOut(code=h.code, label=h.label) for h in q.hardship_groups],
     )
