@@ -22,6 +22,7 @@ from backend.audit.service import Actor, record
 from backend.config import Settings, get_settings
 from backend.db import make_engine, make_session_factory, unit_of_work
 from backend.errors import DomainError, FieldError, InvalidInput, SchemaOutOfDate, problem_body
+from backend.keys import fields as personal_data_keys
 from backend.migrations import schema_is_current
 
 log = logging.getLogger("xnb.backend")
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         ],
     )
     app.state.settings = settings
+    personal_data_keys.configure(personal_data_keys.source_of(settings))
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     if not settings.tls_enabled:

@@ -19,6 +19,7 @@ DEFAULT_SQLITE_URL = "sqlite:///var/xnb.db"
 DEV_PKI_PASSPHRASE = "xnb-dev-ca-passphrase"
 DEV_CARD_VAULT_PASSPHRASE = "xnb-dev-card-vault-passphrase"
 DEV_RECEIPT_KEY_PASSPHRASE = "xnb-dev-receipt-key-passphrase"
+DEV_DATA_KEY_PASSPHRASE = "xnb-dev-data-key-passphrase"
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -86,6 +87,10 @@ class Settings(BaseSettings):
     receipt_key_dir: Path = Path("var/keys/receipts")
     receipt_key_id: str = Field(default="receipts-1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     receipt_key_passphrase: SecretStr = SecretStr(DEV_RECEIPT_KEY_PASSPHRASE)
+    # Personal data at rest: the data key ring (AES-GCM keys by version, the lookup key),
+    # sealed under this passphrase; created on first use outside production.
+    data_key_path: Path = Path("var/keys/data-keys.json")
+    data_key_passphrase: SecretStr = SecretStr(DEV_DATA_KEY_PASSPHRASE)
     # Where the card master keys and the CA's signing keys live: "file" (the sealed vault
     # file above, CA keys encrypted in the database) or "pkcs11" (a hardware security
     # module: the module, the token's label and its user PIN, from a file or XNB_PKCS11_PIN).
@@ -140,6 +145,8 @@ class Settings(BaseSettings):
                 raise ValueError("production needs its own XNB_CARD_VAULT_PASSPHRASE")
             if self.receipt_key_passphrase.get_secret_value() == DEV_RECEIPT_KEY_PASSPHRASE:
                 raise ValueError("production needs its own XNB_RECEIPT_KEY_PASSPHRASE")
+            if self.data_key_passphrase.get_secret_value() == DEV_DATA_KEY_PASSPHRASE:
+                raise ValueError("production needs its own XNB_DATA_KEY_PASSPHRASE")
         return self
 
     @property

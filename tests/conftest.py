@@ -9,6 +9,7 @@ run instead of skipping.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,10 @@ REQUIRE_RIGS = os.environ.get("XNB_REQUIRE_RIGS") == "1"
 # sets its own small ones.
 for _group in ("LOGIN", "PUBLIC", "KIOSK"):
     os.environ.setdefault(f"XNB_RATE_LIMIT_{_group}_PER_MINUTE", "1000000")
+# One data key ring per run (personal data is encrypted at rest), shared with subprocesses.
+os.environ.setdefault(
+    "XNB_DATA_KEY_PATH", os.path.join(tempfile.mkdtemp(prefix="xnb-test-keys-"), "data-keys.json")
+)
 # One PC/SC rig (pcscd + vpcd + card deck) per run, shared by every package's tests;
 # SoftHSM2: a token directory per run and a token per test (marker hsm).
 pytest_plugins = ["tests.pcsc_rig", "tests.softhsm"]

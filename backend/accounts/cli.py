@@ -12,6 +12,7 @@ from backend.accounts.interest import run_interest
 from backend.accounts.models import SOURCE_LABELS, Source
 from backend.db import unit_of_work
 from backend.errors import DomainError, NotFound
+from backend.keys.fields import lookup
 from backend.ledger.jobs import RunSummary
 from backend.policy.rules import fen_to_yuan
 from backend.registry.models import Person
@@ -74,7 +75,9 @@ def statement(
 
     try:
         with unit_of_work(session_factory()) as session:
-            person = session.scalar(select(Person).where(Person.id_number == id_number))
+            person = session.scalar(
+                select(Person).where(Person.id_number_hash == lookup("id_number", id_number))
+            )
             if person is None:
                 raise NotFound(detail=f"身份证号{id_number}不存在", code="person_not_found")
             print_statement(service.build_statement(session=session, person=person, year=year))

@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
+from backend.keys.fields import Encrypted, lookup_hash_column_type
 
 
 class WithholdingMandate(Base):
@@ -53,8 +54,10 @@ class BankBatchRow(Base):
     county_code: Mapped[str] = mapped_column(String(6))
     ref_id: Mapped[int] = mapped_column(IdType, comment="assessment (withholding) or payment")
     person_id: Mapped[int] = mapped_column(IdType, ForeignKey("persons.id"))
-    id_number: Mapped[str] = mapped_column(String(18))
-    name: Mapped[str] = mapped_column(String(50))
+    # Copied from the person as stored (encrypted); decrypted only to write the bank's file.
+    id_number: Mapped[str] = mapped_column(Encrypted("id_number"))
+    id_number_hash: Mapped[bytes] = mapped_column(lookup_hash_column_type())
+    name: Mapped[str] = mapped_column(Encrypted("name"))
     amount_fen: Mapped[int] = money_column()
     doc_no: Mapped[str] = mapped_column(String(48), unique=True, comment="社保单据号")
     state: Mapped[str] = mapped_column(
@@ -95,8 +98,11 @@ class BankReturnRow(Base):
     return_file_id: Mapped[int] = mapped_column(IdType, ForeignKey("bank_return_files.id"))
     line_no: Mapped[int] = mapped_column(Integer)
     person_code: Mapped[str] = mapped_column(String(32), comment="社保编号")
-    name: Mapped[str] = mapped_column(String(50))
-    id_number: Mapped[str] = mapped_column(String(18))
+    name: Mapped[str] = mapped_column(Encrypted("name"))
+    id_number: Mapped[str] = mapped_column(Encrypted("id_number"), comment="'' when not given")
+    id_number_hash: Mapped[bytes | None] = mapped_column(
+        lookup_hash_column_type(), comment="NULL when the file gives no ID number"
+    )
     amount_fen: Mapped[int] = money_column()
     doc_no: Mapped[str] = mapped_column(String(48), index=True)
     outcome: Mapped[str] = mapped_column(String(16))

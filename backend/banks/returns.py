@@ -36,6 +36,7 @@ from backend.banks.models import BankBatch, BankReturnFile, BankReturnRow
 from backend.contributions.payments import drop_temporary_table
 from backend.db import is_postgres, unit_of_work, utcnow
 from backend.errors import NotFound
+from backend.keys import fields as data_keys
 from backend.ledger.jobs import RunSummary, run_chunks, start_or_resume
 from backend.ledger.models import JobRun
 
@@ -107,12 +108,17 @@ _COLUMNS = (
     "person_code",
     "name",
     "id_number",
+    "id_number_hash",
     "amount_fen",
     "doc_no",
     "outcome",
     "debited_fen",
     "reason",
 )
+
+
+# Positions in a loaded row of the encrypted values, with their field kinds.
+_ENCRYPTED_AT = ((3, "name"), (4, "id_number"))
 
 
 def _load_rows(session: Session, file_id: int, rows: Iterator[ReturnLine]) -> tuple[int, int, int]:
@@ -131,6 +137,7 @@ def _load_rows(session: Session, file_id: int, rows: Iterator[ReturnLine]) -> tu
                 r.person_code[:32],
                 r.name[:50],
                 r.id_number[:18],
+                data_keys.lookup("id_number", r.id_number[:18]) if r.id_number else None,
                 r.amount_fen,
                 r.doc_no[:48],
                 r.outcome.value,
@@ -145,7 +152,9 @@ def _load_rows(session: Session, file_id: int, rows: Iterator[ReturnLine]) -> tu
             cur.copy(f"COPY bank_return_rows ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
         ):
             for row in tuples():
-                copy.write_row(row)
+                # The ORM encrypts on the other path; COPY gets the ciphertexts themselves.
+                name, id_number = (data_keys.encrypt(k, row[i]) for i, k in _ENCRYPTED_AT)
+                copy.write_row((*row[:3], name, id_number, *row[5:]))
     else:
         batch: list[dict[str, Any]] = []
         for row in tuples():
@@ -285,7 +294,8 @@ _REASON = """
                        AND d.line_no < r.line_no)
             THEN '文件内单据号重复'
         WHEN b.id IS NULL THEN '单据号不属于该批次'
-        WHEN (r.id_number <> '' AND b.id_number <> r.id_number) OR b.amount_fen <> r.amount_fen
+        WHEN (r.id_number_hash IS NOT NULL AND b.id_number_hash <> r.id_number_hash)
+          OR b.amount_fen <> r.amount_fen
             THEN '身份证号或金额与批次不符'
         WHEN (r.outcome = 'success' AND r.debited_fen <> r.amount_fen)
           OR (r.outcome = 'partial' AND (r.debited_fen <= 0

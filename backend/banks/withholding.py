@@ -54,9 +54,10 @@ def add_mandate(*, session: Session, person_id: int, bank_code: str, county_code
 
 _SELECT_DUE = """
 INSERT INTO bank_batch_rows
-    (batch_id, county_code, ref_id, person_id, id_number, name, amount_fen, doc_no, state,
-     debited_fen)
-SELECT :batch_id, a.county_code, a.id, p.id, p.id_number, p.name, a.own_due_fen - a.paid_fen,
+    (batch_id, county_code, ref_id, person_id, id_number, id_number_hash, name, amount_fen,
+     doc_no, state, debited_fen)
+SELECT :batch_id, a.county_code, a.id, p.id, p.id_number, p.id_number_hash, p.name,
+       a.own_due_fen - a.paid_fen,
        :batch_no || '-' || CAST(a.id AS VARCHAR(20)), 'pending', 0
 FROM contribution_assessments a
 JOIN withholding_mandates m ON m.person_id = a.person_id AND m.bank_code = :bank AND m.active

@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, SmallInteger, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
+from backend.keys.fields import Encrypted, lookup_hash_column_type
 
 
 class Assessment(Base):
@@ -108,8 +109,9 @@ class TaxResultRow(Base):
     id: Mapped[int] = id_column()
     file_id: Mapped[int] = mapped_column(IdType, ForeignKey("tax_result_files.id"), index=True)
     line_no: Mapped[int] = mapped_column(Integer)
-    id_number: Mapped[str] = mapped_column(String(18))
-    name: Mapped[str] = mapped_column(String(50))
+    id_number: Mapped[str] = mapped_column(Encrypted("id_number"))
+    id_number_hash: Mapped[bytes] = mapped_column(lookup_hash_column_type())
+    name: Mapped[str] = mapped_column(Encrypted("name"))
     year: Mapped[int] = mapped_column(SmallInteger)
     amount_fen: Mapped[int] = money_column()
     tax_receipt_no: Mapped[str] = mapped_column(String(40), index=True)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from backend.audit.service import Actor, record
 from backend.contributions.models import TaxResultFile, TaxResultRow
 from backend.contributions.payments import apply_payments
+from backend.keys.fields import lookup
 from backend.policy.rules import yuan_to_fen
 
 ENCODING = "gb18030"
@@ -71,6 +72,7 @@ def _parse(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                     {
                         "line_no": line_no,
                         "id_number": fields[0][:18],
+                        "id_number_hash": lookup("id_number", fields[0][:18]),
                         "name": fields[1][:50],
                         "year": int(fields[2]),
                         "amount_fen": yuan_to_fen(fields[3]),
@@ -90,7 +92,7 @@ def _parse(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 _MATCH = """
 UPDATE tax_result_rows SET assessment_id = (
     SELECT a.id FROM contribution_assessments a JOIN persons p ON p.id = a.person_id
-    WHERE p.id_number = tax_result_rows.id_number AND a.year = tax_result_rows.year
+    WHERE p.id_number_hash = tax_result_rows.id_number_hash AND a.year = tax_result_rows.year
 ) WHERE file_id = :file_id
 """
 

@@ -5,6 +5,7 @@ from typing import Any, Literal
 from alembic import context
 
 from backend.db import UtcDateTime, make_engine
+from backend.keys.fields import Encrypted
 from backend.models import Base
 
 config = context.config
@@ -15,6 +16,9 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     # Migrations spell the UTC timestamp type as its DDL, so they never import app code.
     if type_ == "type" and isinstance(obj, UtcDateTime):
         return "sa.DateTime(timezone=True)"
+    # Encrypted personal data is bytes (key version, nonce, AES-GCM ciphertext) to the database.
+    if type_ == "type" and isinstance(obj, Encrypted):
+        return "sa.LargeBinary()"
     return False
 
 

@@ -27,6 +27,7 @@ from backend.banks.formats import BatchHeader, BatchLine, get_format
 from backend.banks.models import BankBatch, BankBatchRow
 from backend.db import is_postgres, utcnow
 from backend.errors import Conflict
+from backend.keys import fields as data_keys
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 from backend.payroll import pain001, posting
@@ -46,9 +47,10 @@ GROUP BY l.pension_id, l.person_id, l.county_code
 """
 
 _ROWS = f"""
-INSERT INTO bank_batch_rows (batch_id, county_code, ref_id, person_id, id_number, name,
-    amount_fen, doc_no, state, debited_fen)
-SELECT :batch_id, n.county_code, n.pension_id, n.person_id, p.id_number, p.name, n.amount_fen,
+INSERT INTO bank_batch_rows (batch_id, county_code, ref_id, person_id, id_number,
+    id_number_hash, name, amount_fen, doc_no, state, debited_fen)
+SELECT :batch_id, n.county_code, n.pension_id, n.person_id, p.id_number, p.id_number_hash,
+       p.name, n.amount_fen,
        'DF' || CAST(:payroll_id AS VARCHAR(20)) || '-' || CAST(n.pension_id AS VARCHAR(20)),
        'pending', 0
 FROM ({_NET}) n
@@ -148,7 +150,7 @@ def _transfers(session: Session, batch: BankBatch, payroll: Payroll) -> Iterator
         yield pain001.Transfer(
             end_to_end_id=doc_no,
             amount_fen=amount,
-            creditor_name=name,
+            creditor_name=data_keys.decrypt("name", name),  # a raw row: still sealed
             creditor_account=account,
             remittance=remittance(payroll.month, [(k, m, a) for *_, k, m, a in parts]),
         )

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from backend.audit.service import Actor, record
 from backend.db import UtcDateTime, is_postgres, utcnow
 from backend.errors import FieldError, InvalidInput
+from backend.keys import fields as data_keys
 from backend.orgs.permissions import Scope
 from backend.orgs.service import villages_in
 from backend.registry.csvfile import CsvFileError, CsvReader, encoding_label, writer_encoding
@@ -64,7 +65,9 @@ SKIP = "xnb_import_skip"
 _STAGE_COLUMNS = (
     "line",
     "id_number",
+    "id_number_hash",
     "name",
+    "name_hash",
     "gender",
     "ethnicity",
     "birth_date",
@@ -82,8 +85,9 @@ _STAGE_COLUMNS = (
 )
 _PG_STAGE_DDL = f"""
 CREATE TEMP TABLE {STAGE} (
-    line integer, id_number text, name text, gender text, ethnicity text, birth_date date,
-    hukou_region_code text, county_code text, address text, phone text,
+    line integer, id_number bytea, id_number_hash bytea, name bytea, name_hash bytea,
+    gender text, ethnicity text, birth_date date,
+    hukou_region_code text, county_code text, address bytea, phone bytea,
     household_number text, relationship_code text, is_student boolean,
     in_employee_scheme boolean, is_civil_servant boolean, enrol_status text, enrolled_on date
 ) ON COMMIT DROP"""
@@ -213,6 +217,7 @@ class PersonLoader:
         self.session = session
         self.now = now or utcnow()
         self.staged = 0
+        self._ring = data_keys.ring()
         self._postgres = is_postgres(session)
         self._exits = ExitStack()
         self._pending: list[tuple[Any, ...]] = []
@@ -236,18 +241,25 @@ class PersonLoader:
         enrol_status: str | None = None,
         enrolled_on: dt.date | None = None,
     ) -> None:
-        """Stage one validated person (optionally with the enrolment the seed gives it)."""
+        """Stage one validated person (optionally with the enrolment the seed gives it).
+
+        Personal data is encrypted (and the lookup hashes made) here, before it reaches the
+        database: the staging table never holds it in clear.
+        """
+        ring = self._ring
         row = (
             line,
-            person.id_number,
-            person.name,
+            ring.encrypt("id_number", person.id_number),
+            ring.lookup("id_number", person.id_number),
+            ring.encrypt("name", person.name),
+            ring.lookup("name", person.name),
             person.gender,
             person.ethnicity,
             person.birth_date,
             person.hukou_region_code,
             person.hukou_region_code[:6],
-            person.address,
-            person.phone,
+            None if person.address is None else ring.encrypt("address", person.address),
+            None if person.phone is None else ring.encrypt("phone", person.phone),
             person.household_number,
             person.relationship_code,
             person.is_student,
@@ -269,7 +281,7 @@ class PersonLoader:
         self._driver.executemany(
             f"INSERT INTO {STAGE} VALUES ({marks})",
             [
-                (*r[:5], r[5].isoformat(), *r[6:16], r[16].isoformat() if r[16] else None)
+                (*r[:7], r[7].isoformat(), *r[8:18], r[18].isoformat() if r[18] else None)
                 for r in self._pending
             ],
         )
@@ -297,9 +309,9 @@ class PersonLoader:
             INSERT INTO {SKIP} (line, code, ref)
             SELECT s.line, 'duplicate_id', CAST(d.first_line AS text)
             FROM {STAGE} s
-            JOIN (SELECT id_number, min(line) AS first_line FROM {STAGE}
-                  GROUP BY id_number HAVING count(*) > 1) d
-              ON d.id_number = s.id_number AND s.line > d.first_line
+            JOIN (SELECT id_number_hash, min(line) AS first_line FROM {STAGE}
+                  GROUP BY id_number_hash HAVING count(*) > 1) d
+              ON d.id_number_hash = s.id_number_hash AND s.line > d.first_line
             """)
         )
         # A household lives in one village: the stored household's, or else the village
@@ -337,10 +349,11 @@ class PersonLoader:
             INSERT INTO {SKIP} (line, code, ref)
             SELECT s.line, CASE WHEN {self._differs()} THEN 'differing' ELSE 'present' END,
                    CAST(p.id AS text)
-            FROM {STAGE} s JOIN persons p ON p.id_number = s.id_number
+            FROM {STAGE} s JOIN persons p ON p.id_number_hash = s.id_number_hash
             WHERE NOT EXISTS (SELECT 1 FROM {SKIP} k WHERE k.line = s.line)
             """)
         )
+        self._mark_differing_encrypted()
         counts = {
             code: count
             for code, count in s.execute(
@@ -353,15 +366,48 @@ class PersonLoader:
         differing = int(counts.get("differing", 0))
         return int(counts.get("present", 0)) + differing, differing
 
+    def _mark_differing_encrypted(self) -> None:
+        """Among rows marked ``present``, mark ``differing`` those whose address or phone differ.
+
+        Those values are encrypted with random nonces, so they are compared in clear here,
+        for stored persons only (a re-import; a file of new residents reads nothing).
+        """
+        s = self.session
+        pairs = ", ".join(f"s.{c}, p.{c}" for c, _ in _ENCRYPTED_COMPARED)
+        rows = s.execute(
+            text(
+                f"SELECT s.line, {pairs} FROM {SKIP} k JOIN {STAGE} s ON s.line = k.line "
+                "JOIN persons p ON p.id_number_hash = s.id_number_hash "
+                "WHERE k.code = 'present'"
+            ).execution_options(yield_per=2000)
+        )
+        lines = [{"line": row[0]} for row in rows if self._encrypted_differences(row[1:])]
+        if lines:
+            s.execute(text(f"UPDATE {SKIP} SET code = 'differing' WHERE line = :line"), lines)
+
+    def _encrypted_differences(self, values: Any) -> tuple[str, ...]:
+        """Names of the encrypted compared columns whose staged and stored values differ."""
+        ring = self._ring
+        changed = []
+        for i, (column, kind) in enumerate(_ENCRYPTED_COMPARED):
+            staged, stored = values[2 * i], values[2 * i + 1]
+            if (staged is None) != (stored is None) or (
+                staged is not None
+                and ring.decrypt(kind, bytes(staged)) != ring.decrypt(kind, bytes(stored))
+            ):
+                changed.append(column)
+        return tuple(changed)
+
     def first_differing(self, limit: int) -> list[PresentDiffering]:
         """The first stored persons whose data in the file differs, with the differing fields."""
         columns = _COMPARED_COLUMNS
+        encrypted = [c for c, _ in _ENCRYPTED_COMPARED]
         rows = self.session.execute(
             text(
                 "SELECT s.line, s.id_number, "
-                + ", ".join(f"s.{c}, p.{c}" for c in columns)
+                + ", ".join(f"s.{c}, p.{c}" for c in (*columns, *encrypted))
                 + f" FROM {SKIP} k JOIN {STAGE} s ON s.line = k.line "
-                "JOIN persons p ON p.id_number = s.id_number "
+                "JOIN persons p ON p.id_number_hash = s.id_number_hash "
                 "WHERE k.code = 'differing' ORDER BY k.line LIMIT :limit"
             ),
             {"limit": limit},
@@ -369,8 +415,13 @@ class PersonLoader:
         found = []
         for row in rows:
             values = row[2:]
-            changed = tuple(c for i, c in enumerate(columns) if values[2 * i] != values[2 * i + 1])
-            found.append(PresentDiffering(int(row[0]), str(row[1]), changed))
+            changed = tuple(
+                c.removesuffix("_hash")
+                for i, c in enumerate(columns)
+                if values[2 * i] != values[2 * i + 1]
+            ) + self._encrypted_differences(values[2 * len(columns) :])
+            id_number = self._ring.decrypt("id_number", bytes(row[1]))
+            found.append(PresentDiffering(int(row[0]), id_number, changed))
         return found
 
     def _differs(self) -> str:
@@ -382,13 +433,19 @@ class PersonLoader:
         s = self.session
         now = bindparam("now", type_=UtcDateTime())
         not_skipped = f"NOT EXISTS (SELECT 1 FROM {SKIP} k WHERE k.line = s.line)"
+        # The first member's address (encrypted: PostgreSQL has no min() of bytea).
+        first_address = (
+            "(array_agg(s.address ORDER BY s.line) FILTER (WHERE s.address IS NOT NULL))[1]"
+            if self._postgres
+            else "min(s.address)"
+        )
         households = _rowcount(
             s.execute(
                 text(f"""
             INSERT INTO households (household_number, region_code, county_code, address,
                                     created_at)
             SELECT s.household_number, min(s.hukou_region_code), min(s.county_code),
-                   min(s.address), :now
+                   {first_address}, :now
             FROM {STAGE} s
             WHERE s.household_number IS NOT NULL AND {not_skipped}
             GROUP BY s.household_number
@@ -397,21 +454,23 @@ class PersonLoader:
                 {"now": self.now},
             )
         )
-        # ``min(address)``: members of one household share it; any non-empty one will do.
+        # Members of one household share the address; any non-empty one will do.
         imported = _rowcount(
             s.execute(
                 text(f"""
-            INSERT INTO persons (id_number, name, gender, ethnicity, birth_date,
+            INSERT INTO persons (id_number, id_number_hash, name, name_hash, gender, ethnicity,
+                birth_date,
                 hukou_region_code, county_code, address, phone, is_student,
                 in_employee_scheme, is_civil_servant, household_id, relationship_code,
                 version, created_at, updated_at)
-            SELECT s.id_number, s.name, s.gender, s.ethnicity, s.birth_date,
+            SELECT s.id_number, s.id_number_hash, s.name, s.name_hash, s.gender, s.ethnicity,
+                s.birth_date,
                 s.hukou_region_code, s.county_code, s.address, s.phone, s.is_student,
                 s.in_employee_scheme, s.is_civil_servant, h.id, s.relationship_code,
                 1, :now, :now
             FROM {STAGE} s LEFT JOIN households h ON h.household_number = s.household_number
             WHERE {not_skipped}
-            ON CONFLICT (id_number) DO NOTHING
+            ON CONFLICT (id_number_hash) DO NOTHING
             """).bindparams(now),
                 {"now": self.now},
             )
@@ -438,7 +497,7 @@ class PersonLoader:
             INSERT INTO enrolments (person_id, region_code, county_code, status, enrolled_on,
                                     created_at)
             SELECT p.id, p.hukou_region_code, p.county_code, s.enrol_status, s.enrolled_on, :now
-            FROM {STAGE} s JOIN persons p ON p.id_number = s.id_number
+            FROM {STAGE} s JOIN persons p ON p.id_number_hash = s.id_number_hash
             WHERE s.enrol_status IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM enrolments e
                               WHERE e.person_id = p.id AND e.status <> 'terminated')
@@ -471,19 +530,20 @@ class PersonLoader:
                 self.session.execute(text(f"DROP TABLE IF EXISTS {table}"))
 
 
+# Compared in SQL (the name by its lookup hash) …
 _COMPARED_COLUMNS = (
-    "name",
+    "name_hash",
     "gender",
     "ethnicity",
     "birth_date",
     "hukou_region_code",
-    "address",
-    "phone",
     "relationship_code",
     "is_student",
     "in_employee_scheme",
     "is_civil_servant",
 )
+# … and in clear in Python (encrypted, no lookup hash): column, field kind.
+_ENCRYPTED_COMPARED = (("address", "address"), ("phone", "phone"))
 
 
 def _rowcount(result: Any) -> int:

@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Date, Integer, Select, String, column, select, table, text
+from sqlalchemy import Date, Integer, LargeBinary, Select, column, select, table, text
 from sqlalchemy.orm import Session
 
 from backend.db import is_postgres
 from backend.errors import InvalidInput
+from backend.keys import fields as data_keys
 from backend.registry.csvfile import CsvFileError, CsvReader
 from backend.registry.importer import MAX_SHOWN_ERRORS, RowError
 from backend.registry.models import Person
@@ -40,20 +41,20 @@ from backend.registry.validation import validate_name
 from national_codes.id_number import IdNumberError, parse_id_number
 
 STAGE = "xnb_list_stage"
-_STAGE_COLUMNS = ("line", "id_number", "name", "listed_on")
+# The list's ID numbers are staged as their lookup hashes (the join key); names are only
+# checked, never stored.
+_STAGE_COLUMNS = ("line", "id_number_hash", "listed_on")
 _PG_STAGE_DDL = (
-    f"CREATE TEMP TABLE {STAGE} (line integer, id_number text, name text, listed_on date)"
-    " ON COMMIT DROP"
+    f"CREATE TEMP TABLE {STAGE} (line integer, id_number_hash bytea, listed_on date) ON COMMIT DROP"
 )
-_SQLITE_STAGE_DDL = f"CREATE TEMP TABLE {STAGE} (line, id_number, name, listed_on)"
+_SQLITE_STAGE_DDL = f"CREATE TEMP TABLE {STAGE} (line, id_number_hash, listed_on)"
 _SQLITE_BATCH = 5000
 
 # The staging table as SQLAlchemy sees it, for the callers' joins.
 staged = table(
     STAGE,
     column("line", Integer()),
-    column("id_number", String()),
-    column("name", String()),
+    column("id_number_hash", LargeBinary()),
     column("listed_on", Date()),
 )
 
@@ -179,6 +180,7 @@ def _rows(
 
 
 def _stage(session: Session, rows: Iterator[tuple[int, str, str, dt.date]]) -> None:
+    ring = data_keys.ring()
     postgres = is_postgres(session)
     session.execute(text(f"DROP TABLE IF EXISTS {STAGE}"))
     session.execute(text(_PG_STAGE_DDL if postgres else _SQLITE_STAGE_DDL))
@@ -189,17 +191,17 @@ def _stage(session: Session, rows: Iterator[tuple[int, str, str, dt.date]]) -> N
             copy = stack.enter_context(
                 cursor.copy(f"COPY {STAGE} ({', '.join(_STAGE_COLUMNS)}) FROM STDIN")
             )
-            for row in rows:
-                copy.write_row(row)
+            for line, id_number, _, listed_on in rows:
+                copy.write_row((line, ring.lookup("id_number", id_number), listed_on))
         return
-    pending: list[tuple[int, str, str, str]] = []
-    for line, id_number, name, listed_on in rows:
-        pending.append((line, id_number, name, listed_on.isoformat()))
+    pending: list[tuple[int, bytes, str]] = []
+    for line, id_number, _, listed_on in rows:
+        pending.append((line, ring.lookup("id_number", id_number), listed_on.isoformat()))
         if len(pending) >= _SQLITE_BATCH:
-            driver.executemany(f"INSERT INTO {STAGE} VALUES (?, ?, ?, ?)", pending)
+            driver.executemany(f"INSERT INTO {STAGE} VALUES (?, ?, ?)", pending)
             pending.clear()
     if pending:
-        driver.executemany(f"INSERT INTO {STAGE} VALUES (?, ?, ?, ?)", pending)
+        driver.executemany(f"INSERT INTO {STAGE} VALUES (?, ?, ?)", pending)
 
 
 def _drop_repeated_id_numbers(session: Session, report: ListReport, accept_valid: bool) -> None:
@@ -207,9 +209,9 @@ def _drop_repeated_id_numbers(session: Session, report: ListReport, accept_valid
     repeated = session.execute(
         text(f"""
         SELECT s.line, d.first_line FROM {STAGE} s
-        JOIN (SELECT id_number, min(line) AS first_line FROM {STAGE}
-              GROUP BY id_number HAVING count(*) > 1) d
-          ON d.id_number = s.id_number AND s.line > d.first_line
+        JOIN (SELECT id_number_hash, min(line) AS first_line FROM {STAGE}
+              GROUP BY id_number_hash HAVING count(*) > 1) d
+          ON d.id_number_hash = s.id_number_hash AND s.line > d.first_line
         ORDER BY s.line
         """)
     ).all()
@@ -222,9 +224,9 @@ def _drop_repeated_id_numbers(session: Session, report: ListReport, accept_valid
             text(f"""
             DELETE FROM {STAGE} WHERE line IN (
                 SELECT s.line FROM {STAGE} s
-                JOIN (SELECT id_number, min(line) AS first_line FROM {STAGE}
-                      GROUP BY id_number) d
-                  ON d.id_number = s.id_number AND s.line > d.first_line)
+                JOIN (SELECT id_number_hash, min(line) AS first_line FROM {STAGE}
+                      GROUP BY id_number_hash) d
+                  ON d.id_number_hash = s.id_number_hash AND s.line > d.first_line)
             """)
         )
         report.staged -= len(repeated)
@@ -260,7 +262,7 @@ def drop_stage(*, session: Session) -> None:
 def listed_persons() -> Select[tuple[int, int, dt.date]]:
     """The one join: (line, person id, listed date) of every staged row naming a person."""
     return select(staged.c.line, Person.id, staged.c.listed_on).join(
-        Person, Person.id_number == staged.c.id_number
+        Person, Person.id_number_hash == staged.c.id_number_hash
     )
 
 

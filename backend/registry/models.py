@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from backend.db import Base, IdType, UtcDateTime, id_column, utcnow
+from backend.keys.fields import Encrypted, lookup, lookup_hash_column_type
 
 
 class Household(Base):
@@ -19,14 +20,19 @@ class Household(Base):
     household_number: Mapped[str] = mapped_column(String(32), unique=True, comment="户号")
     region_code: Mapped[str] = mapped_column(String(12), ForeignKey("regions.code"), index=True)
     county_code: Mapped[str] = mapped_column(String(6), index=True)
-    address: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(Encrypted("address"))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     members: Mapped[list[Person]] = relationship(viewonly=True, lazy="select", order_by="Person.id")
 
 
 class Person(Base):
-    """A resident, keyed naturally by the citizen ID number (AAC002)."""
+    """A resident, keyed naturally by the citizen ID number (AAC002).
+
+    ID number, name, address and phone are encrypted at rest (``backend.keys.fields``);
+    the ID number and the name carry keyed lookup hashes, kept in step by ``validates``,
+    for exact search. The ID number is unique by its hash.
+    """
 
     __tablename__ = "persons"
     __table_args__ = (
@@ -35,12 +41,18 @@ class Person(Base):
             "hukou_region_code",
             postgresql_ops={"hukou_region_code": "varchar_pattern_ops"},
         ),
-        Index("ix_persons_name", "name"),
+        Index("ix_persons_name_hash", "name_hash", "birth_date"),
     )
 
     id: Mapped[int] = id_column(comment="AAC001")
-    id_number: Mapped[str] = mapped_column(String(18), unique=True, comment="AAC002")
-    name: Mapped[str] = mapped_column(String(50), comment="AAC003")
+    id_number: Mapped[str] = mapped_column(Encrypted("id_number"), comment="AAC002, encrypted")
+    id_number_hash: Mapped[bytes] = mapped_column(
+        lookup_hash_column_type(), unique=True, comment="HMAC-SHA256 lookup hash of AAC002"
+    )
+    name: Mapped[str] = mapped_column(Encrypted("name"), comment="AAC003, encrypted")
+    name_hash: Mapped[bytes] = mapped_column(
+        lookup_hash_column_type(), comment="HMAC-SHA256 lookup hash of AAC003"
+    )
     gender: Mapped[str] = mapped_column(String(1), comment="AAC004 GB/T 2261.1")
     ethnicity: Mapped[str] = mapped_column(String(2), comment="AAC005 GB 3304")
     birth_date: Mapped[dt.date] = mapped_column(Date, comment="AAC006")
@@ -48,8 +60,8 @@ class Person(Base):
         String(12), ForeignKey("regions.code"), comment="household-register village"
     )
     county_code: Mapped[str] = mapped_column(String(6), index=True)
-    address: Mapped[str | None] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(Encrypted("address"))
+    phone: Mapped[str | None] = mapped_column(Encrypted("phone"))
     is_student: Mapped[bool] = mapped_column(Boolean, default=False)
     in_employee_scheme: Mapped[bool] = mapped_column(Boolean, default=False)
     is_civil_servant: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -74,6 +86,11 @@ class Person(Base):
     # Optimistic concurrency: every UPDATE checks and increments ``version``.
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy declares its type)
 
+    @validates("id_number", "name")
+    def _keep_lookup_hash(self, key: str, value: str) -> str:
+        setattr(self, f"{key}_hash", lookup(key, value))
+        return value
+
 
 class PersonChange(Base):
     """A change of one personal field: applied history, or a pending maker-checker request."""
@@ -83,8 +100,8 @@ class PersonChange(Base):
     id: Mapped[int] = id_column()
     person_id: Mapped[int] = mapped_column(IdType, ForeignKey("persons.id"), index=True)
     field: Mapped[str] = mapped_column(String(32))
-    old_value: Mapped[str | None] = mapped_column(Text)
-    new_value: Mapped[str | None] = mapped_column(Text)
+    old_value: Mapped[str | None] = mapped_column(Encrypted("person_change"))
+    new_value: Mapped[str | None] = mapped_column(Encrypted("person_change"))
     reason: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), comment="applied | pending | rejected")
     maker_id: Mapped[int] = mapped_column(IdType, ForeignKey("operators.id"))

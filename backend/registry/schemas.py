@@ -8,12 +8,13 @@ refuse absurd payloads early, with the field named.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.registry.codes import EnrolmentStatus
 from backend.schemas import Out
+from receipts import mask_id_number
 
 RegionCode = Annotated[str, Field(pattern=r"^\d{12}$", description="12位统计用区划代码")]
 
@@ -85,8 +86,65 @@ class PersonOut(Out):
     updated_at: dt.datetime
 
 
-class PersonListItem(PersonOut):
+class PersonListItem(Out):
+    """A person in a list: the ID number masked (first six and last four characters)."""
+
+    id: int
+    id_number_masked: str = Field(description="脱敏的身份证号码（前6位与后4位）")
+    name: str
+    gender: str
+    birth_date: dt.date
+    hukou_region_code: str
+    county_code: str
+    household_id: int | None
+    relationship_code: str | None
     enrolment_status: str | None = Field(default=None, description="当前有效参保状态")
+
+    @classmethod
+    def from_person(cls, person: Any, *, enrolment_status: str | None) -> PersonListItem:
+        """The list form of a stored person."""
+        return cls(
+            id=person.id,
+            id_number_masked=mask_id_number(person.id_number),
+            name=person.name,
+            gender=person.gender,
+            birth_date=person.birth_date,
+            hukou_region_code=person.hukou_region_code,
+            county_code=person.county_code,
+            household_id=person.household_id,
+            relationship_code=person.relationship_code,
+            enrolment_status=enrolment_status,
+        )
+
+
+class PersonSearchIn(_In):
+    """One way to find a person: ID number, or name (optionally narrowed), or household."""
+
+    id_number: Annotated[
+        str | None, Field(min_length=1, max_length=18, description="身份证号码（精确）")
+    ] = None
+    name: Annotated[str | None, Field(min_length=1, max_length=50, description="姓名")] = None
+    name_match: Literal["exact", "prefix", "contains"] = Field(
+        default="exact", description="姓名匹配方式：完整、前缀或包含（后两者须缩小范围）"
+    )
+    region: Annotated[
+        str | None,
+        Field(pattern=r"^\d{2,12}$", description="区划代码前缀（如乡镇9位、村12位）"),
+    ] = None
+    birth_year: Annotated[int | None, Field(ge=1880, le=2100, description="出生年份")] = None
+    household_number: Annotated[
+        str | None, Field(min_length=1, max_length=32, description="户号")
+    ] = None
+    status: Literal["paying", "suspended", "receiving", "terminated", "none"] | None = Field(
+        default=None, description="参保状态；none 表示当前未参保"
+    )
+    offset: Annotated[int, Field(ge=0, description="跳过的条数")] = 0
+    limit: Annotated[int, Field(ge=1, le=500, description="每页条数")] = 50
+
+    def search_key(self) -> str | None:
+        """The one search key given, or None when none or several are."""
+        given = [k for k in ("id_number", "name", "household_number") if getattr(self, k)]
+        return given[0] if len(given) == 1 else None
 
 
 class PersonChangeOut(Out):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from backend.deps import DbSession, IdempotencyKey, Requires
+from backend.errors import invalid
 from backend.idempotency import respond_once
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
@@ -33,6 +34,7 @@ from backend.registry.schemas import (
     PersonListItem,
     PersonOut,
     PersonPatch,
+    PersonSearchIn,
 )
 from backend.schemas import Page
 
@@ -94,15 +96,22 @@ def create_person(
     )
 
 
-@router.get("/persons", response_model=Page[PersonListItem], tags=["persons"], summary="查询人员")
-def search_persons(
+def _page(page: service.PersonPage, offset: int, limit: int) -> Page[PersonListItem]:
+    return Page(
+        total=page.total,
+        offset=offset,
+        limit=limit,
+        items=[
+            PersonListItem.from_person(p, enrolment_status=page.statuses.get(p.id))
+            for p in page.items
+        ],
+    )
+
+
+@router.get("/persons", response_model=Page[PersonListItem], tags=["persons"], summary="人员列表")
+def list_persons(
     session: DbSession,
     principal: PersonReader,
-    id_number: Annotated[str | None, Query(max_length=18, description="身份证号码（精确）")] = None,
-    name: Annotated[str | None, Query(min_length=1, max_length=50, description="姓名")] = None,
-    name_match: Annotated[
-        Literal["prefix", "contains"], Query(description="姓名匹配方式：前缀或包含")
-    ] = "prefix",
     region: RegionPrefix = None,
     status: Annotated[
         Literal["paying", "suspended", "receiving", "terminated", "none"] | None,
@@ -111,31 +120,39 @@ def search_persons(
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Page[PersonListItem]:
-    """Persons of the operator's scope matching every given criterion."""
+    """Persons of the operator's scope by village and enrolment status (ID numbers masked).
+
+    Searching by ID number, name or household is ``POST /persons/search``: personal data
+    never travels in a query string (access logs keep query strings).
+    """
+    search = service.PersonSearch(region=region, status=status, offset=offset, limit=limit)
+    page = service.search_persons(session=session, principal=principal, search=search)
+    return _page(page, offset, limit)
+
+
+@router.post(
+    "/persons/search",
+    response_model=Page[PersonListItem],
+    tags=["persons"],
+    summary="按身份证号、姓名或户号查找人员",
+)
+def search_persons(
+    body: PersonSearchIn, session: DbSession, principal: PersonReader
+) -> Page[PersonListItem]:
+    """Exactly one of ``id_number``, ``name``, ``household_number``; results in the scope.
+
+    A name is matched exactly unless ``name_match`` says ``prefix`` or ``contains``; a
+    partial name is searched only inside a set narrowed to at most 5000 persons (``region``,
+    ``birth_year``), else 422 ``search_too_broad``. Every search is audited.
+    """
+    if body.search_key() is None:
+        raise invalid("id_number", "须且只能填写身份证号码、姓名、户号中的一项", "one_search_key")
     page = service.search_persons(
         session=session,
         principal=principal,
-        search=service.PersonSearch(
-            id_number=id_number,
-            name=name,
-            name_match=name_match,
-            region=region,
-            status=status,
-            offset=offset,
-            limit=limit,
-        ),
+        search=service.PersonSearch(**body.model_dump()),
     )
-    return Page(
-        total=page.total,
-        offset=offset,
-        limit=limit,
-        items=[
-            PersonListItem.model_validate(p).model_copy(
-                update={"enrolment_status": page.statuses.get(p.id)}
-            )
-            for p in page.items
-        ],
-    )
+    return _page(page, body.offset, body.limit)
 
 
 @router.get(
@@ -145,9 +162,12 @@ def search_persons(
     summary="查看人员（含户、参保历史与变更历史）",
 )
 def get_person(person_id: int, session: DbSession, principal: PersonReader) -> PersonDetail:
-    """One person of the scope with household, enrolments and their events, and changes."""
+    """One person of the scope with household, enrolments and their events, and changes.
+
+    Every opening is audited (``person.read``).
+    """
     return PersonDetail.model_validate(
-        service.get_person(session=session, principal=principal, person_id=person_id)
+        service.read_person(session=session, principal=principal, person_id=person_id, via="detail")
     )
 
 

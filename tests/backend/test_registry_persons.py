@@ -13,6 +13,7 @@ from backend.registry.models import Household, Person
 from backend.registry.views import router
 from national_codes.id_number import make_id_number
 from tests.backend.registry_support import (
+    HBK_VILLAGE,
     HBK_VILLAGE_2,
     create_person,
     person_body,
@@ -52,8 +53,10 @@ def test_rare_characters_outside_the_bmp_survive_the_round_trip(world: World):
     person = create_person(world, name="𠀀𪚥·䶮")
     r = world.client.get(f"/api/v1/persons/{person['id']}", headers=world.headers("clerk_hbk"))
     assert r.json()["name"] == "𠀀𪚥·䶮"
-    found = world.client.get(
-        "/api/v1/persons", params={"name": "𠀀"}, headers=world.headers("clerk_hbk")
+    found = world.client.post(
+        "/api/v1/persons/search",
+        json={"name": "𠀀", "name_match": "prefix"},
+        headers=world.headers("clerk_hbk"),
     ).json()
     assert [p["id"] for p in found["items"]] == [person["id"]]
 
@@ -168,7 +171,13 @@ def residents(world: World) -> dict[str, dict]:
     }
 
 
-def _search(world: World, **params: object) -> dict:
+def _search(world: World, **body: object) -> dict:
+    r = world.client.post("/api/v1/persons/search", json=body, headers=world.headers("clerk_hbk"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _list(world: World, **params: object) -> dict:
     r = world.client.get("/api/v1/persons", params=params, headers=world.headers("clerk_hbk"))
     assert r.status_code == 200, r.text
     return r.json()
@@ -179,7 +188,12 @@ def _ids(page: dict) -> list[int]:
 
 
 def test_search_by_name_prefix_or_contains(world: World, residents: dict[str, dict]):
-    assert _ids(_search(world, name="巴")) == [residents["batu"]["id"], residents["bater"]["id"]]
+    assert _ids(_search(world, name="巴", name_match="prefix")) == [
+        residents["batu"]["id"],
+        residents["bater"]["id"],
+    ]
+    assert _ids(_search(world, name="巴特尔")) == [residents["bater"]["id"]]
+    assert _search(world, name="巴特")["total"] == 0  # exact by default
     assert _ids(_search(world, name="巴特", name_match="contains")) == [
         residents["bater"]["id"],
         residents["wang"]["id"],
@@ -188,18 +202,75 @@ def test_search_by_name_prefix_or_contains(world: World, residents: dict[str, di
 
 def test_search_treats_wildcards_in_names_literally(world: World, residents: dict[str, dict]):
     assert _search(world, name="%", name_match="contains")["total"] == 0
-    assert _search(world, name="_")["total"] == 0
+    assert _search(world, name="_", name_match="prefix")["total"] == 0
 
 
 def test_search_by_id_number_and_by_village(world: World, residents: dict[str, dict]):
     ayi = residents["ayi"]
-    assert _ids(_search(world, id_number=ayi["id_number"])) == [ayi["id"]]
-    assert _ids(_search(world, region=HBK_VILLAGE_2)) == [residents["wang"]["id"], ayi["id"]]
-    assert _search(world, region="654226100")["total"] == 4
+    found = _search(world, id_number=ayi["id_number"])
+    assert _ids(found) == [ayi["id"]]
+    assert (
+        found["items"][0]["id_number_masked"]
+        == ayi["id_number"][:6] + "********" + (ayi["id_number"][-4:])
+    )
+    assert "id_number" not in found["items"][0]
+    assert _ids(_list(world, region=HBK_VILLAGE_2)) == [residents["wang"]["id"], ayi["id"]]
+    assert _list(world, region="654226100")["total"] == 4
+
+
+def test_search_by_name_narrowed_by_region_and_birth_year(world: World, residents: dict[str, dict]):
+    wang = residents["wang"]
+    year = int(wang["birth_date"][:4])
+    assert _ids(_search(world, name="王巴特", region=HBK_VILLAGE_2, birth_year=year)) == [
+        wang["id"]
+    ]
+    assert _search(world, name="王巴特", birth_year=year + 1)["total"] == 0
+    assert _search(world, name="王巴特", region=HBK_VILLAGE)["total"] == 0
+
+
+def test_partial_name_search_over_a_too_broad_set_asks_to_narrow(
+    world: World, residents: dict[str, dict], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr("backend.registry.service.persons.NAME_SCAN_LIMIT", 3)
+    r = world.client.post(
+        "/api/v1/persons/search",
+        json={"name": "巴", "name_match": "contains"},
+        headers=world.headers("clerk_hbk"),
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {
+        "field": "name",
+        "message": r.json()["errors"][0]["message"],
+        "code": "search_too_broad",
+    }
+    narrowed = _search(world, name="巴", name_match="contains", region=HBK_VILLAGE_2)
+    assert _ids(narrowed) == [residents["wang"]["id"]]
+
+
+def test_search_by_household_number(world: World):
+    head = create_person(world, household_number="HBK-7", relationship_code="01")
+    create_person(world, name="旁人")
+    found = _search(world, household_number="HBK-7")
+    assert _ids(found) == [head["id"]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"id_number": "654226197001010595", "name": "巴图"},
+        {"name": "巴图", "limit": 0},
+        {"name": "巴图", "region": "65x"},
+    ],
+)
+def test_a_search_needs_exactly_one_key_and_sane_paging(world: World, body: dict):
+    r = world.client.post("/api/v1/persons/search", json=body, headers=world.headers("clerk_hbk"))
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] in ("id_number", "limit", "region")
 
 
 def test_search_pages(world: World, residents: dict[str, dict]):
-    page = _search(world, offset=1, limit=2)
+    page = _list(world, offset=1, limit=2)
     assert page["total"] == 4 and page["offset"] == 1 and page["limit"] == 2
     assert _ids(page) == [residents["bater"]["id"], residents["wang"]["id"]]
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 06:53:04.258379
+Create Date: 2026-12-02 06:57:42.619635
 """
 
 from collections.abc import Sequence
@@ -591,44 +591,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "contribution_day_closes",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "office_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("business_date", sa.Date(), nullable=False),
-        sa.Column("collections_count", sa.Integer(), nullable=False),
-        sa.Column("collected_fen", sa.BigInteger(), nullable=False),
-        sa.Column("reversals_count", sa.Integer(), nullable=False),
-        sa.Column(
-            "reversed_fen", sa.BigInteger(), nullable=False, comment="positive: the cash given back"
-        ),
-        sa.Column(
-            "deposit_fen",
-            sa.BigInteger(),
-            nullable=False,
-            comment="cash to deposit: collected less reversed",
-        ),
-        sa.Column(
-            "signed_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["office_id"], ["offices.id"], name=op.f("fk_contribution_day_closes_office_id_offices")
-        ),
-        sa.ForeignKeyConstraint(
-            ["signed_by"],
-            ["operators.id"],
-            name=op.f("fk_contribution_day_closes_signed_by_operators"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_contribution_day_closes")),
-    )
-    with op.batch_alter_table("contribution_day_closes", schema=None) as batch_op:
-        batch_op.create_index(
-            "uq_contribution_day_closes_office_date", ["office_id", "business_date"], unique=True
-        )
-
-    op.create_table(
         "enrolments",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -760,6 +722,13 @@ def upgrade() -> None:
             batch_op.f("ix_journal_entries_county_code"), ["county_code"], unique=False
         )
         batch_op.create_index("ix_journal_entries_ref", ["ref_type", "ref_id"], unique=False)
+        batch_op.create_index(
+            "uq_journal_entries_counter_event",
+            ["ref_type", "ref_id"],
+            unique=True,
+            postgresql_where=sa.text("ref_type IN ('collection', 'refund', 'assessment')"),
+            sqlite_where=sa.text("ref_type IN ('collection', 'refund', 'assessment')"),
+        )
 
     op.create_table(
         "payrolls",
@@ -869,6 +838,7 @@ def upgrade() -> None:
         sa.Column(
             "renewed_from_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("supersede_due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("pem", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -915,7 +885,13 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_pki_certificates_region_code"), ["region_code"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_pki_certificates_renewed_from_id"), ["renewed_from_id"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_pki_certificates_subject"), ["subject"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_pki_certificates_supersede_due_at"), ["supersede_due_at"], unique=False
+        )
 
     op.create_table(
         "policy_versions",
@@ -1747,6 +1723,13 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_contribution_refunds_assessment_id"), ["assessment_id"], unique=False
         )
+        batch_op.create_index(
+            "uq_contribution_refunds_pending",
+            ["assessment_id"],
+            unique=True,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
 
     op.create_table(
         "employee_scheme_years",
@@ -2507,6 +2490,11 @@ def downgrade() -> None:
 
     op.drop_table("employee_scheme_years")
     with op.batch_alter_table("contribution_refunds", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_contribution_refunds_pending",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
         batch_op.drop_index(batch_op.f("ix_contribution_refunds_assessment_id"))
 
     op.drop_table("contribution_refunds")
@@ -2619,7 +2607,9 @@ def downgrade() -> None:
 
     op.drop_table("policy_versions")
     with op.batch_alter_table("pki_certificates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pki_certificates_supersede_due_at"))
         batch_op.drop_index(batch_op.f("ix_pki_certificates_subject"))
+        batch_op.drop_index(batch_op.f("ix_pki_certificates_renewed_from_id"))
         batch_op.drop_index(batch_op.f("ix_pki_certificates_region_code"))
         batch_op.drop_index(batch_op.f("ix_pki_certificates_profile"))
         batch_op.drop_index(batch_op.f("ix_pki_certificates_operator_id"))
@@ -2637,6 +2627,11 @@ def downgrade() -> None:
 
     op.drop_table("payrolls")
     with op.batch_alter_table("journal_entries", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_journal_entries_counter_event",
+            postgresql_where=sa.text("ref_type IN ('collection', 'refund', 'assessment')"),
+            sqlite_where=sa.text("ref_type IN ('collection', 'refund', 'assessment')"),
+        )
         batch_op.drop_index("ix_journal_entries_ref")
         batch_op.drop_index(batch_op.f("ix_journal_entries_county_code"))
 
@@ -2659,10 +2654,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_enrolments_county_code"))
 
     op.drop_table("enrolments")
-    with op.batch_alter_table("contribution_day_closes", schema=None) as batch_op:
-        batch_op.drop_index("uq_contribution_day_closes_office_date")
-
-    op.drop_table("contribution_day_closes")
     with op.batch_alter_table("contribution_day_closes", schema=None) as batch_op:
         batch_op.drop_index("uq_contribution_day_closes_office_date")
 

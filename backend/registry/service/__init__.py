@@ -8,7 +8,7 @@ One module per subject; they import one way only: ``persons`` → ``households``
 ``changes`` → ``_common``, and ``enrolments`` → ``_common``.
 """
 
-from backend.registry.service._common import get_person
+from backend.registry.service._common import get_person, read_person
 from backend.registry.service.changes import (
     DIRECT_FIELDS,
     REVIEWED_FIELDS,
@@ -35,11 +35,18 @@ from backend.registry.service.households import (
     list_households,
     remove_member,
 )
-from backend.registry.service.persons import PersonPage, PersonSearch, create_person, search_persons
+from backend.registry.service.persons import (
+    NAME_SCAN_LIMIT,
+    PersonPage,
+    PersonSearch,
+    create_person,
+    search_persons,
+)
 
 __all__ = [
     "DIRECT_FIELDS",
     "HEAD_OF_HOUSEHOLD",
+    "NAME_SCAN_LIMIT",
     "REVIEWED_FIELDS",
     "TRANSITIONS",
     "ChangeOutcome",
@@ -60,6 +67,7 @@ __all__ = [
     "list_changes",
     "list_enrolments",
     "list_households",
+    "read_person",
     "reject_change",
     "remove_member",
     "search_persons",

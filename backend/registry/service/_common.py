@@ -9,11 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from backend.audit.reads import record_person_read
 from backend.audit.service import record
 from backend.errors import Conflict, FieldError, invalid
+from backend.keys.fields import lookup
 from backend.orgs.models import Region
 from backend.orgs.service import Principal, get_in_scope
 from backend.registry.models import Person
+from receipts import mask_id_number
 
 
 def _as_text(value: object) -> str | None:
@@ -84,12 +87,27 @@ def get_person(*, session: Session, principal: Principal, person_id: int) -> Per
     )
 
 
-def _duplicate_person(session: Session, id_number: str) -> Conflict:
-    other = session.scalar(select(Person).where(Person.id_number == id_number))
-    where = _region_label(session, other.hukou_region_code) if other else "其他地区"
+def read_person(*, session: Session, principal: Principal, person_id: int, via: str) -> Person:
+    """``get_person`` for a view that shows the person's data: the read is audited."""
+    person = get_person(session=session, principal=principal, person_id=person_id)
+    record_person_read(session=session, actor=principal.actor, person_id=person.id, via=via)
+    return person
+
+
+def _duplicate_person(session: Session, principal: Principal, id_number: str) -> Conflict:
+    """409 ``person_exists``: where the person is registered only if the caller may see it."""
+    other = session.scalar(
+        select(Person).where(Person.id_number_hash == lookup("id_number", id_number))
+    )
+    region = other.hukou_region_code if other is not None else None
+    visible = region is not None and principal.scope.covers(region)
+    if region is not None and visible:
+        where = f"，户籍地：{_region_label(session, region)}"
+    else:
+        where = "（在本经办机构辖区以外）" if region is not None else ""
     return Conflict(
-        detail=f"身份证号码{id_number}已登记，户籍地：{where}",
+        detail=f"身份证号码{mask_id_number(id_number)}已登记{where}",
         code="person_exists",
         fields=[FieldError("id_number", "身份证号码已登记", "duplicate")],
-        extra={"region_code": other.hukou_region_code if other else None},
+        extra={"region_code": region if visible else None},
     )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend.db import utcnow
 from backend.errors import Conflict, InvalidInput, NotFound, PermissionDenied, invalid
+from backend.keys.fields import lookup
 from backend.orgs.service import Principal
 from backend.registry.models import Person, PersonChange
 from backend.registry.service._common import (
@@ -180,9 +181,11 @@ def _request_change(
             extra={"change_id": waiting},
         )
     if name == "id_number" and session.scalar(
-        select(Person.id).where(Person.id_number == new_value, Person.id != person.id)
+        select(Person.id).where(
+            Person.id_number_hash == lookup("id_number", new_value), Person.id != person.id
+        )
     ):
-        raise _duplicate_person(session, new_value)
+        raise _duplicate_person(session, principal, new_value)
     change = PersonChange(
         person_id=person.id,
         field=name,
@@ -269,9 +272,11 @@ def approve_change(
         except IdNumberError as exc:
             raise invalid("id_number", str(exc), "invalid_id_number") from exc
         if session.scalar(
-            select(Person.id).where(Person.id_number == parsed.value, Person.id != person.id)
+            select(Person.id).where(
+                Person.id_number_hash == lookup("id_number", parsed.value), Person.id != person.id
+            )
         ):
-            raise _duplicate_person(session, parsed.value)
+            raise _duplicate_person(session, principal, parsed.value)
         for name, value in (("birth_date", parsed.birth_date), ("gender", parsed.gender)):
             if getattr(person, name) != value:
                 applied[name] = (_as_text(getattr(person, name)), _as_text(value))
@@ -287,7 +292,7 @@ def approve_change(
         with session.begin_nested():
             _flush_person(session, person)
     except IntegrityError as exc:  # the new ID number was registered concurrently
-        raise _duplicate_person(session, new_value) from exc
+        raise _duplicate_person(session, principal, new_value) from exc
     change.status = ChangeStatus.APPLIED
     change.checker_id = principal.operator_id
     change.decided_at = utcnow()

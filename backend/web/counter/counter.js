@@ -389,7 +389,7 @@ async function search(event) {
 }
 
 async function findByIdNumber(idNumber) {
-  const page = await api(`/persons?id_number=${encodeURIComponent(idNumber)}&limit=1`);
+  const page = await api("/persons/search", { method: "POST", body: { id_number: idNumber, limit: 1 } });
   if (!page.items.length) {
     resetPerson();
     notify(`没有找到身份证号码为 ${maskId(idNumber)} 的参保人（或不在本辖区）`);
