@@ -23,6 +23,7 @@ from backend.cards.schemas import (
     PersonalisationResultIn,
     PersonalisationResultOut,
     PinResetIn,
+    PinResetResultIn,
     ScriptIn,
     ScriptOut,
 )
@@ -170,6 +171,7 @@ def pin_reset(
             id_number=body.id_number,
             challenge=bytes.fromhex(body.challenge),
             new_pin=body.new_pin,
+            identification_code=body.identification_code,
         )
         return 200, {"command": command.hex().upper()}
 
@@ -181,6 +183,41 @@ def pin_reset(
         key=key,
         request=request,
         payload=payload,
+        action=action,
+    )
+
+
+@router.post(
+    "/cards/{card_id}/pin-reset/result",
+    summary="柜面重置密码：卡片应答与新密码验证结果",
+)
+def pin_reset_result(
+    card_id: int,
+    body: PinResetResultIn,
+    session: DbSession,
+    principal: CardCounter,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """What the card answered to the unblock command and whether it then verified the new PIN."""
+
+    def action() -> tuple[int, object]:
+        authentication.record_pin_reset_result(
+            session=session,
+            principal=principal,
+            card_id=card_id,
+            card_answer=body.card_answer,
+            verified=body.verified,
+            entry=body.entry,
+        )
+        return 200, {"recorded": True}
+
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
         action=action,
     )
 

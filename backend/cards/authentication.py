@@ -266,10 +266,20 @@ def pin_reset_command(
     id_number: str,
     challenge: bytes,
     new_pin: str,
+    identification_code: str | None = None,
 ) -> bytes:
-    """The MAC-protected PIN unblock command, after the counter checked the holder's ID."""
+    """The MAC-protected PIN unblock command, after the counter checked the holder's ID.
+
+    With ``identification_code`` (what the terminal read from the card in its reader) the
+    card in the reader must be this card, or nothing is computed.
+    """
     principal.require(Permission.CARD_COUNTER)
     card = _keyed_card(session, principal, card_id)
+    if identification_code is not None and identification_code.upper() != card.identification_code:
+        raise Conflict(
+            detail="读卡器中的社保卡不是要重置密码的这张卡，请插入本人的卡",
+            code="wrong_card",
+        )
     person = session.get(Person, card.person_id)
     if person is None or person.id_number != id_number.upper():
         raise invalid("id_number", "身份证号码与持卡人不符", "id_mismatch")
@@ -292,3 +302,28 @@ def pin_reset_command(
         object_id=card.id,
     )
     return command
+
+
+def record_pin_reset_result(
+    *,
+    session: Session,
+    principal: Principal,
+    card_id: int,
+    card_answer: str,
+    verified: bool,
+    entry: str,
+) -> None:
+    """The terminal's report of the card's answer to the unblock command and of the check
+    that the card then accepts the new PIN (VERIFY); audited, the PIN never part of it."""
+    principal.require(Permission.CARD_COUNTER)
+    card = get_card(session=session, principal=principal, card_id=card_id)
+    done = card_answer.upper() == "9000" and verified
+    record(
+        session=session,
+        actor=principal.actor,
+        action="card.pin_reset_result",
+        object_type="card",
+        object_id=card.id,
+        result="ok" if done else "failed",
+        detail={"card_answer": card_answer.upper(), "verified": verified, "entry": entry},
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
@@ -201,6 +201,16 @@ class PinResetIn(CardChallengeIn):
 
     id_number: Annotated[str, Field(min_length=18, max_length=18)]
     new_pin: Annotated[str, Field(pattern=r"^\d{6}$", repr=False)]
+    #: EF05's identification code of the card in the reader: it must be this card.
+    identification_code: Annotated[str | None, Field(pattern=r"^[0-9A-Fa-f]{32}$")] = None
+
+
+class PinResetResultIn(BaseModel):
+    """What the card answered to the unblock command, and whether it then verified the PIN."""
+
+    card_answer: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{4}$", description="卡片应答状态字")]
+    verified: bool
+    entry: Literal["pin_pad", "keyboard"]
 
 
 class CommandOut(BaseModel):

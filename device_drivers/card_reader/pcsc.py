@@ -15,6 +15,7 @@ from typing import Any, Final, TypeVar
 
 from device_drivers.card_reader import errors
 from device_drivers.card_reader.base import CardConnection, CardReaderDriver, ReaderState
+from device_drivers.card_reader.pin_pad import PIN_DIGITS, NoPinPadError, PinEntry, PinEntryError
 from firmware_profiles import ReaderProfile
 
 try:
@@ -53,6 +54,20 @@ _ERRORS: Final[dict[int, type[errors.ReaderError]]] = {
     _u32(scard.SCARD_W_UNPOWERED_CARD): errors.UnsupportedCardError,
     _u32(scard.SCARD_W_UNSUPPORTED_CARD): errors.UnsupportedCardError,
     _u32(scard.SCARD_E_PROTO_MISMATCH): errors.UnsupportedCardError,
+}
+
+
+#: PC/SC v2 part 10: the feature list and the two secure PIN entry features.
+_GET_FEATURE_REQUEST: Final = scard.SCARD_CTL_CODE(3400)
+_FEATURE_VERIFY: Final = 0x06
+_FEATURE_MODIFY: Final = 0x07
+_LANG_ZH_CN: Final = (0x0804).to_bytes(2, "little")
+#: What the reader answers instead of the card when the entry itself failed (part 10).
+_PAD_REFUSALS: Final = {
+    b"\x64\x00": "等待持卡人输入密码超时",
+    b"\x64\x01": "持卡人取消了密码输入",
+    b"\x64\x02": "两次输入的新密码不一致",
+    b"\x64\x03": "密码长度不对",
 }
 
 
@@ -166,6 +181,50 @@ class PcscConnection(CardConnection):
         if _u32(hresult) != _SUCCESS:
             raise _error(hresult, f"transmit to {self.reader} failed")
         return bytes(response)
+
+    def _features(self) -> dict[int, int]:
+        """The reader's PC/SC part 10 features: tag → control code (empty without a pad)."""
+        hresult, answer = scard.SCardControl(self._handle, _GET_FEATURE_REQUEST, [])
+        if _u32(hresult) != _SUCCESS:
+            return {}
+        raw, features = bytes(answer), {}
+        for at in range(0, len(raw) - 5, 6):
+            if raw[at + 1] == 4:
+                features[raw[at]] = int.from_bytes(raw[at + 2 : at + 6], "big")
+        return features
+
+    def enter_pin(self, entry: PinEntry) -> bytes:
+        """Secure PIN entry: the reader's pad fills the PIN into ``entry``'s APDU.
+
+        VERIFY_PIN_DIRECT for a PIN typed once, MODIFY_PIN_DIRECT (old PIN in the
+        template, the new one typed and confirmed) for a change; six BCD digits.
+        """
+        feature = _FEATURE_MODIFY if entry.confirm else _FEATURE_VERIFY
+        control = self._features().get(feature)
+        if control is None:
+            raise NoPinPadError(f"{self.reader} 不支持密码键盘输入（PC/SC 安全输入）")
+        apdu = entry.template
+        common = bytes((30, 30, 0x81, PIN_DIGITS // 2, 0x00))
+        digits = bytes((PIN_DIGITS, PIN_DIGITS))  # wPINMaxExtraDigit: max, min
+        if entry.confirm:
+            structure = (
+                common
+                + bytes((0, entry.offset))  # bInsertionOffsetOld (unused), bInsertionOffsetNew
+                + digits
+                + bytes((0x01, 0x02, 0x02))  # confirm the new PIN; OK key; two messages
+                + _LANG_ZH_CN
+                + bytes((0, 1, 2))  # bMsgIndex1..3
+            )
+        else:
+            structure = common + digits + bytes((0x02, 0x01)) + _LANG_ZH_CN + bytes((0,))
+        structure += bytes(3) + len(apdu).to_bytes(4, "little") + apdu
+        hresult, answer = scard.SCardControl(self._handle, control, list(structure))
+        if _u32(hresult) != _SUCCESS:
+            raise _error(hresult, f"PIN entry on {self.reader} failed")
+        response = bytes(answer)
+        if response[-2:] in _PAD_REFUSALS:
+            raise PinEntryError(_PAD_REFUSALS[response[-2:]])
+        return response
 
     def close(self) -> None:
         """Disconnect, resetting the card so its security state does not outlive us."""

@@ -8,6 +8,7 @@ from card_services import VirtualCard
 from card_services.replay import ApduExchange
 from device_drivers.card_reader import errors
 from device_drivers.card_reader.base import CardConnection, CardReaderDriver, ReaderState
+from device_drivers.card_reader.pin_pad import NoPinPadError, PinEntry, SimulatedPinPad
 from firmware_profiles import ReaderProfile
 
 
@@ -26,9 +27,12 @@ class SimulatedCardReader(CardReaderDriver):
         reader_names: tuple[str, ...] = ("Simulated Reader 00 00",),
         *,
         profiles: tuple[ReaderProfile, ...] | None = None,
+        pin_pad: SimulatedPinPad | None = None,
     ) -> None:
         super().__init__(profiles=profiles)
         self._slots = {name: _Slot() for name in reader_names}
+        #: The readers' PIN pad (only readers whose profile has ``pin_pad`` use it).
+        self.pin_pad = pin_pad
         self.log: list[tuple[str, ApduExchange]] = []
         self.service_running = True
 
@@ -92,6 +96,13 @@ class SimulatedConnection(CardConnection):
         response = self._card.process(apdu)
         self._driver.log.append((self.reader, ApduExchange(apdu, response)))
         return response
+
+    def enter_pin(self, entry: PinEntry) -> bytes:
+        """The holder types the PIN on the simulated pad; the reader sends the APDU."""
+        pad = self._driver.pin_pad
+        if pad is None or not self._driver.profile_of(self.reader).supports("pin_pad"):
+            raise NoPinPadError(f"{self.reader} 没有密码键盘")
+        return self._transmit(pad.collect(entry))
 
     def close(self) -> None:
         """Reset the card (as PC/SC disconnect with reset does)."""

@@ -10,8 +10,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.audit.models import AuditRecord
 from backend.cards.models import CardChallenge
 from backend.db import utcnow
 from backend.keys import LocalKeyVault
@@ -337,3 +339,43 @@ def test_replaced_card_can_never_authenticate_again(world: World, vault, session
         headers=world.headers("clerk_hbk"),
     )
     assert refused.status_code == 409 and refused.json()["code"] == "card_not_keyed"
+
+
+def test_pin_reset_refuses_another_card_and_records_the_cards_answer(
+    world: World, vault, session_factory
+):
+    card, card_id, person_id = virtual_card(vault, session_factory)
+    client = CardClient(card)
+    client.send(commands.select_ssse())
+    body = {
+        "challenge": client.send(commands.get_challenge(16)).data.hex(),
+        "id_number": id_number_of(session_factory, person_id),
+        "new_pin": "135790",
+    }
+    other = world.client.post(
+        f"/api/v1/cards/{card_id}/pin-reset",
+        json={**body, "identification_code": "65422600" + "00" * 12},
+        headers=world.headers("clerk_hbk"),
+    )
+    assert other.status_code == 409 and other.json()["code"] == "wrong_card"
+    code = read_basic_data(card).identification_code.hex().upper()
+    r = world.client.post(
+        f"/api/v1/cards/{card_id}/pin-reset",
+        json={**body, "identification_code": code},
+        headers=world.headers("clerk_hbk"),
+    )
+    assert r.status_code == 200, r.text
+    assert card.process(bytes.fromhex(r.json()["command"]))[-2:] == b"\x90\x00"
+    verify_pin(card, "135790")
+    result = world.client.post(
+        f"/api/v1/cards/{card_id}/pin-reset/result",
+        json={"card_answer": "9000", "verified": True, "entry": "keyboard"},
+        headers=world.headers("clerk_hbk"),
+    )
+    assert result.status_code == 200, result.text
+    with session_factory() as s:
+        records = s.scalars(select(AuditRecord).order_by(AuditRecord.id)).all()
+        actions = [(a.action, a.result) for a in records if a.action.startswith("card.pin_reset")]
+        details = [a.detail for a in records if "135790" in a.detail]
+    assert actions == [("card.pin_reset", "ok"), ("card.pin_reset_result", "ok")]
+    assert details == []  # the PIN is never recorded
