@@ -136,3 +136,24 @@ class ResponseApdu:
     def status(cls, sw: int, data: bytes = b"") -> ResponseApdu:
         """Build a response from a status word number."""
         return cls(data, sw >> 8, sw & 0xFF)
+
+
+def apdu_trace(command: bytes, response: bytes) -> str:
+    """One exchange for a log line without personal data: the command header, the lengths
+    of the data fields (never their bytes: PINs, challenges, holder records) and the
+    status word. ``00 B0 85 00 Le=256 -> 112 bytes 9000``."""
+    try:
+        parsed = CommandApdu.from_bytes(command)
+    except ApduFormatError:
+        sent = f"{command[:4].hex(' ').upper()} ({len(command)} bytes, malformed)"
+    else:
+        sent = parsed.header.hex(" ").upper()
+        if parsed.data:
+            sent += f" Lc={len(parsed.data)}"
+        if parsed.le is not None:
+            sent += f" Le={parsed.le}"
+    if len(response) < 2:
+        return f"{sent} -> {len(response)} bytes, no status word"
+    data_length = len(response) - 2
+    answered = f"{data_length} bytes " if data_length else ""
+    return f"{sent} -> {answered}{response[-2:].hex().upper()}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from card_services.apdu import LE_MAX_SHORT, CommandApdu, ResponseApdu
+from card_services.apdu import LE_MAX_SHORT, CommandApdu, ResponseApdu, apdu_trace
 from card_services.errors import ApduFormatError
 from card_services.status_words import check_status
 
@@ -35,9 +35,11 @@ class CardClient:
         self.channel = channel
 
     def _exchange(self, command: CommandApdu) -> ResponseApdu:
-        raw = self.channel.transmit(command.to_bytes())
+        sent = command.to_bytes()
+        raw = self.channel.transmit(sent)
         response = ResponseApdu.from_bytes(raw)
-        log.debug("APDU %s -> %s", command, raw.hex(" ").upper())
+        # Headers and status words only: data fields carry holder data, PINs, keys' answers.
+        log.debug("APDU %s", apdu_trace(sent, raw))
         return response
 
     def send(self, command: CommandApdu, *, check: bool = True) -> ResponseApdu:

@@ -22,6 +22,7 @@ import card_services
 from card_services import VirtualCard
 from card_services.demo import DEMO_MASTER_KEYS, demo_personalised_card
 from device_drivers.card_reader import CardReaderDriver, SimulatedCardReader, open_pcsc_reader
+from device_drivers.face import FaceOutcome, FaceSimulator
 from device_drivers.id_scanner import (
     IdCard,
     IdScanner,
@@ -30,15 +31,22 @@ from device_drivers.id_scanner import (
     synthetic_deck,
 )
 from device_drivers.printer import CapturePrinter, PrinterError, ReceiptPrinter
-from firmware_profiles import printer_profile, scanner_profile
+from firmware_profiles import face_profile, printer_profile, scanner_profile
 from terminal_agent import __version__
 from terminal_agent.backend_client import BackendLink
 from terminal_agent.card_keys import BackendCardVerifier
 from terminal_agent.config import AgentConfig
-from terminal_agent.devices import CardReaderDevice, Device, IdScannerDevice, PrinterDevice
+from terminal_agent.devices import (
+    CardReaderDevice,
+    Device,
+    FaceDevice,
+    IdScannerDevice,
+    PrinterDevice,
+)
 from terminal_agent.events import EventBus
 from terminal_agent.outbox import BackendAnswer, BackendUnreachableError, Outbox
 from terminal_agent.printing import PrintRequest, build_receipt, sign_body
+from terminal_agent.sessions import AgentSession, AgentSessions, SessionKind, write_private
 
 log = logging.getLogger(__name__)
 #: How many answers to page requests with an Idempotency-Key the agent remembers.
@@ -76,6 +84,7 @@ class Agent:
         resources: ExitStack,
         capture: CapturePrinter | None = None,
         scanner_simulator: ScannerSimulator | None = None,
+        face_simulator: FaceSimulator | None = None,
     ) -> None:
         self.config = config
         self.bus = bus
@@ -85,6 +94,7 @@ class Agent:
         # The simulators bootstrap started, for tests and the demo to drive.
         self.capture = capture
         self.scanner_simulator = scanner_simulator
+        self.face_simulator = face_simulator
         self.started_at = dt.datetime.now(dt.UTC)
         self._resources = resources
         # Whose session each token the pages passed on is (by the token's hash), learnt from
@@ -94,12 +104,20 @@ class Agent:
         # certification returns what the first did, and prints nothing more.
         self._answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._answers_lock = threading.Lock()
+        # The pages' sessions on the local API (the kiosk page's opened at start).
+        self.sessions = AgentSessions()
+        self.kiosk_launch_url: str | None = None
         self._stop = threading.Event()
         self._replayer = threading.Thread(target=self._replay_loop, name="outbox", daemon=True)
         self._prober = threading.Thread(target=self._probe_loop, name="backend-probe", daemon=True)
 
     def start(self) -> None:
-        """Start watching devices and replaying the outbox."""
+        """Start watching devices and replaying the outbox; on a kiosk, open the kiosk
+        page's session and write its launch address (``terminal_agent.sessions``)."""
+        if self.config.kiosk.enabled:
+            secret = self.sessions.open(AgentSession(SessionKind.KIOSK))
+            self.kiosk_launch_url = f"http://127.0.0.1:{self.config.port}/kiosk/#session={secret}"
+            write_private(self.config.kiosk.launch_file, self.kiosk_launch_url + "\n")
         for device in self.devices.values():
             device.start()
         self._replayer.start()
@@ -126,10 +144,8 @@ class Agent:
 
     def _replay_loop(self) -> None:
         while not self._stop.wait(self.config.outbox.replay_interval_seconds):
-            if self.outbox.blocked == "login_expired":
-                # The stored token would only be refused again; the operator's fresh log-in
-                # (register_session) lifts the block and replays at once.
-                continue
+            # A refused session token is forgotten (Outbox.replay): a queue waiting for an
+            # operator's new log-in stops at once, without asking the backend.
             try:
                 sent = self.outbox.replay(self.link)
             except Exception:
@@ -182,7 +198,9 @@ class Agent:
         return username
 
     def register_session(self, *, authorization: str | None) -> dict[str, Any]:
-        """The page's operator has logged in: learn who it is, resume their queued work.
+        """The page's operator has logged in: learn who it is from the backend, give the
+        page its session secret for the local API (``terminal_agent.sessions``, ending
+        with the backend session), and resume the operator's queued work.
 
         Operations the same operator queued under an expired session are given the new
         token and replayed (same idempotency keys, so still exactly once).
@@ -198,12 +216,22 @@ class Agent:
                 backend_status=answer.status,
             )
         operator: str = answer.body["username"]
+        expires_at = dt.datetime.fromisoformat(answer.body["session_expires_at"])
         self._operators[_token_key(authorization)] = operator
+        secret = self.sessions.open(
+            AgentSession(SessionKind.OPERATOR, operator=operator, expires_at=expires_at)
+        )
         resumed = self.outbox.renew_login(operator=operator, authorization=authorization)
         if resumed:
             log.info("operator %s logged in again: %d queued operations resume", operator, resumed)
             self.outbox.replay(self.link)
-        return {"operator": operator, "resumed": resumed, "blocked": self.outbox.blocked}
+        return {
+            "operator": operator,
+            "resumed": resumed,
+            "blocked": self.outbox.blocked,
+            "agent_session": secret,
+            "expires_at": expires_at.isoformat(),
+        }
 
     def submit(self, operation: str, body: Any, *, authorization: str | None) -> dict[str, Any]:
         """Send one configured operation with a fresh idempotency key.
@@ -497,6 +525,10 @@ class Agent:
     def _kiosk_certify(self, key: str) -> dict[str, Any]:
         reader = self._kiosk_reader()
         id_card: IdCard = self.device("id_scanner").read()
+        # The resident's face against the ID card photo, when the kiosk has the device; the
+        # backend decides (policy) whether a kiosk certification needs it and what counts.
+        face = self.devices.get("face")
+        comparison = face.compare(id_card.photo_wlt) if isinstance(face, FaceDevice) else None
         card = self._kiosk_answer(reader)
         answer = self.link.send(
             "POST",
@@ -505,6 +537,7 @@ class Agent:
                 "challenge_id": card.challenge_id,
                 "cryptogram": card.cryptogram.hex().upper(),
                 "id_number": id_card.id_number,
+                "face": comparison.to_dict() if comparison else None,
             },
             idempotency_key=key,
             authorization=None,
@@ -518,6 +551,7 @@ class Agent:
             "certified_on": certification["certified_on"],
             "next_due": certification["next_due"],
             "resumed": certification["resumed"],
+            "face_outcome": certification["face_outcome"],
             "receipt_number": body["receipt"]["receipt_number"],
             "printed": False,
         }
@@ -661,6 +695,7 @@ def bootstrap(config: AgentConfig, *, link: BackendLink | None = None) -> Agent:
     bus = EventBus()
     devices: dict[str, Device] = {}
     capture = scanner_simulator = None
+    face_simulator: FaceSimulator | None = None
     try:
         if config.card_reader.kind != "none":
             devices["card_reader"] = CardReaderDevice(
@@ -683,6 +718,12 @@ def bootstrap(config: AgentConfig, *, link: BackendLink | None = None) -> Agent:
                 poll_seconds=poll or 5.0,
                 status_queries=poll > 0 and config.printer.kind != "file",
             )
+        if config.face.kind == "simulator":
+            face_simulator = FaceSimulator(
+                face_profile(config.face.profile),
+                outcome=FaceOutcome(config.face.simulator_outcome),
+            )
+            devices["face"] = FaceDevice(face_simulator, bus=bus, poll_seconds=config.poll_seconds)
         outbox = Outbox(config.outbox.path)
     except BaseException:
         resources.close()
@@ -702,6 +743,7 @@ def bootstrap(config: AgentConfig, *, link: BackendLink | None = None) -> Agent:
         resources=resources,
         capture=capture,
         scanner_simulator=scanner_simulator,
+        face_simulator=face_simulator,
     )
 
 

@@ -1,22 +1,23 @@
 """The local API on 127.0.0.1: devices for the counter page, events over a WebSocket.
 
-Who may call it (:class:`LocalGuard`, for HTTP and WebSocket alike):
+Who may call it (:class:`LocalGuard`, for HTTP and WebSocket alike; the secrets are
+explained in :mod:`terminal_agent.sessions`):
 
-* a page from the configured origin (the backend's): the browser sends ``Origin``,
-  and the answer carries the CORS headers that let the page read it;
-* a page from any other origin: refused (403 ``origin_refused``), whatever it sends;
-* a local program (no ``Origin``): only with the pairing token, in the
-  ``X-XNB-Pairing-Token`` header (or ``?pairing_token=`` on the WebSocket).
+* the ``Host`` header must name the loopback address (a DNS-rebinding page is refused);
+* a request with an ``Origin`` must come from the configured page origin (the backend's)
+  or, on a kiosk, the agent's own; any other origin is refused (403 ``origin_refused``),
+  whatever else it sends. An allowed origin gets the CORS headers, refusals included, and
+  nothing more: headers prove nothing about the caller, so an allowed origin opens no
+  route by itself;
+* every route except ``POST /v1/session`` (which needs the operator's backend session)
+  and the kiosk page's static files needs a secret: the page's session secret
+  (``X-XNB-Agent-Session``, or the ``xnb-session.<secret>`` WebSocket subprotocol) or the
+  pairing token (``X-XNB-Pairing-Token``), else 401 ``agent_session_required``. An
+  operator's session opens every route but the kiosk's (403 ``kiosk_page_only``); the
+  kiosk page's session opens only the kiosk's routes, the status, the readers and the
+  events (403 ``kiosk_session_limited``); the pairing token opens all.
 
-The ``Host`` header must name the loopback address, so a DNS-rebinding page that
-resolves its own name to 127.0.0.1 is refused as well. Errors are
-``application/problem+json`` with the drivers' stable codes.
-
-A kiosk (``[kiosk] enabled``) also serves its own page at ``/kiosk/`` (static files, no
-token needed to fetch them); that page's origin is the agent's own (its same-origin GETs,
-which carry no ``Origin``, are known by ``Sec-Fetch-Site: same-origin``), and only it (or
-a paired local program) may call the kiosk endpoints ``/v1/kiosk/…``, which act as the
-kiosk device without an operator. The counter page's origin may not.
+Errors are ``application/problem+json`` with the drivers' stable codes.
 """
 
 from __future__ import annotations
@@ -26,28 +27,40 @@ import hmac
 import logging
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Header, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from device_drivers.card_reader import ReaderError
+from device_drivers.face import FaceDeviceError
 from device_drivers.id_scanner import IdScannerError
 from device_drivers.printer import PrinterError
 from terminal_agent import __version__
 from terminal_agent.agent import Agent, AgentProblem
 from terminal_agent.outbox import BackendUnreachableError, OutboxError
 from terminal_agent.printing import PrintRequest
+from terminal_agent.sessions import (
+    EVENTS_PROTOCOL,
+    PAIRED,
+    SESSION_HEADER,
+    SESSION_PROTOCOL_PREFIX,
+    AgentSession,
+    AgentSessions,
+    SessionKind,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 PAIRING_HEADER = "x-xnb-pairing-token"
 _LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
-_ALLOWED_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-XNB-Pairing-Token"
+_ALLOWED_HEADERS = (
+    "Authorization, Content-Type, Idempotency-Key, X-XNB-Pairing-Token, X-XNB-Agent-Session"
+)
 #: The kiosk page's static files (served only when the kiosk mode is on).
 KIOSK_PAGE_DIR = Path(__file__).parent / "kiosk"
 _KIOSK_PAGE = "/kiosk/"
@@ -60,6 +73,7 @@ _STATUS: dict[str, int] = {
     "scanner_unavailable": 503,
     "printer_unavailable": 503,
     "backend_unreachable": 503,
+    "face_device_unavailable": 503,
     "scanner_timeout": 504,
     "reader_error": 500,
 }
@@ -80,13 +94,19 @@ _TITLES: dict[str, str] = {
     "paper_out": "打印纸已用完",
     "backend_unreachable": "后台服务无法连接",
     "origin_refused": "来源页面不被允许",
-    "pairing_required": "需要配对令牌",
     "host_refused": "只接受本机地址",
     "login_required": "请操作员重新登录",
     "kiosk_disabled": "本机不是自助终端",
-    "kiosk_origin_only": "只有本机的自助页面可以调用",
+    "agent_session_required": "需要本机会话",
+    "kiosk_page_only": "只有本机的自助页面可以调用",
+    "kiosk_session_limited": "自助页面不能调用此接口",
     "id_mismatch": "身份证与社保卡不是同一人",
     "pension_not_found": "没有养老金待遇",
+    "face_device_unavailable": "人脸识别设备未连接",
+    "no_face": "未检测到人脸",
+    "face_no_match": "人脸与身份证照片不一致",
+    "face_liveness_failed": "未通过活体检测",
+    "face_required": "须进行人脸核验",
 }
 
 
@@ -115,8 +135,33 @@ def _error_response(error: Any) -> JSONResponse:
     return problem(code, detail, status=status, **body)
 
 
+#: Routes open without a secret: registering an operator's session (the backend checks
+#: the operator's token) and, on a kiosk, the kiosk page's static files.
+_PUBLIC_ROUTES = frozenset({("POST", "/v1/session")})
+#: What the kiosk page's session opens besides ``/v1/kiosk/…``.
+_KIOSK_SESSION_ROUTES = frozenset(
+    {("GET", "/v1/status"), ("GET", "/v1/readers"), ("WEBSOCKET", "/v1/events")}
+)
+
+
+def route_key(scope: Scope) -> tuple[str, str]:
+    """(method, path) of a request; a WebSocket's method is ``WEBSOCKET``, HEAD is GET."""
+    method = "WEBSOCKET" if scope["type"] == "websocket" else str(scope["method"])
+    return ("GET" if method == "HEAD" else method), str(scope.get("path", ""))
+
+
+def offered_session(headers: Headers) -> str | None:
+    """The page's session secret: its header, or the WebSocket subprotocol carrying it."""
+    secret = headers.get(SESSION_HEADER)
+    if secret is None:
+        for protocol in headers.get("sec-websocket-protocol", "").split(","):
+            if protocol.strip().startswith(SESSION_PROTOCOL_PREFIX):
+                return protocol.strip()[len(SESSION_PROTOCOL_PREFIX) :]
+    return secret
+
+
 class LocalGuard:
-    """ASGI middleware: loopback Host, the page origin (with CORS), or the pairing token."""
+    """ASGI middleware: loopback Host, an allowed origin (CORS), and a secret (module doc)."""
 
     def __init__(
         self,
@@ -124,11 +169,13 @@ class LocalGuard:
         *,
         origin: str,
         pairing_token: str | None,
+        sessions: AgentSessions,
         own_origins: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.origin = origin
         self.pairing_token = pairing_token
+        self.sessions = sessions
         # The agent's own origins (its kiosk page); empty unless the kiosk mode is on.
         self.own_origins = own_origins
 
@@ -143,57 +190,72 @@ class LocalGuard:
                 scope, receive, send, "host_refused", "只接受发往本机地址的请求", 403
             )
             return
-        path = str(scope.get("path", ""))
-        if (
-            self.own_origins
-            and scope["type"] == "http"
-            and scope["method"] in ("GET", "HEAD")
-            and (path == _KIOSK_PAGE.rstrip("/") or path.startswith(_KIOSK_PAGE))
-        ):
-            # The kiosk page's own files: public content, fetched by the kiosk's browser.
-            await self.app(scope, receive, send)
-            return
+        method, path = route_key(scope)
         origin = headers.get("origin")
-        if origin is None and self.own_origins and headers.get("sec-fetch-site") == "same-origin":
-            # A browser omits Origin on its same-origin GETs but always sets Sec-Fetch-Site,
-            # which no page can forge: this is the kiosk page (the Host check said which).
-            origin = f"http://{headers.get('host', '')}"
         if origin is not None:
             origin = origin.rstrip("/")
-            own = origin in self.own_origins
-            if origin != self.origin and not own:
+            if origin != self.origin and origin not in self.own_origins:
                 log.warning("refused %s from origin %s", path, origin)
                 await self._refuse(
                     scope, receive, send, "origin_refused", f"页面来源 {origin} 不被允许", 403
                 )
                 return
-            if path.startswith(_KIOSK_API) and not own:
-                log.warning("refused kiosk call %s from origin %s", path, origin)
-                await self._refuse(
-                    scope, receive, send, "kiosk_origin_only", "自助认证只能由本机自助页面发起", 403
-                )
-                return
-            if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            if method == "OPTIONS":
                 await self._preflight(send, origin)
                 return
-            reply = self._with_cors(send, origin) if scope["type"] == "http" else send
-            await self.app(scope, receive, reply)
+            if scope["type"] == "http":
+                send = self._with_cors(send, origin)
+        if (method, path) in _PUBLIC_ROUTES or self._kiosk_page_file(method, path):
+            await self.app(scope, receive, send)
             return
-        if not self._paired(scope, headers):
-            await self._refuse(
-                scope, receive, send, "pairing_required", "本机程序须提供配对令牌", 401
-            )
+        session = self._session(headers)
+        refusal = self._refusal(session, method, path)
+        if refusal is not None:
+            code, detail, status = refusal
+            log.warning("refused %s %s: %s", method, path, code)
+            await self._refuse(scope, receive, send, code, detail, status)
             return
+        scope.setdefault("state", {})["agent_session"] = session
         await self.app(scope, receive, send)
 
-    def _paired(self, scope: Scope, headers: Headers) -> bool:
+    def _kiosk_page_file(self, method: str, path: str) -> bool:
+        # The kiosk page's own files: public content, fetched by the kiosk's browser.
+        return bool(self.own_origins) and (
+            method == "GET" and (path == _KIOSK_PAGE.rstrip("/") or path.startswith(_KIOSK_PAGE))
+        )
+
+    def _session(self, headers: Headers) -> AgentSession | None:
         presented = headers.get(PAIRING_HEADER)
-        if presented is None and scope["type"] == "websocket":
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            presented = (query.get("pairing_token") or [None])[0]
-        if not (self.pairing_token and presented):
-            return False
-        return hmac.compare_digest(presented.encode(), self.pairing_token.encode())
+        if presented is not None:
+            if self.pairing_token and hmac.compare_digest(
+                presented.encode(), self.pairing_token.encode()
+            ):
+                return PAIRED
+            return None
+        secret = offered_session(headers)
+        return self.sessions.find(secret) if secret else None
+
+    @staticmethod
+    def _refusal(
+        session: AgentSession | None, method: str, path: str
+    ) -> tuple[str, str, int] | None:
+        if session is None:
+            return (
+                "agent_session_required",
+                "须提供本机会话密钥（操作员登录后由终端代理发放）或配对令牌；"
+                "Origin 等请求头不能证明调用者",
+                401,
+            )
+        kiosk_route = path.startswith(_KIOSK_API)
+        if session.kind is SessionKind.OPERATOR and kiosk_route:
+            return "kiosk_page_only", "自助认证只能由本机自助页面发起", 403
+        if (
+            session.kind is SessionKind.KIOSK
+            and not kiosk_route
+            and (method, path) not in _KIOSK_SESSION_ROUTES
+        ):
+            return "kiosk_session_limited", "自助页面的会话不能调用此接口", 403
+        return None
 
     def _cors_headers(self, origin: str) -> list[tuple[bytes, bytes]]:
         return [
@@ -213,7 +275,7 @@ class LocalGuard:
     async def _preflight(self, send: Send, origin: str) -> None:
         headers = [
             *self._cors_headers(origin),
-            (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+            (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
             (b"access-control-allow-headers", _ALLOWED_HEADERS.encode()),
             # Chrome asks before a public page may call a loopback address.
             (b"access-control-allow-private-network", b"true"),
@@ -248,6 +310,7 @@ def create_api(agent: Agent) -> FastAPI:
     @app.exception_handler(ReaderError)
     @app.exception_handler(IdScannerError)
     @app.exception_handler(PrinterError)
+    @app.exception_handler(FaceDeviceError)
     @app.exception_handler(OutboxError)
     @app.exception_handler(BackendUnreachableError)
     @app.exception_handler(AgentProblem)
@@ -305,9 +368,18 @@ def create_api(agent: Agent) -> FastAPI:
     ) -> dict[str, Any]:
         return agent.submit(operation, body, authorization=authorization)
 
-    @app.post("/v1/session", summary="操作员已登录：登记会话，恢复其离线队列")
+    @app.post(
+        "/v1/session", summary="操作员已登录：后台确认其会话后发放本机会话密钥，恢复其离线队列"
+    )
     def session(authorization: Authorization = None) -> dict[str, Any]:
         return agent.register_session(authorization=authorization)
+
+    @app.delete("/v1/session", status_code=204, summary="操作员退出：结束本机会话")
+    def end_session(request: Request) -> Response:
+        secret = offered_session(request.headers)
+        if secret:
+            agent.sessions.close(secret)
+        return Response(status_code=204)
 
     @app.get("/v1/outbox", summary="离线队列")
     def outbox(state: str | None = None) -> dict[str, Any]:
@@ -320,7 +392,10 @@ def create_api(agent: Agent) -> FastAPI:
 
     @app.websocket("/v1/events")
     async def events(socket: WebSocket) -> None:
-        await socket.accept()
+        # A page offers the events protocol beside the one carrying its secret; the
+        # answer names only the former (a local program offers none).
+        offered = socket.scope.get("subprotocols", [])
+        await socket.accept(subprotocol=EVENTS_PROTOCOL if EVENTS_PROTOCOL in offered else None)
         loop, queue = agent.bus.subscribe()
 
         async def forward() -> None:
@@ -346,6 +421,7 @@ def create_api(agent: Agent) -> FastAPI:
         LocalGuard,
         origin=config.page_origin,
         pairing_token=pairing,
+        sessions=agent.sessions,
         own_origins=config.own_origins if config.kiosk.enabled else frozenset(),
     )
     return app

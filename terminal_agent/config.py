@@ -7,6 +7,8 @@ silently ignored setting), and the local API may only listen on the loopback add
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -100,6 +102,17 @@ class PrinterSettings(_Section):
     status_poll_seconds: float = Field(default=2.0, ge=0)
 
 
+class FaceSettings(_Section):
+    """The face comparison device (人证核验) a kiosk compares the resident with the ID card
+    photo on: ``simulator`` (tests, demo) or ``none``. A real model is a vendor SDK driver
+    behind ``device_drivers.face.FaceComparator`` (none built yet)."""
+
+    kind: Literal["simulator", "none"] = "none"
+    profile: str = "simulator"
+    # What the simulator finds until a test (agent.face_simulator.set_outcome) says otherwise.
+    simulator_outcome: Literal["match", "no_match", "liveness_failed"] = "match"
+
+
 class OperationSettings(_Section):
     """A backend call the counter page may ask the agent to submit."""
 
@@ -137,6 +150,9 @@ class KioskSettings(_Section):
     enabled: bool = False
     # Where the kiosk stands, printed on its receipts in place of an office.
     location: Annotated[str, Field(min_length=1, max_length=60)] = "自助服务终端"
+    # Where the agent writes the kiosk page's launch address at each start (file 0600):
+    # the kiosk's browser is started with it (terminal_agent.sessions).
+    launch_file: Path = Path("var/agent/kiosk-launch.url")
 
 
 class AgentConfig(_Section):
@@ -158,6 +174,7 @@ class AgentConfig(_Section):
     card_reader: CardReaderSettings = CardReaderSettings()
     id_scanner: IdScannerSettings = IdScannerSettings()
     printer: PrinterSettings = PrinterSettings()
+    face: FaceSettings = FaceSettings()
     outbox: OutboxSettings = OutboxSettings()
     log: LogSettings = LogSettings()
     operations: dict[str, OperationSettings] = {}
@@ -200,15 +217,23 @@ class AgentConfig(_Section):
 
 
 def load_config(path: Path) -> AgentConfig:
-    """Read and check the agent configuration file."""
+    """Read and check the agent configuration file; one that holds a secret (the pairing
+    token, the device key's password) must be readable by its owner only (``0600``)."""
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
+            mode = os.fstat(handle.fileno()).st_mode
     except OSError as exc:
         raise AgentConfigError(f"无法读取配置文件 {path}：{exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise AgentConfigError(f"配置文件 {path} 不是有效的 TOML：{exc}") from exc
-    return parse_config(document, source=str(path))
+    config = parse_config(document, source=str(path))
+    if (config.pairing_token or config.tls.key_password) and stat.S_IMODE(mode) & 0o077:
+        raise AgentConfigError(
+            f"配置文件 {path} 含密钥（pairing_token 或 tls.key_password），其他用户可读"
+            f"（权限 {stat.S_IMODE(mode):04o}）：请改为 0600（chmod 600 {path}）"
+        )
+    return config
 
 
 def parse_config(document: dict[str, object], *, source: str = "<config>") -> AgentConfig:

@@ -25,6 +25,8 @@ from device_drivers.card_reader import (
     card_errors_as_reader_errors,
     read_card,
 )
+from device_drivers.face import FaceComparator, FaceComparison
+from device_drivers.face import errors as face_errors
 from device_drivers.id_scanner import IdCard, IdScanner
 from device_drivers.id_scanner import errors as scanner_errors
 from device_drivers.printer import ReceiptPrinter
@@ -343,3 +345,37 @@ class PrinterDevice(Device):
             self._note(None)
         self.bus.publish("printer.printed", receipt_number=receipt.number)
         return len(data)
+
+
+class FaceDevice(Device):
+    """The face comparison device of a kiosk: watched for presence, one comparison at a time."""
+
+    name = "face"
+
+    def __init__(self, comparator: FaceComparator, *, bus: EventBus, poll_seconds: float) -> None:
+        super().__init__(bus=bus, poll_seconds=poll_seconds)
+        self.comparator = comparator
+
+    def close(self) -> None:
+        """The device is used per comparison; nothing stays open."""
+
+    def poll(self) -> None:
+        """Is the device there?"""
+        with self.lock:
+            try:
+                self.comparator.check()
+            except face_errors.FaceDeviceError as exc:
+                self.set_state("unavailable", str(exc))
+            else:
+                self.set_state("ready")
+
+    def compare(self, id_photo: bytes) -> FaceComparison:
+        """Compare the person in front of the device with the ID card photo."""
+        with self.lock:
+            try:
+                comparison = self.comparator.compare(id_photo)
+            except face_errors.FaceDeviceUnavailableError as exc:
+                self.set_state("unavailable", str(exc))
+                raise
+        self.bus.publish("face.compared", outcome=comparison.outcome.value)
+        return comparison

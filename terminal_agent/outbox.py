@@ -18,18 +18,31 @@ Answers decide what happens next:
 * any other 4xx: the backend refuses it for good; it is kept as ``rejected`` with the
   backend's problem document, and the next one goes.
 
+**No session token is ever written to disk.** A row keeps whose operation it is
+(``operator``) and a SHA-256 of the session it was submitted under (``session_hash``,
+useless to send to the backend); the tokens themselves live in memory only. After an
+agent restart the queue waits (``blocked = login_required``) until the operator's page
+registers a session again (``POST /v1/session``, which the page does at every log-in
+and whenever the agent forgot its session): the operator's operations go under that
+session, an operation whose operator was never learnt only under its own session (the
+same hash). The file, its WAL and shared-memory files are ``0600`` and a directory the
+outbox creates is ``0700``: the queued bodies hold residents' personal data.
+
 Schema versions are kept in ``PRAGMA user_version``. Version 1 (a single ``outbox``
 table of path, payload and a sent flag) is migrated in one transaction after a copy
 of the file is kept beside it; version 2 gains the ``operator`` column (unknown for its
-rows); a newer version, or a file that is not an outbox, is refused with a specific
-error and left untouched.
+rows); version 3 kept session tokens, which version 4 replaces by their hashes (dropped
+with ``secure_delete`` on, so their bytes do not linger in free pages); a newer version,
+or a file that is not an outbox, is refused with a specific error and left untouched.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import threading
@@ -41,7 +54,7 @@ from typing import Any, ClassVar, Protocol
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE operations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -50,7 +63,7 @@ CREATE TABLE operations (
     method TEXT NOT NULL,
     path TEXT NOT NULL,
     body TEXT NOT NULL,
-    authorization TEXT,
+    session_hash TEXT,
     operator TEXT,
     state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'rejected')),
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -189,15 +202,18 @@ class Outbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(path)
         self._lock = threading.Lock()
         self._replay_lock = threading.Lock()
         self.blocked: str | None = None
+        # Session tokens, in memory only: by the hash of each, and each operator's latest.
+        self._tokens: dict[str, str] = {}
+        self._latest: dict[str, str] = {}
         self._db = self._open(path)
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
-        existed = path.exists() and path.stat().st_size > 0
+        existed = path.stat().st_size > 0
         try:
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -223,16 +239,15 @@ class Outbox:
             shutil.copy2(path, backup)
             log.warning("migrating outbox %s from version 1 (copy kept at %s)", path, backup)
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # Deleted content (sent bodies, the tokens a version 3 file held) is overwritten.
+        db.execute("PRAGMA secure_delete=ON")
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed operation survives a power cut, not only a process crash.
         db.execute("PRAGMA synchronous=FULL")
         if version == 1:
             _migrate_v1(db)
-        elif version == 2:
-            db.executescript(
-                "BEGIN; ALTER TABLE operations ADD COLUMN operator TEXT;"
-                f" PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
-            )
+        elif version in (2, 3):
+            _forget_tokens(db, add_operator=version == 2)
         elif version == 0:
             db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         return db
@@ -264,15 +279,17 @@ class Outbox:
         authorization: str | None,
         operator: str | None = None,
     ) -> int:
-        """Store an operation durably; return its place in the queue.
+        """Store an operation durably (its session token in memory only); return its place
+        in the queue.
 
         ``operator`` is whose session ``authorization`` is (None: unknown); only that
         operator's fresh log-in can resume the operation after its session expired.
         """
+        session = self._remember(authorization, operator)
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO operations (idempotency_key, operation, method, path, body,"
-                " authorization, operator, state, created_at)"
+                " session_hash, operator, state, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
                 (
                     idempotency_key,
@@ -280,7 +297,7 @@ class Outbox:
                     method,
                     path,
                     json.dumps(body, ensure_ascii=False),
-                    authorization,
+                    session,
                     operator,
                     _now(),
                 ),
@@ -336,20 +353,47 @@ class Outbox:
             for row in rows
         ]
 
-    def _next_pending(self) -> tuple[int, str, str, str, str, str | None] | None:
+    def _next_pending(self) -> tuple[int, str, str, str, str, str | None, str | None] | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT seq, idempotency_key, method, path, body, authorization"
+                "SELECT seq, idempotency_key, method, path, body, session_hash, operator"
                 " FROM operations WHERE state = 'pending' ORDER BY seq LIMIT 1"
             ).fetchone()
-        return None if row is None else (row[0], row[1], row[2], row[3], row[4], row[5])
+        if row is None:
+            return None
+        return (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+    def _remember(self, authorization: str | None, operator: str | None) -> str | None:
+        """Keep ``authorization`` in memory (the operator's latest); return its hash."""
+        if authorization is None:
+            return None
+        session = _session_hash(authorization)
+        with self._lock:
+            self._tokens[session] = authorization
+            if operator is not None:
+                self._latest[operator] = session
+        return session
+
+    def _token_for(self, session: str, operator: str | None) -> str | None:
+        """The token to send an operation with: its operator's latest session, else its own."""
+        with self._lock:
+            latest = self._latest.get(operator) if operator is not None else None
+            return self._tokens.get(latest or session) or self._tokens.get(session)
+
+    def _forget(self, token: str) -> None:
+        """The backend refused ``token``: never send it again."""
+        session = _session_hash(token)
+        with self._lock:
+            self._tokens.pop(session, None)
+            for operator in [o for o, s in self._latest.items() if s == session]:
+                del self._latest[operator]
 
     def _finish(self, seq: int, state: str, answer: BackendAnswer) -> None:
         with self._transaction() as db:
             db.execute(
                 "UPDATE operations SET state = ?, sent_at = ?, response_status = ?,"
-                " response_body = ?, attempts = attempts + 1, last_error = NULL,"
-                " authorization = NULL WHERE seq = ?",
+                " response_body = ?, attempts = attempts + 1, last_error = NULL"
+                " WHERE seq = ?",
                 (state, _now(), answer.status, json.dumps(answer.body, ensure_ascii=False), seq),
             )
 
@@ -361,17 +405,22 @@ class Outbox:
             )
 
     def renew_login(self, *, operator: str, authorization: str) -> int:
-        """Give ``operator``'s pending operations a fresh session token; lift a log-in block.
+        """Give ``operator``'s pending operations (and those submitted under this very
+        session) a fresh session token, in memory; lift a log-in block.
 
         Returns how many operations got it. The idempotency keys stay: an operation the
         backend already took under the old session is answered from its first result.
         """
-        with self._transaction() as db:
-            renewed = db.execute(
-                "UPDATE operations SET authorization = ? WHERE state = 'pending' AND operator = ?",
-                (authorization, operator),
-            ).rowcount
-        if renewed and self.blocked == "login_expired":
+        session = self._remember(authorization, operator)
+        with self._lock:
+            renewed = int(
+                self._db.execute(
+                    "SELECT count(*) FROM operations WHERE state = 'pending'"
+                    " AND (operator = ? OR session_hash = ?)",
+                    (operator, session),
+                ).fetchone()[0]
+            )
+        if renewed and self.blocked in ("login_expired", "login_required"):
             self.blocked = None
         return renewed
 
@@ -383,7 +432,14 @@ class Outbox:
         done = 0
         with self._replay_lock:
             while (pending := self._next_pending()) is not None:
-                seq, key, method, path, body, authorization = pending
+                seq, key, method, path, body, session, operator = pending
+                authorization = None if session is None else self._token_for(session, operator)
+                if session is not None and authorization is None:
+                    # Its session token is not in memory (the agent restarted): wait for
+                    # the operator's page to register a session again.
+                    if self.blocked != "login_expired":
+                        self.blocked = "login_required"
+                    return done
                 try:
                     answer = sender.send(
                         method,
@@ -397,6 +453,8 @@ class Outbox:
                     self.blocked = "backend_unreachable"
                     return done
                 if answer.status == 401:
+                    if authorization is not None:
+                        self._forget(authorization)
                     self._failed_attempt(seq, "登录已失效，请操作员重新登录后继续发送")
                     self.blocked = "login_expired"
                     return done
@@ -413,8 +471,49 @@ class Outbox:
         return done
 
 
+def _session_hash(authorization: str) -> str:
+    return hashlib.sha256(authorization.encode()).hexdigest()
+
+
+def _private_file(path: Path) -> None:
+    """Create the outbox file (and its directory) for the agent's user only.
+
+    SQLite gives the WAL and shared-memory files the database file's mode. An existing
+    directory is left as it is (it may be shared), with a warning when others may enter.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    elif path.parent.stat().st_mode & 0o077:
+        log.warning("outbox directory %s is open to other users; 0700 is advised", path.parent)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
+    for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if companion.exists():
+            companion.chmod(0o600)
+
+
+def _forget_tokens(db: sqlite3.Connection, *, add_operator: bool) -> None:
+    """Version 2 or 3 → 4 in one transaction: each stored session token is replaced by its
+    hash (operations still resume under that very session, or their operator's new one)."""
+    db.create_function("xnb_session_hash", 1, _session_hash, deterministic=True)
+    db.executescript(
+        "BEGIN;"
+        + (" ALTER TABLE operations ADD COLUMN operator TEXT;" if add_operator else "")
+        + " ALTER TABLE operations ADD COLUMN session_hash TEXT;"
+        " UPDATE operations SET session_hash = xnb_session_hash(authorization)"
+        " WHERE authorization IS NOT NULL;"
+        " ALTER TABLE operations DROP COLUMN authorization;"
+        f" PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+    )
+    # Write the rewritten pages back into the file now (the tokens' pages are overwritten).
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def _migrate_v1(db: sqlite3.Connection) -> None:
-    """Version 1 → 2 in one transaction: every row kept, unsent ones still pending."""
+    """Version 1 → 4 in one transaction: every row kept, unsent ones still pending."""
     db.executescript(
         f"""
         BEGIN;

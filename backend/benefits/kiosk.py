@@ -10,7 +10,12 @@ one thing on its own: certify a pensioner alive, and only when, in the same requ
 2. the card may be used (not lost, cancelled, replaced, expired, holder not dead);
 3. the ID number the kiosk's scanner read from the resident's ID card is the card
    holder's;
-4. the holder has a pension in the kiosk's region that is not terminated.
+4. the holder has a pension in the kiosk's region that is not terminated;
+5. the kiosk's face comparison device found the person in front of it alive and the same
+   as the ID card photo — required when the policy in force says so
+   (``kiosk_certification_requires_face``), and a comparison that was made must match
+   whether required or not. The outcome, score and device are recorded on the
+   certification, with the card and ID card as the documents seen.
 
 Every answer is audited with the device, refusals included; the challenge is spent on
 its first answer either way, so an answer cannot be replayed. A retry of the same
@@ -37,7 +42,7 @@ from backend.audit.service import Actor, record
 from backend.benefits import survival
 from backend.benefits.models import Pension, SurvivalCertification
 from backend.benefits.service import PensionStatus
-from backend.benefits.survival_rules import Method
+from backend.benefits.survival_rules import KIOSK_DOCUMENTS, FaceCheck, Method, kiosk_face_refusal
 from backend.cards import authentication
 from backend.cards.authentication import Refusal
 from backend.cards.models import Card, CardChallenge
@@ -46,6 +51,7 @@ from backend.errors import NotFound, PermissionDenied
 from backend.keys.vault import KeyVault
 from backend.orgs.permissions import Permission, Scope
 from backend.pki.models import Device
+from backend.policy import service as policy
 from backend.registry.models import Person
 
 PURPOSE: Final = "kiosk"
@@ -58,6 +64,11 @@ NO_PENSION: Final = Refusal("pension_not_found", 404, "持卡人没有养老金�
 TERMINATED: Final = Refusal("pension_terminated", 409, "待遇已终止，不能认证")
 ID_MISMATCH: Final = Refusal("id_mismatch", 422, "身份证与社保卡不是同一人")
 OUTSIDE: Final = Refusal("outside_region", 403, "此卡持卡人不在本终端服务的区域内")
+FACE_REFUSALS: Final = {
+    "face_required": Refusal("face_required", 422, "自助认证须进行人脸核验，本终端未提供"),
+    "face_no_match": Refusal("face_no_match", 422, "人脸与身份证照片不是同一人"),
+    "face_liveness_failed": Refusal("face_liveness_failed", 422, "未通过活体检测"),
+}
 
 
 @dataclass(frozen=True)
@@ -234,11 +245,13 @@ def certify(
     challenge_id: str,
     cryptogram: bytes,
     id_number: str,
+    face: FaceCheck | None,
     idempotency_key: str,
     receipt_number: str,
     today: dt.date | None = None,
 ) -> Outcome:
-    """Certify the card holder alive when the card and the ID card agree (module docstring)."""
+    """Certify the card holder alive when the card, the ID card and (by policy) the face
+    agree (module docstring)."""
     today = today or dt.date.today()
     request_id = _request_id(kiosk, idempotency_key)
     first = _first_answer(session, kiosk, request_id)
@@ -249,6 +262,10 @@ def certify(
     )
     if refusal is None and person is not None and person.id_number != id_number.upper():
         refusal = ID_MISMATCH
+    if refusal is None and pension is not None:
+        rules = policy.rules_on(session=session, region_code=pension.region_code, on=today).rules
+        face_code = kiosk_face_refusal(required=rules.kiosk_certification_requires_face, face=face)
+        refusal = FACE_REFUSALS[face_code] if face_code else None
     certification = None
     if refusal is None and person is not None:
         # The counter's rules apply unchanged (lock, terminated, resumption, audit record
@@ -261,6 +278,8 @@ def certify(
             method=Method.KIOSK,
             certified_on=today,
             device=kiosk.label,
+            documents=KIOSK_DOCUMENTS,
+            face=face,
         )
     record(
         session=session,
@@ -273,6 +292,8 @@ def certify(
             "code": refusal.code if refusal else "ok",
             "challenge_id": challenge_id,
             "card_id": card.id if card else None,
+            "face": face.outcome.value if face else None,
+            "face_device": face.device if face else None,
             "certification_id": certification.id if certification else None,
             "receipt_number": receipt_number if certification else None,
         },

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, field_validator
 from backend.audit.service import record
 from backend.benefits import kiosk
 from backend.benefits.schemas import CertificationOut
+from backend.benefits.survival_rules import FaceCheck, FaceOutcome
 from backend.cards.schemas import AnswerIn, ChallengeIn, ChallengeOut
 from backend.deps import AppSettings, ClientCertificate, DbSession, IdempotencyKey, RequestActor
 from backend.errors import DomainError, PermissionDenied, invalid, problem_body
@@ -50,10 +51,20 @@ def _kiosk(
 CallingKiosk = Annotated[kiosk.Kiosk, Depends(_kiosk)]
 
 
+class FaceCheckIn(BaseModel):
+    """The kiosk's face comparison: the live face against the ID card photo."""
+
+    outcome: FaceOutcome
+    score: Annotated[int, Field(ge=0, le=100)]
+    device: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+
+
 class KioskCertificationIn(AnswerIn):
-    """The card's answer to a kiosk challenge and the ID number read from the ID card."""
+    """The card's answer to a kiosk challenge, the ID number read from the ID card, and the
+    face comparison (``null`` from a kiosk without the device: refused where policy needs it)."""
 
     id_number: Annotated[str, Field(min_length=18, max_length=18)]
+    face: FaceCheckIn | None = None
 
     @field_validator("id_number")
     @classmethod
@@ -184,6 +195,11 @@ def certify(
         challenge_id=body.challenge_id,
         cryptogram=bytes.fromhex(body.cryptogram),
         id_number=body.id_number,
+        face=(
+            FaceCheck(outcome=body.face.outcome, score=body.face.score, device=body.face.device)
+            if body.face
+            else None
+        ),
         idempotency_key=key,
         receipt_number=receipts.new_receipt_number(dt.datetime.now(dt.UTC)),
     )

@@ -170,7 +170,25 @@ class SurvivalCertification(Base):
     device: Mapped[str | None] = mapped_column(String(64))
     next_due: Mapped[dt.date] = mapped_column(Date)
     resumed: Mapped[bool] = mapped_column(default=False, comment="ended an overdue suspension")
+    documents_seen: Mapped[str] = mapped_column(
+        String(120),
+        default="",
+        server_default="",
+        comment="documents checked, comma-separated (survival_rules.Document)",
+    )
+    face_outcome: Mapped[str | None] = mapped_column(
+        String(16), comment="kiosk face comparison: match | no_match | liveness_failed"
+    )
+    face_score: Mapped[int | None] = mapped_column(SmallInteger, comment="similarity 0-100")
+    face_device: Mapped[str | None] = mapped_column(
+        String(64), comment="the face comparison device (profile/serial)"
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    @property
+    def documents(self) -> list[str]:
+        """The documents seen, as a list of ``survival_rules.Document`` values."""
+        return [d for d in self.documents_seen.split(",") if d]
 
 
 class DeathCase(Base):

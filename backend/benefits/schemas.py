@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.benefits.survival_rules import Method
+from backend.benefits.survival_rules import Document, Method
 
 
 class ReasonOut(BaseModel):
@@ -85,10 +86,14 @@ class ApplicationOut(BaseModel):
 
 
 class CertificationIn(BaseModel):
-    """A survival certification taken at a counter, kiosk, visit or by data matching."""
+    """A survival certification taken at a counter, kiosk, visit or by data matching.
+
+    ``documents_seen``: what the clerk checked (a counter certification names at least one
+    identity document: ``survival_rules.documents_problem``)."""
 
     method: Method
     certified_on: dt.date | None = None
+    documents_seen: Annotated[list[Document], Field(max_length=len(Document))] = []
 
 
 class CertificationOut(BaseModel):
@@ -104,6 +109,10 @@ class CertificationOut(BaseModel):
     device: str | None
     next_due: dt.date
     resumed: bool
+    documents_seen: list[str] = Field(validation_alias="documents")
+    face_outcome: str | None
+    face_score: int | None
+    face_device: str | None
 
 
 class ComputationOut(PartsOut):

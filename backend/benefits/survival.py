@@ -8,6 +8,7 @@ so the suspended months come back as back pay without a separate calculation.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Protocol
 
 from sqlalchemy import and_, select, update
@@ -17,7 +18,13 @@ from backend.audit.service import Actor, record
 from backend.benefits.formula import first_of_month
 from backend.benefits.models import Pension, SurvivalCertification
 from backend.benefits.service import PensionStatus
-from backend.benefits.survival_rules import Method, next_due
+from backend.benefits.survival_rules import (
+    Document,
+    FaceCheck,
+    Method,
+    documents_problem,
+    next_due,
+)
 from backend.db import unit_of_work, utcnow
 from backend.errors import Conflict, NotFound, invalid
 from backend.ledger import jobs
@@ -64,9 +71,22 @@ def certify(
     method: Method,
     certified_on: dt.date,
     device: str | None = None,
+    documents: Sequence[Document] = (),
+    face: FaceCheck | None = None,
 ) -> SurvivalCertification:
-    """Record a certification; a pension suspended only for lapsing resumes this month."""
+    """Record a certification; a pension suspended only for lapsing resumes this month.
+
+    ``documents`` are what was checked (a counter certification names an identity
+    document); ``face`` is a kiosk's face comparison, recorded with its device.
+    """
     principal.require(Permission.SURVIVAL_CERTIFY)
+    if method is Method.KIOSK and principal.operator_id is not None:
+        # A kiosk certification is the kiosk's own (kiosk.certify: card, ID card, face by
+        # policy); an operator recording one would step around those checks.
+        raise invalid("method", "自助终端认证只能由自助终端办理", "kiosk_only")
+    problem = documents_problem(method, documents)
+    if problem is not None:
+        raise invalid("documents_seen", problem, "documents")
     pension = _scoped_pension(session, principal, person_id)
     session.refresh(pension, with_for_update=True)
     if pension.status == PensionStatus.TERMINATED:
@@ -88,6 +108,10 @@ def certify(
             ).rules.survival_certification_months,
         ),
         resumed=resumes,
+        documents_seen=",".join(documents),
+        face_outcome=face.outcome.value if face else None,
+        face_score=face.score if face else None,
+        face_device=face.device if face else None,
     )
     session.add(certification)
     pension.certified_until = max(pension.certified_until or certified_on, certification.next_due)
@@ -104,7 +128,14 @@ def certify(
         action="survival.certify",
         object_type="pension",
         object_id=pension.id,
-        detail={"method": method.value, "on": certified_on.isoformat(), "resumed": resumes},
+        detail={
+            "method": method.value,
+            "on": certified_on.isoformat(),
+            "resumed": resumes,
+            "documents": list(documents),
+            "face": face.outcome.value if face else None,
+            "face_device": face.device if face else None,
+        },
     )
     return certification
 

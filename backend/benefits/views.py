@@ -199,6 +199,7 @@ def certify(
             person_id=person_id,
             method=body.method,
             certified_on=body.certified_on or dt.date.today(),
+            documents=body.documents_seen,
         )
         return 201, CertificationOut.model_validate(certification).model_dump(mode="json")
 

@@ -91,6 +91,9 @@ class PolicyRules:
     overpayment_deduction_percent: int = 50
     # How long a survival certification (资格认证) holds before the next is due.
     survival_certification_months: int = 12
+    # Whether a kiosk may certify survival only with a face comparison against the ID card
+    # photo (liveness included); a counter certification records the documents seen.
+    kiosk_certification_requires_face: bool = False
     pension_age: int = 60
     min_contribution_years: int = 15
 
@@ -321,6 +324,9 @@ def rules_from_dict(raw: Mapping[str, Any]) -> PolicyRules:
                 raw.get("overpayment_deduction_percent", 50)
             ),
             survival_certification_months=_months(raw.get("survival_certification_months", 12)),
+            kiosk_certification_requires_face=_flag(
+                raw.get("kiosk_certification_requires_face", False)
+            ),
             pension_age=int(raw.get("pension_age", 60)),
             min_contribution_years=int(raw.get("min_contribution_years", 15)),
         )
@@ -335,6 +341,12 @@ def _months(value: Any) -> int:
     if not 1 <= months <= 60:
         raise ValueError(f"认证周期须在1到60个月之间：{value}")
     return months
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"须为 true 或 false：{value!r}")
+    return value
 
 
 def _percent_whole(value: Any) -> int:

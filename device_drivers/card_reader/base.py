@@ -16,6 +16,7 @@ from types import TracebackType
 
 import card_services
 from card_services import errors as card_errors
+from card_services.apdu import apdu_trace
 from device_drivers.card_reader import errors
 from firmware_profiles import ReaderProfile, load_reader_profiles, match_reader_profile
 
@@ -67,7 +68,8 @@ class CardConnection(ABC):
     def transmit(self, apdu: bytes) -> bytes:
         """Send one command APDU and return data + SW1 SW2."""
         response = self._transmit(apdu)
-        log.debug("%s: %s -> %s", self.reader, apdu.hex(), response.hex())
+        # Headers and status words only: data fields carry holder data, PINs, keys' answers.
+        log.debug("%s: %s", self.reader, apdu_trace(apdu, response))
         return response
 
     def __enter__(self) -> CardConnection:

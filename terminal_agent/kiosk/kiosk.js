@@ -1,9 +1,10 @@
 // The kiosk page, served by the terminal agent at /kiosk/ and calling only it (same origin).
 // Card in → the agent authenticates it online as this kiosk → ID card on the scanner →
-// the agent has the backend certify the holder (card and ID card must agree) and prints
-// the receipt. Plain modern JS, no build step; nothing to type.
+// the resident faces the camera (the agent compares the face with the ID card photo) →
+// the backend certifies the holder (card, ID card and face must agree) and the agent
+// prints the receipt. Plain modern JS, no build step; nothing to type.
 
-const STEP_IDS = ["step-card", "step-id", "step-done"];
+const STEP_IDS = ["step-card", "step-id", "step-face", "step-done"];
 const RESET_AFTER_MS = 20000; // back to the start when a visit is left unfinished
 const POLL_MS = 1500;
 
@@ -30,9 +31,33 @@ const MESSAGES = {
   scanner_unavailable: ["身份证阅读器故障", "请到柜台办理。"],
   no_reader: ["读卡器故障", "请到柜台办理。"],
   kiosk_required: ["本终端未开通自助认证", "请到柜台办理。"],
+  agent_session_required: ["本终端暂停服务", "终端程序需要重新启动，请联系工作人员。"],
+  face_no_match: ["人脸与身份证照片不一致", "须由持卡人本人办理。请本人正对摄像头重新办理，或到柜台办理。"],
+  face_liveness_failed: ["未通过活体检测", "请本人正对摄像头，不要使用照片或视频，然后重新办理。"],
+  face_required: ["本终端暂不能办理", "自助认证须核验人脸，本终端没有人脸识别设备，请到柜台办理。"],
+  face_device_unavailable: ["人脸识别设备故障", "请到柜台办理。"],
+  no_face: ["未检测到人脸", "请正对屏幕上方的摄像头，然后重新办理。"],
 };
 
 const $ = (id) => document.getElementById(id);
+
+// The kiosk's browser is started with the address the agent wrote to its private launch
+// file: /kiosk/#session=<secret>. The fragment never reaches a server or a log; the page
+// keeps the secret for this tab only and takes it out of the address bar.
+function sessionSecret() {
+  const given = new URLSearchParams(location.hash.slice(1)).get("session");
+  if (given) {
+    sessionStorage.setItem("xnb.kiosk.session", given);
+    history.replaceState(null, "", location.pathname);
+  }
+  return sessionStorage.getItem("xnb.kiosk.session");
+}
+const SESSION = sessionSecret();
+// The launch address opened in a tab already showing the page only changes the fragment:
+// load the page again so it starts with the new session.
+window.addEventListener("hashchange", () => {
+  if (new URLSearchParams(location.hash.slice(1)).has("session")) location.reload();
+});
 
 const visit = {
   phase: "idle", // idle → card → id → certifying → done | error
@@ -68,7 +93,7 @@ function show(headline, message, { tone = "", step = 0, facts = null } = {}) {
 }
 
 async function call(path, { method = "POST", key } = {}) {
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", "X-XNB-Agent-Session": SESSION || "" };
   if (key) headers["Idempotency-Key"] = key;
   let response;
   try {
@@ -85,7 +110,8 @@ function failed(error, step) {
   visit.phase = "error";
   visit.awaitRemoval = true;
   const [headline, message] = MESSAGES[error.code] || ["暂时无法办理", error.detail || "请到柜台咨询工作人员。"];
-  show(headline, `${message}（${error.code}）`, { tone: "error", step });
+  show(headline, message, { tone: "error", step });
+  $("support-code").textContent = `· 故障代码 ${error.code}`; // for the staff, not the resident
   $("hint").textContent = "请取出社保卡和身份证。";
   scheduleReset();
 }
@@ -101,6 +127,7 @@ function reset() {
   visit.key = null;
   show("请插入社保卡", "芯片朝上插入读卡口，系统将自动在线核验。", { step: 0 });
   $("hint").textContent = "如需帮助，请到柜台咨询工作人员。";
+  $("support-code").textContent = "";
 }
 
 async function cardInserted() {
@@ -129,8 +156,9 @@ async function tryCertify() {
       ? `回执 ${answer.receipt_number} 已打印，请取走回执。`
       : "回执未能打印，请到柜台补打。";
     const resumed = answer.resumed ? "暂停的养老金将恢复发放。" : "";
-    show("资格认证成功", `下次认证截止日期：${answer.next_due}。${resumed}\n${printed}`, {
-      tone: "ok", step: 2, facts: { ...answer, certified_until: answer.next_due },
+    const face = answer.face_outcome === "match" ? "人脸核验通过。" : "";
+    show("资格认证成功", `${face}下次认证截止日期：${answer.next_due}。${resumed}\n${printed}`, {
+      tone: "ok", step: 3, facts: { ...answer, certified_until: answer.next_due },
     });
     $("hint").textContent = "请取回社保卡和身份证。";
     scheduleReset();
@@ -139,7 +167,7 @@ async function tryCertify() {
       visit.phase = "id"; // not there yet: keep waiting for it
       return;
     }
-    failed(error, 1);
+    failed(error, error.code.startsWith("face") || error.code === "no_face" ? 2 : 1);
   }
 }
 
@@ -152,7 +180,10 @@ function cardRemoved() {
 }
 
 function connectEvents() {
-  const socket = new WebSocket(`${location.origin.replace(/^http/, "ws")}/v1/events`);
+  // Browsers set no headers on a WebSocket: the secret goes as a subprotocol, not in the URL.
+  const socket = new WebSocket(`${location.origin.replace(/^http/, "ws")}/v1/events`, [
+    "xnb.events", `xnb-session.${SESSION}`,
+  ]);
   socket.addEventListener("message", (message) => {
     const event = JSON.parse(message.data);
     if (event.type === "card.inserted") {
@@ -161,6 +192,10 @@ function connectEvents() {
     }
     else if (event.type === "card.removed") cardRemoved();
     else if (event.type === "idcard.present") tryCertify();
+    else if (event.type === "idcard.read" && visit.phase === "certifying") {
+      // The ID card is read; the agent now compares the resident's face with its photo.
+      show("请正对摄像头", "请摘下帽子和口罩，正对屏幕上方的摄像头，稍候片刻。", { tone: "busy", step: 2 });
+    }
   });
   socket.addEventListener("close", () => setTimeout(connectEvents, 2000));
 }
@@ -198,10 +233,17 @@ function tick() {
   $("clock").textContent = new Date().toLocaleString("zh-CN", { hour12: false });
 }
 
-reset();
 tick();
 setInterval(tick, 1000);
-statusLine();
-setInterval(statusLine, 5000);
-connectEvents();
-poll();
+if (SESSION) {
+  reset();
+  statusLine();
+  setInterval(statusLine, 5000);
+  connectEvents();
+  poll();
+} else {
+  // Opened without the launch address: this page may not call the agent at all.
+  const [headline, message] = MESSAGES.agent_session_required;
+  show(headline, message, { tone: "error" });
+  $("support-code").textContent = "· 故障代码 agent_session_required";
+}

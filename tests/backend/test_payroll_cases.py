@@ -99,7 +99,7 @@ def test_suspended_pensioner_is_left_out_and_gets_back_pay_after_certifying(
 
     r = world.client.post(
         f"/api/v1/benefits/pensions/{lapsed}/certifications",
-        json={"method": "counter", "certified_on": "2026-08-05"},
+        json={"method": "counter", "certified_on": "2026-08-05", "documents_seen": ["id_card"]},
         headers=world.headers("clerk_xzg"),
     )
     assert r.json()["resumed"] is True

@@ -59,7 +59,7 @@ from backend.banks.models import BankBatchRow
 from backend.benefits import applications, death, recompute, survival
 from backend.benefits.formula import add_months
 from backend.benefits.models import DeathCase, Overpayment, Pension
-from backend.benefits.survival_rules import Method
+from backend.benefits.survival_rules import Document, Method
 from backend.db import unit_of_work
 from backend.errors import Conflict
 from backend.ledger import chart
@@ -448,6 +448,7 @@ def test_random_pension_events_keep_the_books_and_the_payroll_true(
                     person_id=person_id,
                     method=Method.COUNTER,
                     certified_on=on,
+                    documents=(Document.SOCIAL_SECURITY_CARD, Document.ID_CARD),
                 )
 
         # ---- deaths --------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from backend.audit.service import Actor
 from backend.benefits import survival
 from backend.benefits.models import Pension
-from backend.benefits.survival_rules import next_due
+from backend.benefits.survival_rules import FaceCheck, FaceOutcome, kiosk_face_refusal, next_due
 from backend.db import unit_of_work
 from backend.errors import InvalidInput
 from backend.policy import service as policy
@@ -41,9 +41,10 @@ def pensioners(world: World, session_factory):
 
 
 def _certify(world: World, person_id: int, on: str, method: str = "counter"):
+    documents = ["social_security_card", "id_card"] if method == "counter" else []
     return world.client.post(
         f"/api/v1/benefits/pensions/{person_id}/certifications",
-        json={"method": method, "certified_on": on},
+        json={"method": method, "certified_on": on, "documents_seen": documents},
         headers=world.headers("clerk_xzg"),
     )
 
@@ -65,15 +66,59 @@ def test_award_counts_as_the_first_certification(world: World, pensioners, sessi
 
 
 def test_certification_records_how_and_when_the_next_is_due(world: World, pensioners):
-    r = _certify(world, pensioners["current"], "2026-04-02", method="kiosk")
+    r = _certify(world, pensioners["current"], "2026-04-02")
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["method"] == "kiosk"
+    assert body["method"] == "counter"
     assert body["operator_id"] == world.operator_ids["clerk_xzg"]
     assert body["device"] == "test-workstation"
     assert body["next_due"] == "2027-04-02"
     assert body["resumed"] is False
+    assert body["documents_seen"] == ["social_security_card", "id_card"]
+    assert body["face_outcome"] is None and body["face_device"] is None
     assert _certify(world, pensioners["current"], "2026-04-02", method="fax").status_code == 422
+
+
+def _counter_certify(world: World, person_id: int, **body: object):
+    return world.client.post(
+        f"/api/v1/benefits/pensions/{person_id}/certifications",
+        json={"method": "counter", "certified_on": "2026-04-02", **body},
+        headers=world.headers("clerk_xzg"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("documents", "message"),
+    [
+        (None, "身份证件"),  # not given at all
+        ([], "身份证件"),
+        (["social_security_card"], "身份证件"),  # no photo: not an identity document
+        (["id_card", "id_card"], "重复"),
+    ],
+)
+def test_a_counter_certification_names_an_identity_document_the_clerk_saw(
+    world: World, pensioners, session_factory, documents, message
+):
+    body = {} if documents is None else {"documents_seen": documents}
+    r = _counter_certify(world, pensioners["current"], **body)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["errors"]
+    assert error["field"] == "documents_seen" and message in error["message"]
+    unknown = _counter_certify(world, pensioners["current"], documents_seen=["library_card"])
+    assert unknown.status_code == 422
+    assert _pension(session_factory, pensioners["current"]).certified_until == dt.date(2027, 3, 1)
+    r = _counter_certify(
+        world, pensioners["current"], documents_seen=["household_register", "social_security_card"]
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["documents_seen"] == ["household_register", "social_security_card"]
+
+
+def test_an_operator_cannot_record_a_kiosk_certification(world: World, pensioners):
+    # The kiosk's checks (card, ID card, face by policy) are the kiosk's own.
+    r = _certify(world, pensioners["current"], "2026-04-02", method="kiosk")
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "method"
 
 
 def test_job_suspends_only_the_overdue_with_the_reason(world: World, pensioners, session_factory):
@@ -109,7 +154,7 @@ def test_certifying_after_suspension_resumes_from_that_month(
 def test_out_of_scope_certification_looks_not_found(world: World, pensioners):
     r = world.client.post(
         f"/api/v1/benefits/pensions/{pensioners['current']}/certifications",
-        json={"method": "counter", "certified_on": "2026-04-02"},
+        json={"method": "counter", "certified_on": "2026-04-02", "documents_seen": ["id_card"]},
         headers=world.headers("clerk_hbk"),
     )
     assert r.status_code == 404
@@ -137,3 +182,30 @@ def test_policy_refuses_a_certification_period_outside_one_to_sixty_months():
     six = rules_from_dict({**version.rules, "survival_certification_months": 6})
     assert six.survival_certification_months == 6
     assert rules_from_dict(version.rules).survival_certification_months == 12
+
+
+def test_kiosk_face_requirement_is_dated_policy_data():
+    [v2009] = policy.read_file(policy.DATA_DIR / "national_2009.toml")
+    [v2014] = policy.read_file(policy.DATA_DIR / "national_2014.toml")
+    assert rules_from_dict(v2009.rules).kiosk_certification_requires_face is False
+    assert rules_from_dict(v2014.rules).kiosk_certification_requires_face is True
+    with pytest.raises(InvalidInput, match="true 或 false"):
+        rules_from_dict({**v2014.rules, "kiosk_certification_requires_face": "yes"})
+
+
+@pytest.mark.parametrize(
+    ("required", "outcome", "refusal"),
+    [
+        (True, None, "face_required"),
+        (False, None, None),
+        (True, FaceOutcome.MATCH, None),
+        (True, FaceOutcome.NO_MATCH, "face_no_match"),
+        (True, FaceOutcome.LIVENESS_FAILED, "face_liveness_failed"),
+        # A comparison that was made must match even where policy does not ask for one.
+        (False, FaceOutcome.NO_MATCH, "face_no_match"),
+        (False, FaceOutcome.LIVENESS_FAILED, "face_liveness_failed"),
+    ],
+)
+def test_kiosk_face_refusal(required, outcome, refusal):
+    face = None if outcome is None else FaceCheck(outcome=outcome, score=50, device="simulator/1")
+    assert kiosk_face_refusal(required=required, face=face) == refusal

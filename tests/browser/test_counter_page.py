@@ -148,7 +148,7 @@ def test_counter_visit_login_card_id_card_certify_and_receipt(
     with backend.engine.connect() as connection:
         rows = connection.execute(
             text(
-                "SELECT c.method, c.operator_id, c.next_due, p.certified_until "
+                "SELECT c.method, c.operator_id, c.next_due, p.certified_until, c.documents_seen "
                 "FROM survival_certifications c JOIN pensions p ON p.id = c.pension_id "
                 "WHERE p.person_id = :person"
             ),
@@ -158,8 +158,11 @@ def test_counter_visit_login_card_id_card_certify_and_receipt(
             text("SELECT id FROM operators WHERE username = :u"), {"u": CLERK}
         ).scalar_one()
     assert len(rows) == 1, "the certification was recorded once"
-    method, operator_id, next_due, certified_until = rows[0]
+    method, operator_id, next_due, certified_until, documents_seen = rows[0]
     assert (method, operator_id) == ("counter", clerk_id)
+    # The documents the clerk saw (card and ID card, both checked in this visit).
+    assert documents_seen == "social_security_card,id_card"
+    assert "核验证件：社会保障卡、居民身份证" in result
     assert str(next_due) == str(certified_until)
     assert f"下次认证截止日期：{next_due}" in result
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
 import time
@@ -9,9 +10,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import httpx
 import uvicorn
 
+from terminal_agent.backend_client import BackendLink
 from terminal_agent.config import AgentConfig, parse_config
+from terminal_agent.sessions import SESSION_HEADER
 
 PAGE_ORIGIN = "http://127.0.0.1:8000"
 PAIRING_TOKEN = "test-pairing-token-0123456789"
@@ -80,6 +84,7 @@ def agent_config(tmp_path: Path, **sections: Any) -> AgentConfig:
         "printer": {"kind": "capture", "port": 0, "status_poll_seconds": 0},
         "outbox": {"path": str(tmp_path / "outbox.db"), "replay_interval_seconds": 0.2},
         "log": {"path": str(tmp_path / "logs" / "agent.log")},
+        "kiosk": {"launch_file": str(tmp_path / "kiosk-launch.url")},
     }
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(document.get(key), dict):
@@ -99,3 +104,38 @@ def wait_for(predicate: Any, *, timeout: float = 10.0, what: str = "condition") 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+#: The operator session token the fake backend of :func:`fake_backend_link` accepts.
+OPERATOR_TOKEN = "Bearer test-operator-session"
+
+
+def fake_backend_link(config: AgentConfig) -> BackendLink:
+    """A backend link to a fake backend that knows one operator's session (``/auth/me``)
+    and is otherwise unreachable: for local API tests that need no real backend."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/auth/me":
+            if request.headers.get("authorization") != OPERATOR_TOKEN:
+                return httpx.Response(401, json={"code": "login_required"})
+            expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+            return httpx.Response(
+                200, json={"username": "clerk_test", "session_expires_at": expires.isoformat()}
+            )
+        raise httpx.ConnectError("backend away", request=request)
+
+    return BackendLink(
+        config.backend_url, device_id=config.device_id, transport=httpx.MockTransport(answer)
+    )
+
+
+def open_page_session(
+    url: str, *, authorization: str = OPERATOR_TOKEN, origin: str = PAGE_ORIGIN
+) -> dict[str, str]:
+    """What the counter page does after its log-in: register the operator's session with
+    the agent; return the headers its later calls carry (origin and session secret)."""
+    opened = httpx.post(
+        f"{url}/v1/session", headers={"Origin": origin, "Authorization": authorization}, timeout=20
+    )
+    assert opened.status_code == 200, opened.text
+    return {"Origin": origin, SESSION_HEADER: opened.json()["agent_session"]}

@@ -12,11 +12,11 @@ import pytest
 
 from device_drivers.id_scanner import Fault, synthetic_deck
 from terminal_agent.agent import bootstrap
-from terminal_agent.api import create_api
+from terminal_agent.api import PAIRING_HEADER, create_api
 from terminal_agent.bundle import make_bundle
 from terminal_agent.config import AgentConfigError, load_config, parse_config
 from terminal_agent.logs import setup_logging
-from tests.terminal_agent.support import PAGE_ORIGIN, PAIRING_TOKEN, ServerThread, agent_config
+from tests.terminal_agent.support import PAIRING_TOKEN, ServerThread, agent_config
 
 
 def test_bundle_holds_logs_states_and_no_secrets(tmp_path: Path) -> None:
@@ -61,6 +61,21 @@ def test_configuration_mistakes_are_named(document: dict[str, object], message: 
         parse_config(document)
 
 
+def test_a_configuration_file_holding_a_secret_must_be_the_owners_only(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(f'pairing_token = "{PAIRING_TOKEN}"\n', encoding="utf-8")
+    path.chmod(0o644)
+    with pytest.raises(AgentConfigError, match="0600"):
+        load_config(path)
+    path.chmod(0o600)
+    assert load_config(path).pairing_token is not None
+    # Without a secret in it, the file may be readable (a kiosk's device list, say).
+    plain = tmp_path / "plain.toml"
+    plain.write_text('device_id = "x"\n', encoding="utf-8")
+    plain.chmod(0o644)
+    assert load_config(plain).device_id == "x"
+
+
 def test_unreadable_configuration_file_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "agent.toml"
     path.write_bytes(b"port = [\xff")
@@ -72,7 +87,7 @@ def test_garbage_on_the_serial_line_is_survived(tmp_path: Path) -> None:
     agent = bootstrap(agent_config(tmp_path, card_reader={"kind": "none"}))
     scanner = agent.scanner_simulator
     assert scanner is not None
-    page = {"Origin": PAGE_ORIGIN}
+    page = {PAIRING_HEADER: PAIRING_TOKEN}
     try:
         with ServerThread(create_api(agent), agent.config.port) as local:
             read = f"{local.url}/v1/idcard/read"

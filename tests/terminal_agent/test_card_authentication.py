@@ -14,13 +14,19 @@ import pytest
 
 from card_services import read_basic_data
 from terminal_agent.agent import Agent, bootstrap
-from terminal_agent.api import create_api
+from terminal_agent.api import PAIRING_HEADER, create_api
 from terminal_agent.backend_client import BackendLink
 from tests.pcsc_rig import SLOT0_READER, PcscRig
 from tests.terminal_agent.backend_support import LiveBackend
-from tests.terminal_agent.support import PAGE_ORIGIN, ServerThread, agent_config, free_port
+from tests.terminal_agent.support import (
+    PAIRING_TOKEN,
+    ServerThread,
+    agent_config,
+    free_port,
+    open_page_session,
+)
 
-PAGE = {"Origin": PAGE_ORIGIN}
+PAIRED = {PAIRING_HEADER: PAIRING_TOKEN}
 
 
 class RecordingTransport(httpx.BaseTransport):
@@ -99,8 +105,9 @@ def test_card_is_authenticated_online_and_a_replayed_answer_is_refused(
     online_agent: Agent, backend: LiveBackend, rig: PcscRig, recorded: RecordingTransport
 ) -> None:
     card_id = _registered_card(backend, rig)
-    operator = {**PAGE, "Authorization": backend.login()}
+    token = backend.login()
     with ServerThread(create_api(online_agent), online_agent.config.port) as local:
+        operator = {**open_page_session(local.url, authorization=token), "Authorization": token}
         answer = httpx.post(f"{local.url}/v1/card/authenticate", headers=operator, timeout=20)
     assert answer.status_code == 200, answer.text
     result = answer.json()
@@ -129,17 +136,18 @@ def test_a_card_reported_lost_is_refused_and_never_checked_locally_instead(
     online_agent: Agent, backend: LiveBackend, rig: PcscRig
 ) -> None:
     card_id = _registered_card(backend, rig)
-    operator = {**PAGE, "Authorization": backend.login()}
+    token = backend.login()
     lost = httpx.post(
         f"{backend.url}/api/v1/cards/{card_id}/actions/report_loss",
         json={"reason": "持卡人电话挂失"},
         headers={
-            "Authorization": operator["Authorization"],
+            "Authorization": token,
             "Idempotency-Key": secrets.token_hex(8),
         },
     )
     assert lost.status_code == 200, lost.text
     with ServerThread(create_api(online_agent), online_agent.config.port) as local:
+        operator = {**open_page_session(local.url, authorization=token), "Authorization": token}
         answer = httpx.post(f"{local.url}/v1/card/authenticate", headers=operator, timeout=20)
     assert answer.status_code == 409, answer.text
     problem = answer.json()
@@ -159,7 +167,7 @@ def test_without_the_backend_online_mode_refuses_and_fallback_says_it_is_offline
     agent = _agent(tmp_path, nobody, None, kind="simulator", authentication=mode)
     try:
         with ServerThread(create_api(agent), agent.config.port) as local:
-            answer = httpx.post(f"{local.url}/v1/card/authenticate", headers=PAGE, timeout=20)
+            answer = httpx.post(f"{local.url}/v1/card/authenticate", headers=PAIRED, timeout=20)
     finally:
         agent.close()
     assert answer.status_code == status, answer.text

@@ -18,7 +18,13 @@ from terminal_agent.api import create_api
 from terminal_agent.demo import DEMO_ID_CARD, collect_at_backend
 from tests.pcsc_rig import SLOT0_READER, PcscRig
 from tests.terminal_agent.backend_support import LiveBackend
-from tests.terminal_agent.support import PAGE_ORIGIN, ServerThread, agent_config, wait_for
+from tests.terminal_agent.support import (
+    PAGE_ORIGIN,
+    ServerThread,
+    agent_config,
+    open_page_session,
+    wait_for,
+)
 
 pytestmark = pytest.mark.pcsc
 
@@ -58,8 +64,10 @@ def agent(tmp_path: Path, backend: LiveBackend, rig: PcscRig) -> Iterator[Agent]
 def test_counter_flow_card_id_card_and_verifiable_receipt(
     agent: Agent, backend: LiveBackend, rig: PcscRig
 ) -> None:
-    page = {"Origin": PAGE_ORIGIN}
+    token = backend.login()
     with ServerThread(create_api(agent), agent.config.port) as local:
+        # The page's operator logged in; the agent gave the page its session secret.
+        page = open_page_session(local.url, authorization=token)
         rig.fresh_card(generation=3)
         wait_for(
             lambda: any(e["type"] == "card.inserted" for e in agent.bus.recent),
@@ -87,7 +95,7 @@ def test_counter_flow_card_id_card_and_verifiable_receipt(
         anonymous = httpx.post(f"{local.url}/v1/card/read", headers=page, timeout=10)
         assert anonymous.status_code == 401, anonymous.text
         assert anonymous.json()["code"] == "login_required"
-        operator = {**page, "Authorization": backend.login()}
+        operator = {**page, "Authorization": token}
         card = httpx.post(f"{local.url}/v1/card/read", headers=operator, timeout=10)
         assert card.status_code == 200, card.text
         assert card.json()["reader"].startswith("Virtual PCD")

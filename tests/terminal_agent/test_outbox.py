@@ -1,16 +1,17 @@
-"""The outbox on its own: order, answers, and databases from other versions."""
+"""The outbox on its own: order, answers, databases from other versions, and what it
+keeps on disk (no session token; files for the agent's user only)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from terminal_agent.outbox import (
-    _SCHEMA,
     SCHEMA_V1,
     SCHEMA_VERSION,
     BackendAnswer,
@@ -20,6 +21,33 @@ from terminal_agent.outbox import (
     OutboxSchemaNewerError,
     OutboxUnrecognisedError,
 )
+
+#: Version 3, as agents before issue 19 wrote it: the session token in ``authorization``.
+SCHEMA_V3 = """
+CREATE TABLE operations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    operation TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    body TEXT NOT NULL,
+    authorization TEXT,
+    operator TEXT,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'rejected')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    sent_at TEXT,
+    response_status INTEGER,
+    response_body TEXT,
+    last_error TEXT
+);
+"""
+TOKEN = "Bearer secret-session-token-4d1f"
+
+
+def on_disk(path: Path) -> bytes:
+    """Every byte of the outbox's files (database, WAL, shared memory)."""
+    return b"".join(f.read_bytes() for f in path.parent.glob(path.name + "*"))
 
 
 class ScriptedBackend:
@@ -135,7 +163,7 @@ def test_a_version_2_outbox_gains_the_operator_column_and_its_rows_stay_pending(
 ) -> None:
     path = tmp_path / "o.db"
     with sqlite3.connect(path) as db:
-        db.executescript(_SCHEMA.replace("    operator TEXT,\n", "") + "PRAGMA user_version=2;")
+        db.executescript(SCHEMA_V3.replace("    operator TEXT,\n", "") + "PRAGMA user_version=2;")
         db.execute(
             "INSERT INTO operations (idempotency_key, operation, method, path, body,"
             " authorization, state, created_at)"
@@ -196,3 +224,78 @@ def test_a_new_login_gives_only_that_operators_pending_operations_the_new_token(
         ("key-1", "Bearer b-new"),
         ("key-2", "Bearer a-new"),
     ]
+
+
+def test_no_session_token_reaches_the_disk_and_a_restart_waits_for_a_new_login(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "agent" / "o.db"
+    outbox = Outbox(path)
+    outbox.add(
+        operation="op",
+        method="POST",
+        path="/api/v1/x",
+        body={"n": 1},
+        idempotency_key="key-1",
+        authorization=TOKEN,
+        operator="clerk",
+    )
+    assert TOKEN.encode() not in on_disk(path)
+    outbox.close()
+
+    # The agent restarts: the token is gone with the process; nothing is sent without one.
+    restarted = Outbox(path)
+    backend = SessionCheckingBackend(TOKEN, "Bearer fresh")
+    assert restarted.replay(backend) == 0
+    assert restarted.blocked == "login_required" and backend.taken == []
+    # Another operator's log-in takes nothing; the clerk's page registering again does.
+    assert restarted.renew_login(operator="other", authorization="Bearer other") == 0
+    assert restarted.renew_login(operator="clerk", authorization="Bearer fresh") == 1
+    assert restarted.blocked is None
+    assert restarted.replay(backend) == 1
+    assert backend.taken == [("key-1", "Bearer fresh")]
+    restarted.close()
+    assert b"Bearer fresh" not in on_disk(path)
+
+
+def test_outbox_files_are_the_agents_users_only(tmp_path: Path) -> None:
+    path = tmp_path / "new-dir" / "o.db"
+    outbox = Outbox(path)
+    fill(outbox, 2)
+    files = list(path.parent.glob("o.db*"))
+    assert {f.name for f in files} >= {"o.db", "o.db-wal", "o.db-shm"}
+    assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    outbox.close()
+    # A file left readable by others (an older agent, a copy) is closed down on open.
+    path.chmod(0o644)
+    Outbox(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_version_3_outbox_keeps_hashes_not_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA_V3 + "PRAGMA user_version=3;")
+        for key, operator in (("k1", "clerk"), ("k2", None)):
+            db.execute(
+                "INSERT INTO operations (idempotency_key, operation, method, path, body,"
+                " authorization, operator, state, created_at)"
+                " VALUES (?, 'op', 'POST', '/api/v1/x', '{\"n\": 1}', ?, ?, 'pending', 'x')",
+                (key, TOKEN, operator),
+            )
+    assert TOKEN.encode() in on_disk(path)
+    outbox = Outbox(path)
+    assert TOKEN.encode() not in on_disk(path)
+    backend = SessionCheckingBackend(TOKEN)
+    assert outbox.replay(backend) == 0 and outbox.blocked == "login_required"
+    # The same session registered again (the page after the agent's upgrade) resumes both:
+    # the clerk's by operator, the unattributed one by its session's hash.
+    assert outbox.renew_login(operator="clerk", authorization=TOKEN) == 2
+    assert outbox.replay(backend) == 2
+    assert backend.taken == [("k1", TOKEN), ("k2", TOKEN)]
+    outbox.close()
+    with sqlite3.connect(path) as db:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(operations)")}
+        assert "authorization" not in columns and "session_hash" in columns
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

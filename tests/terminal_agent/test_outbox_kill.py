@@ -68,6 +68,7 @@ path = "/api/v1/persons"
 """,
             encoding="utf-8",
         )
+        self.config.chmod(0o600)  # it holds the pairing token
         self.process: subprocess.Popen[bytes] | None = None
         self.kills = 0
 

@@ -21,6 +21,7 @@ from backend.orgs.permissions import Role
 from national_codes import make_id_number
 from terminal_agent.agent import Agent, bootstrap
 from terminal_agent.api import create_api
+from terminal_agent.sessions import SESSION_HEADER
 from tests.terminal_agent.backend_support import PASSWORD, VILLAGE, LiveBackend
 from tests.terminal_agent.support import PAGE_ORIGIN, ServerThread, agent_config, wait_for
 
@@ -96,7 +97,9 @@ def test_expired_login_resumes_with_the_same_operators_new_login_exactly_once(
     agent, server = local
     first = backend.login()
     session = httpx.post(f"{server.url}/v1/session", headers={**PAGE, "Authorization": first})
-    assert session.json() == {"operator": "clerk_hbk", "resumed": 0, "blocked": None}
+    opened = session.json()
+    assert (opened["operator"], opened["resumed"], opened["blocked"]) == ("clerk_hbk", 0, None)
+    page = {**PAGE, SESSION_HEADER: opened["agent_session"]}
 
     # The session ends (the agent is not told), the link goes down, the clerk keeps working.
     httpx.post(f"{backend.url}/api/v1/auth/logout", headers={"Authorization": first})
@@ -105,7 +108,7 @@ def test_expired_login_resumes_with_the_same_operators_new_login_exactly_once(
         queued = httpx.post(
             f"{server.url}/v1/operations/person.register",
             json=person(n),
-            headers={**PAGE, "Authorization": first},
+            headers={**page, "Authorization": first},
             timeout=20,
         )
         assert queued.json()["state"] == "queued", queued.text

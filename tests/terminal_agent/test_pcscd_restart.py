@@ -12,15 +12,14 @@ from typing import Any
 import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
-from websockets.typing import Origin
 
 from terminal_agent.agent import Agent, bootstrap
-from terminal_agent.api import create_api
+from terminal_agent.api import PAIRING_HEADER, create_api
 from tests.pcsc_rig import PcscRig
-from tests.terminal_agent.support import PAGE_ORIGIN, ServerThread, agent_config
+from tests.terminal_agent.support import PAIRING_TOKEN, ServerThread, agent_config
 
 pytestmark = pytest.mark.pcsc
-PAGE = {"Origin": PAGE_ORIGIN}
+PAIRED = {PAIRING_HEADER: PAIRING_TOKEN}
 
 
 @pytest.fixture
@@ -61,12 +60,12 @@ def test_agent_rides_through_a_real_pcscd_restart(agent: Agent, rig: PcscRig) ->
         pytest.fail("the rig must own pcscd to restart it; stop the system pcscd first")
     with ServerThread(create_api(agent), agent.config.port) as local:
         ws_url = f"ws://127.0.0.1:{local.port}/v1/events"
-        with connect(ws_url, origin=Origin(PAGE_ORIGIN)) as socket:
+        with connect(ws_url, additional_headers=PAIRED) as socket:
             assert json.loads(socket.recv(timeout=5))["type"] == "hello"
             rig.fresh_card(generation=3)
             inserted = of_type(events_until(socket, {"type": "card.inserted"}), "card.inserted")
             assert inserted["reader"].startswith("Virtual PCD")
-            before = httpx.post(f"{local.url}/v1/card/read", headers=PAGE, timeout=20)
+            before = httpx.post(f"{local.url}/v1/card/read", headers=PAIRED, timeout=20)
             assert before.status_code == 200, before.text
 
             rig.pcscd.stop()
@@ -77,7 +76,7 @@ def test_agent_rides_through_a_real_pcscd_restart(agent: Agent, rig: PcscRig) ->
                     {"type": "device.state", "state": "service_not_running"},
                 )
                 assert of_type(stopped, "card.removed")["atr"] == inserted["atr"]
-                during = httpx.post(f"{local.url}/v1/card/read", headers=PAGE, timeout=20)
+                during = httpx.post(f"{local.url}/v1/card/read", headers=PAIRED, timeout=20)
                 assert during.status_code == 503
                 assert during.json()["code"] == "service_not_running"
             finally:
@@ -87,9 +86,9 @@ def test_agent_rides_through_a_real_pcscd_restart(agent: Agent, rig: PcscRig) ->
                 socket, {"type": "card.inserted"}, {"type": "device.state", "state": "ready"}
             )
             assert of_type(back, "card.inserted")["atr"] == inserted["atr"]
-            after = httpx.post(f"{local.url}/v1/card/read", headers=PAGE, timeout=20)
+            after = httpx.post(f"{local.url}/v1/card/read", headers=PAIRED, timeout=20)
             assert after.status_code == 200, after.text
             assert after.json()["basic"] == before.json()["basic"]
-            status = httpx.get(f"{local.url}/v1/status", headers=PAGE).json()
+            status = httpx.get(f"{local.url}/v1/status", headers=PAIRED).json()
             assert status["devices"]["card_reader"]["state"] == "ready"
     rig.wait_until(present=True)

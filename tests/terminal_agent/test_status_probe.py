@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 
 from terminal_agent.agent import bootstrap
-from terminal_agent.api import create_api
+from terminal_agent.api import PAIRING_HEADER, create_api
 from tests.terminal_agent.backend_support import LiveBackend
-from tests.terminal_agent.support import PAGE_ORIGIN, ServerThread, agent_config, wait_for
+from tests.terminal_agent.support import PAIRING_TOKEN, ServerThread, agent_config, wait_for
 
-PAGE = {"Origin": PAGE_ORIGIN}
+PAIRED = {PAIRING_HEADER: PAIRING_TOKEN}
 
 
 def test_status_answers_while_the_backend_hangs_then_follows_it_down_and_up(
@@ -39,7 +39,7 @@ def test_status_answers_while_the_backend_hangs_then_follows_it_down_and_up(
 
             def backend_state() -> dict[str, object]:
                 # The client's timeout is far below the backend timeout of 60 s.
-                status = httpx.get(f"{local.url}/v1/status", headers=PAGE, timeout=5)
+                status = httpx.get(f"{local.url}/v1/status", headers=PAIRED, timeout=5)
                 state: dict[str, object] = status.json()["backend"]
                 return state
 

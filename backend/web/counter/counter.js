@@ -98,6 +98,7 @@ const state = {
   token: sessionStorage.getItem("xnb.token"),
   me: null,
   agent: agentUrl(),
+  agentSession: null, // the agent's secret for this log-in (POST /v1/session), memory only
   person: null,
   pension: null,
   cardHolderId: null, // ID number of the holder of the card authenticated online
@@ -127,9 +128,13 @@ async function api(path, { method = "GET", body, changes = false, key } = {}) {
   return readAnswer(response, "backend");
 }
 
-async function agent(path, { method = "POST", body, withLogin = false, key } = {}) {
+// Every agent call carries the session secret the agent gave at POST /v1/session (headers
+// such as Origin prove nothing to it: docs/agent.md, "Who may call"). An agent restarted
+// since forgets it and answers 401 agent_session_required: register again, retry once.
+async function agent(path, { method = "POST", body, withLogin = false, key, retried = false } = {}) {
   const headers = { Accept: "application/json" };
   if (withLogin && state.token) headers.Authorization = `Bearer ${state.token}`;
+  if (state.agentSession) headers["X-XNB-Agent-Session"] = state.agentSession;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (key) headers["Idempotency-Key"] = key;
   let response;
@@ -143,7 +148,21 @@ async function agent(path, { method = "POST", body, withLogin = false, key } = {
       0, "agent",
     );
   }
+  if (response.status === 401 && !retried && state.token && path !== "/v1/session") {
+    const refusal = await response.clone().json().catch(() => ({}));
+    if (refusal.code === "agent_session_required") {
+      await openAgentSession();
+      return agent(path, { method, body, withLogin, key, retried: true });
+    }
+  }
   return readAnswer(response, "agent");
+}
+
+async function openAgentSession() {
+  // The agent asks the backend whose session this is and answers with a secret of its own.
+  const opened = await agent("/v1/session", { withLogin: true });
+  state.agentSession = opened.agent_session;
+  return opened;
 }
 
 // ---------- messages ----------
@@ -241,7 +260,7 @@ async function startSession() {
   $("swipe-card").focus();
   try {
     // The agent learns whose session this is (its offline queue resumes under it).
-    await agent("/v1/session", { withLogin: true });
+    await openAgentSession();
   } catch (error) {
     showProblem(error);
   }
@@ -255,6 +274,13 @@ function logout(message) {
       method: "POST", headers: { Authorization: `Bearer ${state.token}`, "Idempotency-Key": newKey() },
     }).catch(() => {});
   }
+  if (state.agentSession) {
+    fetch(`${state.agent}/v1/session`, {
+      method: "DELETE", headers: { "X-XNB-Agent-Session": state.agentSession },
+    }).catch(() => {});
+  }
+  state.agentSession = null;
+  if (socket) socket.close();
   state.token = null;
   state.me = null;
   sessionStorage.removeItem("xnb.token");
@@ -294,7 +320,10 @@ let socket = null;
 
 function connectEvents() {
   if (socket && socket.readyState <= 1) return;
-  socket = new WebSocket(`${state.agent.replace(/^http/, "ws")}/v1/events`);
+  // Browsers set no headers on a WebSocket: the secret goes as a subprotocol, not in the URL.
+  socket = new WebSocket(`${state.agent.replace(/^http/, "ws")}/v1/events`, [
+    "xnb.events", `xnb-session.${state.agentSession}`,
+  ]);
   socket.addEventListener("message", (message) => {
     const event = JSON.parse(message.data);
     if (event.type === "hello") {
@@ -553,7 +582,10 @@ async function certify() {
   await busy($("certify"), async () => {
     try {
       const certification = await api(`/benefits/pensions/${person.id}/certifications`, {
-        method: "POST", body: { method: "counter" }, changes: true, key: state.certifyKey,
+        // F8 is open only after this visit authenticated the card and read the ID card.
+        method: "POST",
+        body: { method: "counter", documents_seen: ["social_security_card", "id_card"] },
+        changes: true, key: state.certifyKey,
       });
       state.lastCertification = certification;
       state.printKey = newKey();
@@ -566,10 +598,19 @@ async function certify() {
   });
 }
 
+// survival_rules.Document in the backend.
+const DOCUMENT_LABELS = {
+  social_security_card: "社会保障卡",
+  id_card: "居民身份证",
+  temporary_id_card: "临时居民身份证",
+  household_register: "户口簿",
+};
+
 function showCertified(certification, printed) {
   const box = $("certify-result");
   const resumed = certification.resumed ? "，暂停的待遇已恢复发放（补发随下次发放）" : "";
-  let text = `资格认证成功（${certification.certified_on}，柜面认证）${resumed}。下次认证截止日期：${certification.next_due}。`;
+  const seen = certification.documents_seen.map((d) => DOCUMENT_LABELS[d] || d).join("、");
+  let text = `资格认证成功（${certification.certified_on}，柜面认证，核验证件：${seen}）${resumed}。下次认证截止日期：${certification.next_due}。`;
   if (printed) text += ` 回执 ${printed.receipt_number} 已打印。`;
   box.textContent = text;
   box.hidden = false;
