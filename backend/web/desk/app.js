@@ -299,8 +299,13 @@ export async function readIdCardKey() {
     const { card, person } = await findByIdCard();
     if (person) { box.hide(); go(`#/person/${person.id}`); return; }
     if (canAny(["person:write"])) {
-      sessionStorage.setItem("xnb.idcard", JSON.stringify(card));
-      go("#/enrol");
+      box.hide();
+      if (location.hash === "#/enrol") {
+        $("view").dispatchEvent(new CustomEvent("desk:idcard", { detail: card }));
+      } else {
+        sessionStorage.setItem("xnb.idcard", JSON.stringify(card));
+        go("#/enrol");
+      }
     } else {
       box.warn(`没有 ${card.name} 的参保登记，或此人不在本辖区`);
     }

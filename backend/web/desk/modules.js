@@ -8,12 +8,18 @@
 // ctx = { me, person, pension, statement, checks, box (the screen's message box), reload(), go(route) }
 // To add one: write jobs/<id>.js or screens/<id>.js and add it to the list below.
 
+import dayClose from "./screens/day-close.js";
+import enrol from "./screens/enrol.js";
 import find from "./screens/find.js";
+import inbox from "./screens/inbox.js";
 
+import change from "./jobs/change.js";
+import collect from "./jobs/collect.js";
 import overview from "./jobs/overview.js";
+import refund from "./jobs/refund.js";
 
 /** Navigation, in this order. */
-export const SCREENS = [find];
+export const SCREENS = [find, enrol, inbox, dayClose];
 
 /** Workspace tabs, in this order (Alt+1 … Alt+9). */
-export const JOBS = [overview];
+export const JOBS = [overview, collect, change, refund];

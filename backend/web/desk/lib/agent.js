@@ -90,14 +90,18 @@ export async function readCard() {
 export function readIdCard() { return agent("/v1/idcard/read"); }
 
 /**
- * Print a receipt on the workstation printer. `key` is the print's own Idempotency-Key:
- * a retry under it returns the first receipt and prints nothing.
+ * Print the receipt of a business fact (`factId`: the collection, certification, card
+ * event…) on the workstation printer; the agent has the backend sign it. `key` is the
+ * print's own Idempotency-Key: a retry under it returns the first receipt, prints nothing.
  */
-export function printReceipt({ receipt, key }) {
+export function printReceipt({ receipt, factId, key }) {
   return agent("/v1/print/receipt", {
     withLogin: true,
     key,
-    body: { receipt, counter: { office: session.me.office_name, operator: session.me.full_name } },
+    body: {
+      receipt, fact_id: factId,
+      counter: { office: session.me.office_name, operator: session.me.full_name },
+    },
   });
 }
 

@@ -1,15 +1,15 @@
 // A receipt for a business fact, printed on the workstation printer.
 //
-// 1. The backend signs the receipt of the fact (POST /api/v1/receipts {kind, fact_id});
-//    it reads the person and the amount from the fact itself, and gives the same receipt
-//    again for the same fact.
-// 2. The agent prints the layout with that token (POST /v1/print/receipt, its own
-//    Idempotency-Key: a retry of the same print prints nothing more).
+// The agent is asked to print the layout for the business fact (POST /v1/print/receipt
+// with `fact_id`); it has the backend sign the fact's receipt under the operator's session
+// (POST /api/v1/receipts {kind, fact_id}: person and amount come from the fact, one fact
+// has one receipt) and prints it with the signed QR. The print has its own
+// Idempotency-Key: a retry of the same print prints nothing more.
 //
 // The panel shows one line of state. A failed print offers only 重新打印 (the business is
 // done and is never offered again); a successful reprint replaces the error.
 
-import { api, newKey } from "./api.js";
+import { newKey } from "./api.js";
 import { printReceipt } from "./agent.js";
 import { describe, h, clear } from "./ui.js";
 
@@ -18,10 +18,8 @@ import { describe, h, clear } from "./ui.js";
  * ({layout, name, id_number, …}). Returns {element, print()}; print() resolves to the
  * printed receipt or null when it failed (the panel then shows the reprint button).
  */
-export function receiptPanel({ kind, factId, year, fields, what = "回执" }) {
-  const signKey = newKey();
+export function receiptPanel({ factId, fields, what = "回执" }) {
   let printKey = newKey();
-  let token = null;
   const line = h("p", { class: "receipt-line", role: "status" });
   const support = h("p", { class: "support" });
   const again = h("button", { type: "button", class: "reprint", hidden: true }, `重新打印${what}`);
@@ -33,14 +31,7 @@ export function receiptPanel({ kind, factId, year, fields, what = "回执" }) {
     line.textContent = `正在打印${what}…`;
     support.textContent = "";
     try {
-      if (!token) {
-        const signed = await api("/receipts", {
-          method: "POST", key: signKey,
-          body: year ? { kind, fact_id: factId, year } : { kind, fact_id: factId },
-        });
-        token = signed.token;
-      }
-      const printed = await printReceipt({ receipt: fields, token, key: printKey });
+      const printed = await printReceipt({ receipt: fields, factId, key: printKey });
       line.className = "receipt-line ok";
       line.textContent = `${what}已打印，编号 ${printed.receipt_number}。`;
       element.dataset.receiptNumber = printed.receipt_number;

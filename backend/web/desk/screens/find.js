@@ -13,11 +13,15 @@ import { recent } from "../lib/workspace.js";
 
 const PAGE = 20;
 
+const PREFIX_DIGITS = { 1: 2, 2: 4, 3: 6, 4: 9, 5: 12 };
+const prefixOf = (region) => region.code.slice(0, PREFIX_DIGITS[region.level] || 12);
+
+/** The scope's root and the level below it, as [search prefix, name]. */
 async function regionOptions() {
   const [root] = await regionChildren();
   if (!root) return [];
   const below = await regionChildren(root.code);
-  return [[root.code, `${root.name}（全部）`], ...below.map((r) => [r.code, r.name])];
+  return [[prefixOf(root), `${root.name}（全部）`], ...below.map((r) => [prefixOf(r), r.name])];
 }
 
 function resultsTable(page, ctx) {
@@ -124,7 +128,10 @@ export default {
       const { name, region, birth_year: year } = values(byName);
       if (!name) { fieldError(byName, "name", "请输入姓名"); return; }
       if (year && !/^(19|20)\d\d$/.test(year)) { fieldError(byName, "birth_year", "请输入四位年份，如 1958"); return; }
-      await busy(byName.querySelector("button"), () => run(byName, { name, region, birth_year: year ? Number(year) : null }));
+      // A whole name is matched exactly; with a village or a birth year, names starting so.
+      const narrowed = Boolean(year) || (region && region.length >= 12);
+      const criteria = { name, region, birth_year: year ? Number(year) : null, name_match: narrowed ? "prefix" : "exact" };
+      await busy(byName.querySelector("button"), () => run(byName, criteria));
     });
     byHousehold.addEventListener("submit", async (event) => {
       event.preventDefault();
