@@ -17,7 +17,7 @@ from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend import web_security
+from backend import access_log, web_security
 from backend.audit.service import Actor, record
 from backend.config import Settings, get_settings
 from backend.db import make_engine, make_session_factory, unit_of_work
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     )
     app.state.settings = settings
     personal_data_keys.configure(personal_data_keys.source_of(settings))
+    access_log.install()
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     if not settings.tls_enabled:

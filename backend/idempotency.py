@@ -14,11 +14,12 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, utcnow
 from backend.errors import Conflict, invalid
+from backend.keys.fields import Encrypted
 from backend.orgs.service import Principal
 
 
@@ -33,7 +34,8 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(128))
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
-    response_json: Mapped[str] = mapped_column(Text)
+    # The first answer may carry personal data (a registered person): encrypted at rest.
+    response_json: Mapped[str] = mapped_column(Encrypted("idempotent_response"))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from backend.accounts import service
+from backend.audit.reads import record_person_read
 from backend.deps import DbSession, Requires
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
@@ -53,4 +54,5 @@ def statement(
 ) -> Any:
     """Opening balance, the year's entries by source, interest and closing balance."""
     result = service.statement(session=session, principal=principal, person_id=person_id, year=year)
+    record_person_read(session=session, actor=principal.actor, person_id=person_id, via="statement")
     return StatementOut(**asdict(result))

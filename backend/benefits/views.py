@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from backend.audit.reads import record_person_read
 from backend.benefits import applications, service, survival
 from backend.benefits.kiosk_views import router as kiosk_router
 from backend.benefits.schemas import (
@@ -173,6 +174,8 @@ def pension(person_id: int, session: DbSession, principal: Reader) -> PensionOut
         ComputationOut.model_validate(c)
         for c in service.computations(session=session, pension_id=found.id)
     ]
+    # Last: on PostgreSQL the audit chain's head stays locked until the commit.
+    record_person_read(session=session, actor=principal.actor, person_id=person_id, via="pension")
     return out
 
 

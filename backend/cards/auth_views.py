@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from backend.audit.reads import record_person_read
 from backend.cards import authentication, personalisation
 from backend.cards.schemas import (
     AnswerIn,
@@ -103,6 +104,14 @@ def authenticate(
             media_type="application/problem+json",
         )
     assert outcome.card is not None
+    if outcome.holder is not None:  # the card looked its holder up: one read of that person
+        record_person_read(
+            session=session,
+            actor=principal.actor,
+            person_id=outcome.card.person_id,
+            via="card",
+            detail={"card_id": outcome.card.id},
+        )
     out = AuthenticationOut(
         authentic=True,
         may_use=True,

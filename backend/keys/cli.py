@@ -11,7 +11,7 @@ from backend.cli import fail, session_factory
 from backend.config import get_settings
 from backend.db import unit_of_work
 from backend.errors import DomainError
-from backend.keys import service, stores
+from backend.keys import fields, service, stores
 from backend.keys.vault import KeyFamily
 
 keys_app = typer.Typer(help="社保卡主密钥（密钥仪式）", no_args_is_help=True)
@@ -73,3 +73,40 @@ def keys_kcv() -> None:
         typer.echo(
             f"{mark} {value.family.value:<5} v{value.version} {value.key_name:<14} {value.kcv}"
         )
+
+
+@keys_app.command("rotate-data-key")
+def keys_rotate_data_key() -> None:
+    """Make a new personal-data key version the one new values are encrypted with."""
+    try:
+        with unit_of_work(session_factory()) as session:
+            version = service.rotate_data_key(
+                session=session, settings=get_settings(), actor=Actor.system("key-ceremony")
+            )
+    except DomainError as e:
+        raise fail(e) from e
+    typer.echo(f"个人数据密钥已轮换为第{version}版")
+    typer.echo("请运行 xnb keys rewrap-personal-data，用新密钥重新加密已有数据")
+
+
+@keys_app.command("rewrap-personal-data")
+def keys_rewrap_personal_data(
+    chunk_rows: Annotated[int, typer.Option(min=100, help="每次提交的行数")] = 5000,
+) -> None:
+    """Re-encrypt every stored personal-data value under the active data key (streamed)."""
+
+    def progress(count: fields.RewrapCount) -> None:
+        typer.echo(f"  {count.table}：已读{count.rows_read}行，重新加密{count.values_rewrapped}项")
+
+    try:
+        counts = service.rewrap_personal_data(
+            factory=session_factory(),
+            actor=Actor.system("key-ceremony"),
+            chunk_rows=chunk_rows,
+            progress=progress,
+        )
+    except DomainError as e:
+        raise fail(e) from e
+    total = sum(c.values_rewrapped for c in counts)
+    version = fields.ring().active_version
+    typer.echo(f"完成：{len(counts)}张表，重新加密{total}项（现行第{version}版）")

@@ -6,12 +6,15 @@ the check values it produced (never the keys).
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.audit.service import Actor, record
 from backend.config import Settings
+from backend.db import unit_of_work
 from backend.errors import Conflict, PermissionDenied
-from backend.keys import stores
+from backend.keys import fields, stores
 from backend.keys.local import DEFAULT_SCRYPT_N
 from backend.keys.vault import KeyCheckValue, KeyFamily, KeyVault, VaultError
 
@@ -97,3 +100,53 @@ def check_values(*, session: Session, settings: Settings, actor: Actor) -> list[
         detail={"count": len(values)},
     )
     return values
+
+
+def rotate_data_key(*, session: Session, settings: Settings, actor: Actor) -> int:
+    """Add a personal-data key version and make it active (older ones keep decrypting)."""
+    try:
+        ring = fields.DataKeyRing.open(
+            settings.data_key_path, passphrase=settings.data_key_passphrase.get_secret_value()
+        )
+    except VaultError as exc:
+        raise Conflict(detail=str(exc), code="data_keys_unavailable") from exc
+    version = ring.rotate()
+    fields.use(ring)
+    record(
+        session=session,
+        actor=actor,
+        action="keys.data_rotate",
+        object_type="data_keys",
+        detail={"version": version, "versions": ring.versions},
+    )
+    return version
+
+
+def rewrap_personal_data(
+    *,
+    factory: sessionmaker[Session],
+    actor: Actor,
+    chunk_rows: int = 5000,
+    progress: Callable[[fields.RewrapCount], None] | None = None,
+) -> list[fields.RewrapCount]:
+    """Re-encrypt stored personal data under the active data key; the run is audited."""
+    from backend.models import Base  # every table: this is a root-level maintenance step
+
+    try:
+        counts = fields.rewrap(
+            factory=factory, metadata=Base.metadata, chunk_rows=chunk_rows, progress=progress
+        )
+    except VaultError as exc:
+        raise Conflict(detail=str(exc), code="data_keys_unavailable") from exc
+    with unit_of_work(factory) as session:
+        record(
+            session=session,
+            actor=actor,
+            action="keys.data_rewrap",
+            object_type="data_keys",
+            detail={
+                "version": fields.ring().active_version,
+                "tables": {c.table: c.values_rewrapped for c in counts},
+            },
+        )
+    return counts

@@ -508,7 +508,7 @@ def get_household(
 ) -> HouseholdDetail:
     """One household of the scope with its members and their relationship to the head."""
     return HouseholdDetail.model_validate(
-        service.get_household(session=session, principal=principal, household_id=household_id)
+        service.read_household(session=session, principal=principal, household_id=household_id)
     )
 
 

@@ -33,6 +33,7 @@ from backend.registry.service.households import (
     create_household,
     get_household,
     list_households,
+    read_household,
     remove_member,
 )
 from backend.registry.service.persons import (
@@ -67,6 +68,7 @@ __all__ = [
     "list_changes",
     "list_enrolments",
     "list_households",
+    "read_household",
     "read_person",
     "reject_change",
     "remove_member",

@@ -90,6 +90,9 @@ def get_person(*, session: Session, principal: Principal, person_id: int) -> Per
 def read_person(*, session: Session, principal: Principal, person_id: int, via: str) -> Person:
     """``get_person`` for a view that shows the person's data: the read is audited."""
     person = get_person(session=session, principal=principal, person_id=person_id)
+    # What the detail shows is loaded first: on PostgreSQL the audit append locks the
+    # chain's head until the commit, so it comes last.
+    _ = (person.household, person.enrolments, person.changes)
     record_person_read(session=session, actor=principal.actor, person_id=person.id, via=via)
     return person
 

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend.audit.reads import record_person_read
 from backend.db import utcnow
 from backend.errors import Conflict, FieldError, NotFound, invalid
 from backend.orgs.service import Principal, get_in_scope
@@ -28,6 +29,20 @@ def get_household(*, session: Session, principal: Principal, household_id: int) 
         detail=f"户{household_id}不存在",
         code="household_not_found",
     )
+
+
+def read_household(*, session: Session, principal: Principal, household_id: int) -> Household:
+    """``get_household`` for a view that shows the members: one audited read per member."""
+    household = get_household(session=session, principal=principal, household_id=household_id)
+    for member in household.members:
+        record_person_read(
+            session=session,
+            actor=principal.actor,
+            person_id=member.id,
+            via="household",
+            detail={"household_id": household.id},
+        )
+    return household
 
 
 def _insert_household(
