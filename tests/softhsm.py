@@ -79,3 +79,15 @@ def hsm_settings(settings: Settings, token: TokenConfig, pin_file: Path) -> Sett
             "pkcs11_pin_file": pin_file,
         }
     )
+
+
+def store_settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Settings:
+    """Test settings on the file stores (``request.param == "file"``) or a fresh token."""
+    settings = Settings(env="test", database_url=database_url)
+    if request.param == "file":
+        return settings
+    return hsm_settings(settings, request.getfixturevalue("hsm_token"), tmp_path / "pin")
+
+
+#: Parameters of a fixture that runs a test on both stores (the HSM one marked ``hsm``).
+STORES = ["file", pytest.param("pkcs11", marks=pytest.mark.hsm)]

@@ -20,7 +20,13 @@ from backend.db import make_engine, make_session_factory, unit_of_work
 from backend.errors import DomainError
 from backend.orgs.service import get_office_by_code
 from backend.pki import service
-from backend.pki.keystore import ALGORITHMS, DatabaseKeyStore, FileKeyStore, new_private_key
+from backend.pki.keystore import (
+    ALGORITHMS,
+    FileKeyStore,
+    KeyStore,
+    ca_key_store,
+    new_private_key,
+)
 
 ca_app = typer.Typer(help="证书认证中心（CA）", no_args_is_help=True)
 cert_app = typer.Typer(help="证书签发、清单与吊销", no_args_is_help=True)
@@ -37,30 +43,81 @@ def _factory() -> sessionmaker[Session]:
     return make_session_factory(make_engine(get_settings().database_url))
 
 
+_ROOT_DIR_HELP = "根CA私钥目录（离线介质）；配置了硬件密码模块时省略则根CA私钥在令牌中"
+
+
+def _root_keys(session: Session, root_dir: Path | None, passphrase: str | None) -> KeyStore:
+    # The root's key: an encrypted file on offline media, or (XNB_KEY_STORE=pkcs11 and no
+    # directory given) the HSM token, brought online for the ceremony only.
+    if root_dir is not None:
+        return FileKeyStore(root_dir, passphrase or getpass.getpass("根CA私钥口令: "))
+    settings = get_settings()
+    if settings.key_store != "pkcs11":
+        raise typer.BadParameter("需要 --root-dir（根CA私钥所在的离线介质）")
+    return ca_key_store(session, settings)
+
+
 @ca_app.command("init")
 def ca_init(
-    root_dir: Annotated[Path, typer.Option(help="根CA私钥目录（离线介质）")],
+    root_dir: Annotated[Path | None, typer.Option(help=_ROOT_DIR_HELP)] = None,
     province: Annotated[str, typer.Option(help="省级区划代码（2位）")] = "65",
     algorithm: Annotated[str, typer.Option(help=f"密钥算法：{', '.join(ALGORITHMS)}")] = "ec-p256",
     root_passphrase: Annotated[
         str | None, typer.Option(help="根CA私钥口令（省略则交互输入）")
     ] = None,
 ) -> None:
-    """The key ceremony: create the root (key to ``root_dir``) and the issuing CA."""
+    """The key ceremony: create the root (key to ``root_dir`` or the HSM) and the issuing CA."""
     settings = get_settings()
-    secret = root_passphrase or getpass.getpass("根CA私钥口令: ")
     try:
         with unit_of_work(_factory()) as session:
             root, issuing = service.init_hierarchy(
                 session=session,
-                keys=DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value()),
-                root_keys=FileKeyStore(root_dir, secret),
+                keys=ca_key_store(session, settings),
+                root_keys=_root_keys(session, root_dir, root_passphrase),
                 settings=settings,
                 province_code=province,
                 algorithm=algorithm,
                 actor=Actor.system(),
             )
             typer.echo(f"根CA {root.serial}，签发CA {issuing.serial}（{algorithm}）已建立")
+    except DomainError as e:
+        raise _fail(e) from e
+
+
+@ca_app.command("rotate-issuing")
+def ca_rotate_issuing(
+    root_dir: Annotated[Path | None, typer.Option(help=_ROOT_DIR_HELP)] = None,
+    root_passphrase: Annotated[
+        str | None, typer.Option(help="根CA私钥口令（省略则交互输入）")
+    ] = None,
+) -> None:
+    """A new issuing CA under the root; the old one stays valid until ``retire-issuing``."""
+    settings = get_settings()
+    try:
+        with unit_of_work(_factory()) as session:
+            row = service.rotate_issuing_ca(
+                session=session,
+                keys=ca_key_store(session, settings),
+                root_keys=_root_keys(session, root_dir, root_passphrase),
+                settings=settings,
+                actor=Actor.system("key-ceremony"),
+            )
+            typer.echo(f"新签发CA {row.serial} 已建立；新证书由它签发，旧签发CA仍有效直至停用")
+    except DomainError as e:
+        raise _fail(e) from e
+
+
+@ca_app.command("retire-issuing")
+def ca_retire_issuing(
+    serial: Annotated[str, typer.Argument(help="要停用的旧签发CA序列号")],
+) -> None:
+    """End the overlap: the old issuing CA leaves the chain and its certificates are refused."""
+    try:
+        with unit_of_work(_factory()) as session:
+            service.retire_issuing_ca(
+                session=session, serial=serial, actor=Actor.system("key-ceremony")
+            )
+        typer.echo(f"签发CA {serial} 已停用；请重新导出证书链（xnb ca export）")
     except DomainError as e:
         raise _fail(e) from e
 
@@ -72,7 +129,7 @@ def ca_crl() -> None:
     settings = get_settings()
     try:
         with unit_of_work(_factory()) as session:
-            keys = DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value())
+            keys = ca_key_store(session, settings)
             crl = service.generate_crl(session=session, keys=keys, settings=settings)
             typer.echo(
                 f"CRL 第 {crl.number} 号已发布，下次更新 {crl.next_update:%Y-%m-%d %H:%M} UTC"
@@ -102,7 +159,7 @@ def ca_server_cert(
     key = new_private_key("ec-p256")
     try:
         with unit_of_work(_factory()) as session:
-            keys = DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value())
+            keys = ca_key_store(session, settings)
             row = service.issue_server_certificate(
                 session=session,
                 keys=keys,
@@ -164,7 +221,7 @@ def cert_revoke(
     settings = get_settings()
     try:
         with unit_of_work(_factory()) as session:
-            keys = DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value())
+            keys = ca_key_store(session, settings)
             row = service.get_certificate(session=session, principal=None, serial=serial)
             service.revoke(
                 session=session,

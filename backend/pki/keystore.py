@@ -1,10 +1,12 @@
-"""Where CA private keys live: behind a small interface a PKCS#11 HSM can implement later.
+"""Where CA private keys live: behind a small interface, in the database or the HSM.
 
 Keys are PKCS#8, encrypted with ``BestAvailableEncryption`` under a passphrase from
 the settings (issuing CA, in the database) or typed at the ceremony (the offline
 root, in a directory that is meant to leave the server). Decrypted keys are kept
 in process memory, keyed by the hash of their encrypted form: decryption is a
-deliberately slow key derivation, too slow to run per OCSP response.
+deliberately slow key derivation, too slow to run per OCSP response. With
+``XNB_KEY_STORE=pkcs11`` the keys are in the token instead
+(:mod:`backend.pki.keystore_pkcs11`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.config import Settings
 from backend.errors import Conflict, InvalidInput, NotFound
+from backend.pki.keystore_pkcs11 import Pkcs11KeyStore
 from backend.pki.models import CaKey
 
 ALGORITHMS = ("ec-p256", "rsa-2048", "rsa-3072")
@@ -127,3 +131,10 @@ class FileKeyStore:
         if not path.exists():
             raise NotFound(detail=f"密钥文件 {path} 不存在", code="ca_missing")
         return _decrypt(path.read_text(), self._passphrase)
+
+
+def ca_key_store(session: Session, settings: Settings) -> KeyStore:
+    """The configured store of the online CA's keys: encrypted in the database, or the HSM."""
+    if settings.key_store == "pkcs11":
+        return Pkcs11KeyStore.from_settings(settings)
+    return DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value())

@@ -15,7 +15,7 @@ from backend.audit.service import Actor
 from backend.config import Settings
 from backend.db import unit_of_work
 from backend.pki import service as pki
-from backend.pki.keystore import DatabaseKeyStore, FileKeyStore
+from backend.pki.keystore import FileKeyStore, KeyStore, ca_key_store
 from tests.conftest import World
 from xnb_client import make_csr, new_private_key, private_key_pem
 from xnb_client.keys import PrivateKey
@@ -23,13 +23,20 @@ from xnb_client.keys import PrivateKey
 ROOT_PASSPHRASE = "root-ceremony-passphrase"
 
 
+def root_key_store(session: Session, settings: Settings, root_dir: Path) -> KeyStore:
+    """The root's keys: offline files with the file stores, the token with the HSM."""
+    if settings.key_store == "pkcs11":
+        return ca_key_store(session, settings)
+    return FileKeyStore(root_dir, ROOT_PASSPHRASE)
+
+
 def init_ca(session_factory: sessionmaker[Session], settings: Settings, root_dir: Path) -> str:
-    """Run the key ceremony; return the CA chain PEM."""
+    """Run the key ceremony (on the configured store); return the CA chain PEM."""
     with unit_of_work(session_factory) as s:
         pki.init_hierarchy(
             session=s,
-            keys=DatabaseKeyStore(s, settings.pki_passphrase.get_secret_value()),
-            root_keys=FileKeyStore(root_dir, ROOT_PASSPHRASE),
+            keys=ca_key_store(s, settings),
+            root_keys=root_key_store(s, settings, root_dir),
             settings=settings,
             province_code="65",
             actor=Actor.system(),

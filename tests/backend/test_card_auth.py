@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.audit.models import AuditRecord
 from backend.cards.models import CardChallenge
 from backend.db import utcnow
-from backend.keys import LocalKeyVault
+from backend.keys import KeyVault, LocalKeyVault
+from backend.keys.pkcs11 import Pkcs11KeyVault
+from backend.keys.pkcs11_token import TokenConfig, token_for
 from card_services import (
     CardClient,
     MasterKeys,
@@ -32,26 +34,32 @@ from card_services.demo import DEMO_PIN, demo_blank_card, demo_personalisation_d
 from card_services.errors import PinBlockedError, PinWrongError
 from tests.backend.card_support import add_card, add_person, id_number_of
 from tests.conftest import World
+from tests.softhsm import STORES
 
 _serials = iter(range(200, 10_000))
 
 
-@pytest.fixture
-def vault(world: World, tmp_path: Path) -> LocalKeyVault:
-    """A demo-key vault put into the running application."""
-    opened = LocalKeyVault.create(
-        tmp_path / "vault.json",
-        passphrase="test vault passphrase",
-        province_code="65",
-        demo_keys=True,
-        scrypt_n=2**10,
-    )
+@pytest.fixture(params=STORES)
+def vault(request: pytest.FixtureRequest, world: World, tmp_path: Path) -> KeyVault:
+    """A demo-key vault put into the running application: the sealed file, or the HSM."""
+    opened: KeyVault
+    if request.param == "file":
+        opened = LocalKeyVault.create(
+            tmp_path / "vault.json",
+            passphrase="test vault passphrase",
+            province_code="65",
+            demo_keys=True,
+            scrypt_n=2**10,
+        )
+    else:
+        token: TokenConfig = request.getfixturevalue("hsm_token")
+        opened = Pkcs11KeyVault.create(token_for(token), province_code="65", demo_keys=True)
     world.client.app.state.key_vault = opened  # type: ignore[attr-defined]
     return opened
 
 
 def virtual_card(
-    vault: LocalKeyVault,
+    vault: KeyVault,
     session_factory: sessionmaker[Session],
     *,
     state: str = "active",

@@ -26,7 +26,7 @@ from backend.db import unit_of_work, utcnow
 from backend.pki import login as pki_login
 from backend.pki import profiles
 from backend.pki import service as pki
-from backend.pki.keystore import DatabaseKeyStore
+from backend.pki.keystore import DatabaseKeyStore, ca_key_store
 from backend.pki.models import EnrolmentToken
 from backend.pki.service.issuance import _sign
 from backend.pki.service.ocsp import OcspAnswer, ResponseCache, _Cached
@@ -38,7 +38,14 @@ from tests.backend.pki_support import (
     with_client_certificate,
 )
 from tests.conftest import PASSWORD, World
+from tests.softhsm import STORES, store_settings
 from xnb_client import challenge_message, make_csr, new_private_key, sign_challenge
+
+
+@pytest.fixture(params=STORES)
+def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Settings:
+    """Every CA test runs with its keys in the database and again in a SoftHSM2 token."""
+    return store_settings(request, database_url, tmp_path)
 
 
 @pytest.fixture
@@ -368,7 +375,7 @@ def test_scheduled_crl_increments_its_number(
     chain: str, session_factory: sessionmaker[Session], settings: Settings
 ):
     with unit_of_work(session_factory) as s:
-        keys = DatabaseKeyStore(s, settings.pki_passphrase.get_secret_value())
+        keys = ca_key_store(s, settings)
         assert pki.generate_crl(session=s, keys=keys, settings=settings).number == 2
 
 
@@ -429,7 +436,7 @@ def test_revocation_by_another_process_reaches_a_cached_ocsp_answer_at_once(
     with unit_of_work(session_factory) as s:
         pki.revoke(
             session=s,
-            keys=DatabaseKeyStore(s, settings.pki_passphrase.get_secret_value()),
+            keys=ca_key_store(s, settings),
             settings=settings,
             certificate=pki.get_certificate(session=s, principal=None, serial=issued.serial),
             reason="superseded",

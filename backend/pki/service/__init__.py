@@ -39,9 +39,10 @@ from backend.pki.service.ca import (
     chain_pem,
     fingerprint,
     issuing_ca,
+    issuing_cas,
     load_certificate,
 )
-from backend.pki.service.ceremony import init_hierarchy
+from backend.pki.service.ceremony import init_hierarchy, retire_issuing_ca, rotate_issuing_ca
 from backend.pki.service.csr import check_request, parse_csr
 from backend.pki.service.enrolment import (
     DEVICE_KINDS,
@@ -98,6 +99,7 @@ __all__ = [
     "issue_enrolment_token",
     "issue_server_certificate",
     "issuing_ca",
+    "issuing_cas",
     "latest_crl",
     "load_certificate",
     "ocsp_answer",
@@ -106,7 +108,9 @@ __all__ = [
     "register_bank",
     "register_device",
     "renew",
+    "retire_issuing_ca",
     "revoke",
+    "rotate_issuing_ca",
     "search",
     "server_holder",
     "submit_request",

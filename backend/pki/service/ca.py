@@ -46,8 +46,22 @@ def issuing_ca(*, session: Session) -> Certificate:
     return row
 
 
+def issuing_cas(*, session: Session) -> list[Certificate]:
+    """Every valid issuing CA, newest first: two during an issuing-CA rotation's overlap."""
+    return list(
+        session.scalars(
+            select(Certificate)
+            .where(Certificate.profile == "issuing_ca", Certificate.state == "valid")
+            .order_by(Certificate.id.desc())
+        )
+    )
+
+
 def chain_pem(*, session: Session) -> str:
-    """The issuing CA followed by its root, PEM (what relying parties trust)."""
-    ca = issuing_ca(session=session)
-    root = session.get(Certificate, ca.issuer_id) if ca.issuer_id else None
-    return ca.pem + (root.pem if root else "")
+    """The valid issuing CAs (newest first) followed by their root, PEM: what relying parties
+    and the mutual-TLS listener trust (both issuing CAs while a rotation overlaps)."""
+    cas = issuing_cas(session=session)
+    if not cas:
+        issuing_ca(session=session)  # raises the usual ca_missing
+    root = session.get(Certificate, cas[0].issuer_id) if cas[0].issuer_id else None
+    return "".join(ca.pem for ca in cas) + (root.pem if root else "")

@@ -14,7 +14,7 @@ from backend.db import utcnow
 from backend.orgs.models import Operator
 from backend.pki.models import BankPartner, Certificate, Device
 from backend.pki.service._shared import _refused
-from backend.pki.service.ca import fingerprint, issuing_ca, load_certificate
+from backend.pki.service.ca import fingerprint, issuing_ca, issuing_cas, load_certificate
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ def check_presented(
         raise _refused(
             f"证书 {row.serial} 已吊销（{row.revocation_reason}）", "certificate_revoked"
         )
+    issuer = session.get(Certificate, row.issuer_id) if row.issuer_id else None
+    if issuer is not None and issuer.state != "valid":
+        raise _refused(f"证书 {row.serial} 的签发CA已停用", "certificate_issuer_retired")
     if row.not_before > now:
         raise _refused(f"证书 {row.serial} 尚未生效", "certificate_not_yet_valid")
     if row.not_after <= now:
@@ -90,9 +93,13 @@ def identify(*, session: Session, certificate: x509.Certificate) -> ClientIdenti
 
 
 def verify_issued(*, session: Session, certificate: x509.Certificate) -> None:
-    """Refuse a certificate whose signature is not the current issuing CA's."""
-    ca_cert = load_certificate(issuing_ca(session=session))
-    try:
-        certificate.verify_directly_issued_by(ca_cert)
-    except (ValueError, TypeError, InvalidSignature) as exc:
-        raise _refused("证书不是本CA签发的", "certificate_foreign_ca") from exc
+    """Refuse a certificate whose signature is not that of a valid issuing CA (two during a
+    rotation's overlap)."""
+    issuing_ca(session=session)  # none at all: the usual ca_missing
+    for ca_row in issuing_cas(session=session):
+        try:
+            certificate.verify_directly_issued_by(load_certificate(ca_row))
+            return
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+    raise _refused("证书不是本CA签发的", "certificate_foreign_ca")

@@ -30,7 +30,7 @@ from backend.db import utcnow
 from backend.pki.keystore import KeyStore
 from backend.pki.models import Certificate
 from backend.pki.service._shared import _serial_hex
-from backend.pki.service.ca import ISSUING_KEY_LABEL, issuing_ca, load_certificate
+from backend.pki.service.ca import ISSUING_KEY_LABEL, issuing_ca, issuing_cas, load_certificate
 from backend.pki.service.revocation import REVOCATION_REASONS
 
 # How long a response is valid (its nextUpdate), and how long before that the cache stops
@@ -160,17 +160,20 @@ def ocsp_answer(
         if _status(state) == cached.status:
             return cached.answer
 
-    ca_row = issuing_ca(session=session)
-    ca_cert = load_certificate(ca_row)
-
     def digest(data: bytes) -> bytes:
         h = hashes.Hash(algorithm())
         h.update(data)
         return h.finalize()
 
-    if request.issuer_key_hash != digest(_key_bits(ca_cert.public_key())) or (
-        request.issuer_name_hash != digest(ca_cert.subject.public_bytes())
-    ):
+    # Each valid issuing CA answers for its own certificates (two during a rotation).
+    issuing_ca(session=session)  # none at all: the usual ca_missing
+    for ca_row in issuing_cas(session=session):
+        ca_cert = load_certificate(ca_row)
+        if request.issuer_key_hash == digest(_key_bits(ca_cert.public_key())) and (
+            request.issuer_name_hash == digest(ca_cert.subject.public_bytes())
+        ):
+            break
+    else:
         return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
     row = session.scalar(
         select(Certificate).where(

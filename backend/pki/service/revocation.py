@@ -75,15 +75,18 @@ def revoke(
         object_id=certificate.id,
         detail={"serial": certificate.serial, "holder": certificate.holder, "reason": reason},
     )
-    generate_crl(session=session, keys=keys, settings=settings)
+    issuer = session.get(Certificate, certificate.issuer_id) if certificate.issuer_id else None
+    generate_crl(session=session, keys=keys, settings=settings, issuer=issuer)
     return certificate
 
 
-def generate_crl(*, session: Session, keys: KeyStore, settings: Settings) -> Crl:
-    """Sign and store a new CRL of the issuing CA (on revocation, when the newest ages, by
-    hand)."""
+def generate_crl(
+    *, session: Session, keys: KeyStore, settings: Settings, issuer: Certificate | None = None
+) -> Crl:
+    """Sign and store a new CRL of an issuing CA, the current one unless ``issuer`` is given
+    (on revocation, when the newest ages, by hand)."""
     _serialise_publication(session)
-    ca_row = issuing_ca(session=session)
+    ca_row = issuer or issuing_ca(session=session)
     ca_cert = load_certificate(ca_row)
     ca_key = keys.signing_key(label=ca_row.key_label or ISSUING_KEY_LABEL)
     number = (

@@ -10,7 +10,7 @@ from backend.deps import AppSettings, DbSession, Requires
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 from backend.pki import service
-from backend.pki.keystore import DatabaseKeyStore
+from backend.pki.keystore import KeyStore, ca_key_store
 from backend.pki.models import Certificate
 from backend.pki.schemas import IssuedOut
 
@@ -18,11 +18,11 @@ CertReader = Annotated[Principal, Depends(Requires(Permission.CERT_READ))]
 CertManager = Annotated[Principal, Depends(Requires(Permission.CERT_MANAGE))]
 
 
-def _keys(session: DbSession, settings: AppSettings) -> DatabaseKeyStore:
-    return DatabaseKeyStore(session, settings.pki_passphrase.get_secret_value())
+def _keys(session: DbSession, settings: AppSettings) -> KeyStore:
+    return ca_key_store(session, settings)
 
 
-CaKeys = Annotated[DatabaseKeyStore, Depends(_keys)]
+CaKeys = Annotated[KeyStore, Depends(_keys)]
 
 
 def _issued(session: DbSession, row: Certificate) -> IssuedOut:
