@@ -14,6 +14,7 @@ from backend.audit.service import Actor
 from backend.benefits.models import Pension
 from backend.config import Settings
 from backend.db import unit_of_work
+from backend.demo_cards import DemoCard, issue_demo_cards
 from backend.demo_payroll import (
     DIED_ON,
     FIRST_MONTH,
@@ -23,6 +24,8 @@ from backend.demo_payroll import (
     pay_first_month,
 )
 from backend.demo_pensions import Echo, award_pensions, print_computation
+from backend.keys.stores import create_configured
+from backend.keys.vault import KeyVault
 from backend.ledger import service as ledger
 from backend.ledger.cli import print_check
 from backend.orgs import service as orgs
@@ -65,6 +68,7 @@ DEMO_OPERATORS = [
     DemoOperator("reviewer_county", "马强（县复核员）", Role.REVIEWER, "654226-SB"),
     DemoOperator("admin_county", "巴特尔（县级管理员）", Role.COUNTY_ADMIN, "654226-SB"),
     DemoOperator("admin_province", "王芳（省级管理员）", Role.PROVINCE_ADMIN, "65-SB"),
+    DemoOperator("card_centre", "古丽（制卡中心）", Role.CARD_CENTRE, "65-SB"),
     DemoOperator("sysadmin", "系统管理员", Role.SYSTEM_ADMIN, "65-SB"),
     DemoOperator("secadmin", "安全管理员", Role.SECURITY_ADMIN, "65-SB"),
     DemoOperator("auditor", "审计管理员", Role.AUDIT_ADMIN, "65-SB"),
@@ -169,6 +173,7 @@ class PreparedDemo:
     settings: Settings
     database: Path
     password: str
+    cards: list[DemoCard]
 
 
 def prepare_demo(*, residents: int, seed: int) -> PreparedDemo:
@@ -205,5 +210,18 @@ def prepare_demo(*, residents: int, seed: int) -> PreparedDemo:
     pension_story(
         factory=factory, county=DEMO_COUNTY, seed=seed, var_dir=database.parent, echo=typer.echo
     )
+    typer.echo("社保卡：申领、制卡、个人化（演示密钥）、发放、启用 …")
+    cards = issue_demo_cards(factory=factory, vault=_demo_vault(settings))
+    for card in cards:
+        typer.echo(f"  {card.label:<12} {card.role}  {card.name}  卡号 {card.card_number}")
     engine.dispose()
-    return PreparedDemo(settings=settings, database=database, password=password)
+    return PreparedDemo(settings=settings, database=database, password=password, cards=cards)
+
+
+def _demo_vault(settings: Settings) -> KeyVault:
+    """A fresh card key vault holding the public DEMO keys (never for production)."""
+    if settings.key_store != "file":
+        raise ValueError("the demo makes its own file key vault (key_store = file)")
+    settings.card_vault_path.unlink(missing_ok=True)
+    settings.card_vault_path.parent.mkdir(parents=True, exist_ok=True)
+    return create_configured(settings, province_code="65", demo_keys=True, scrypt_n=2**12)

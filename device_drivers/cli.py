@@ -93,7 +93,11 @@ def _send(command: str, port: int) -> None:
             sock.sendall(command.encode() + b"\n")
             reply = sock.makefile("rb").readline()
     except OSError as exc:
-        typer.echo(f"no card emulator on 127.0.0.1:{port} ({exc})", err=True)
+        typer.echo(
+            f"127.0.0.1:{port} 上没有运行的虚拟卡或演示设备"
+            f"（先运行 xnb demo 或 xnb card emulate）：{exc}",
+            err=True,
+        )
         raise typer.Exit(2) from exc
     typer.echo(reply.decode().strip())
     if not json.loads(reply).get("ok"):
@@ -123,6 +127,30 @@ def remove_card(
 ) -> None:
     """Remove the card from a vpcd slot of the running emulator."""
     _send(f"remove {slot}", control_port)
+
+
+idcard_app = typer.Typer(help="身份证：演示工作台的模拟身份证阅读器", no_args_is_help=True)
+
+
+@idcard_app.command("list")
+def list_id_cards(control_port: ControlPortOption = CONTROL_PORT) -> None:
+    """The demo's ID cards and the one on the scanner."""
+    _send("idcard list", control_port)
+
+
+@idcard_app.command("place")
+def place_id_card(
+    label: Annotated[str, typer.Argument(help="身份证标签，如 pensioner-1")],
+    control_port: ControlPortOption = CONTROL_PORT,
+) -> None:
+    """Put an ID card of the demo on the scanner of the demo's counter agent."""
+    _send(f"idcard place {label}", control_port)
+
+
+@idcard_app.command("lift")
+def lift_id_card(control_port: ControlPortOption = CONTROL_PORT) -> None:
+    """Take the ID card off the scanner."""
+    _send("idcard lift", control_port)
 
 
 @card_app.command("read")

@@ -43,6 +43,7 @@ from device_drivers.printer import PrinterError
 from terminal_agent import __version__
 from terminal_agent.agent import Agent, AgentProblem
 from terminal_agent.outbox import BackendUnreachableError, OutboxError
+from terminal_agent.pin_reset import PinResetRequest, pin_entry_of, reset_pin
 from terminal_agent.printing import PrintRequest
 from terminal_agent.sessions import (
     EVENTS_PROTOCOL,
@@ -347,6 +348,16 @@ def create_api(agent: Agent) -> FastAPI:
     @app.post("/v1/idcard/read", summary="读居民身份证")
     def idcard_read() -> dict[str, Any]:
         return agent.read_id_card()
+
+    @app.get("/v1/card/pin-entry", summary="新密码由谁输入：读卡器密码键盘或页面")
+    def card_pin_entry() -> dict[str, Any]:
+        return {"entry": pin_entry_of(agent)}
+
+    @app.post("/v1/card/pin-reset", summary="柜面重置社保卡密码（后台解锁指令写入卡片并验证）")
+    def card_pin_reset(
+        body: PinResetRequest, authorization: Authorization = None, key: IdempotencyKey = None
+    ) -> dict[str, Any]:
+        return reset_pin(agent, body, authorization=authorization, idempotency_key=key)
 
     @app.post("/v1/print/receipt", summary="打印收据（含签名令牌二维码）")
     def print_receipt(

@@ -22,6 +22,12 @@ from typing import Any
 import httpx
 import uvicorn
 
+from card_services.virtual_card import CardState
+from device_drivers.card_emulator import CardDeck
+from device_drivers.card_reader import SimulatedCardReader
+from device_drivers.cli import CONTROL_PORT
+from device_drivers.demo_devices import DemoDevices
+from device_drivers.id_scanner import IdCard
 from device_drivers.printer import decode_escpos
 from device_drivers.printer.preview import save_preview
 from terminal_agent.agent import bootstrap
@@ -172,3 +178,70 @@ def run_counter_demo(
         server.should_exit = True
         thread.join(timeout=10)
         agent.close()
+
+
+class CounterAgent:
+    """The demo's counter agent, left running for the desk: devices the user controls with
+    ``xnb card insert …`` / ``xnb idcard place …`` (``device_drivers.demo_devices``)."""
+
+    def __init__(
+        self,
+        backend_url: str,
+        var_dir: Path,
+        *,
+        chips: dict[str, CardState],
+        id_cards: dict[str, IdCard],
+        port: int = 17800,
+        control_port: int = CONTROL_PORT,
+    ) -> None:
+        deck_dir = var_dir / "cards"
+        deck_dir.mkdir(parents=True, exist_ok=True)
+        deck = CardDeck(deck_dir, slots=0)
+        for state in chips.values():
+            deck.add(state, replace=True)
+        self.pairing = secrets.token_urlsafe(24)
+        self.config = parse_config(
+            {
+                "port": port,
+                "device_id": "demo-counter",
+                "backend_url": backend_url,
+                "pairing_token": self.pairing,
+                # The cards were issued by the backend under its vault's keys: a production
+                # setting, the workstation holds no card key.
+                "card_reader": {"kind": "simulator", "simulator_cards": []},
+                "id_scanner": {"kind": "simulator", "profile": "simulator", "simulator_card": None},
+                "printer": {"kind": "capture", "port": 0, "status_poll_seconds": 0},
+                "outbox": {"path": str(var_dir / "agent" / "outbox.db")},
+                "log": {"path": str(var_dir / "agent" / "agent.log")},
+            }
+        )
+        (var_dir / "agent").mkdir(parents=True, exist_ok=True)
+        self.agent = bootstrap(self.config)
+        reader = self.agent.device("card_reader").driver
+        assert isinstance(reader, SimulatedCardReader)
+        assert self.agent.scanner_simulator is not None
+        self.devices = DemoDevices(
+            deck=deck,
+            reader=reader,
+            scanner=self.agent.scanner_simulator,
+            id_cards=id_cards,
+            capture=self.agent.capture,
+            receipts_dir=var_dir / "receipts",
+        )
+        self.devices.serve(control_port)
+        self.agent.start()
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_api(self.agent), host="127.0.0.1", port=port, log_config=None)
+        )
+        self.thread = threading.Thread(target=self.server.run, name="demo-agent", daemon=True)
+        self.thread.start()
+        while not self.server.started and self.thread.is_alive():
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        """Stop the API, the devices and the agent."""
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.devices.close()
+        self.agent.close()

@@ -150,6 +150,7 @@ POST   /api/v1/cards/authentications                              clerk    404  
 POST   /api/v1/cards/{card_id}/external-authenticate              clerk    ok   404  404  ok   403  401  401  ok   401
 POST   /api/v1/cards/external-authentications                     clerk    ok   404  404  ok   403  401  401  ok   401
 POST   /api/v1/cards/{card_id}/pin-reset                          clerk    ok   404  404  ok   403  401  401  403  401
+POST   /api/v1/cards/{card_id}/pin-reset/result                   clerk    ok   404  404  ok   403  401  401  403  401
 POST   /api/v1/cards/{card_id}/personalisation                    clerk    403  403  403  403  403  401  401  ok   401
 POST   /api/v1/cards/{card_id}/personalisation/result             clerk    403  403  403  403  403  401  401  ok   401
 GET    /api/v1/policy/versions                                    clerk    ok   ok   ok   ok   ok   401  401  ok   401
@@ -304,6 +305,11 @@ BODIES: dict[str, Callable[[Seeded], Any]] = {
     "POST /api/v1/cards/external-authentications": _a(
         identification_code="identification_code", challenge=HEX8
     ),
+    "POST /api/v1/cards/{card_id}/pin-reset/result": lambda s: {
+        "card_answer": "9000",
+        "verified": True,
+        "entry": "keyboard",
+    },
     "POST /api/v1/cards/{card_id}/pin-reset": lambda s: {
         "challenge": HEX8,
         "id_number": s.id_numbers["A"],

@@ -6,6 +6,7 @@ against each other, against the files it wrote and against the database it left 
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -65,7 +66,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "xnb", "demo", "--no-serve", "--port", str(_free_port())],
+        [
+            *(sys.executable, "-m", "xnb", "demo", "--no-serve", "--port", str(_free_port())),
+            *("--agent-port", str(_free_port()), "--control-port", str(_free_port())),
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -164,3 +168,24 @@ def test_demo_death_list_suspends_and_confirmation_settles_the_overpayment(demo:
         "SELECT c.status, p.status, p.end_month FROM death_cases c"
         " JOIN pensions p ON p.id = c.pension_id"
     ) == [("confirmed", "terminated", "2026-05-01")]
+
+
+def test_demo_issues_cards_through_the_lifecycle_and_leaves_a_deck_for_the_desk(demo: Demo):
+    """Named pensioners and residents hold active cards made by the card centre from the
+    backend's vault; their chips are in the deck the desk's agent reads, with ID cards,
+    and the tour names the commands that put them in the reader."""
+    labels = ["pensioner-1", "pensioner-2", "resident-1", "resident-2"]
+    for label in labels:
+        line = demo.one(rf"^  {label}\s+(养老金领取人|参保缴费人)\s+\S+\s+卡号 (D\d{{8}})$")
+        (state,) = demo.query("SELECT state FROM cards WHERE card_number = :n", n=line.group(2))[0]
+        assert state == "active"
+        chip = json.loads((demo.var / "cards" / f"{label}.json").read_text(encoding="utf-8"))
+        assert chip["lifecycle"] == "personalised" and chip["label"] == label
+    events = demo.query("SELECT action, count(*) FROM card_events GROUP BY action ORDER BY action")
+    assert dict(events) == {
+        "activate": 4, "apply": 4, "issue": 4, "personalise": 4, "produce": 4,
+        "start_production": 4,
+    }  # fmt: skip
+    assert "xnb card insert pensioner-1" in demo.out
+    assert "xnb idcard place pensioner-1" in demo.out
+    assert "/desk/" in demo.out
