@@ -9,10 +9,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
-from backend.deps import CurrentPrincipal, Requires
+from backend.deps import CurrentPrincipal, DbSession, Requires
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
+from backend.pki.models import BankPartner
 from backend.registry.codes import ENROLMENT_STATUS_LABELS, ETHNICITIES, GENDERS, RELATIONSHIPS
 from backend.registry.eligibility import check_eligibility, load_rules
 
@@ -27,21 +29,25 @@ class CodeTablesOut(BaseModel):
     relationship: dict[str, str]
     gender: dict[str, str]
     enrolment_status: dict[str, str]
+    bank: dict[str, str]
 
 
 @router.get(
     "/registry/codes",
     response_model=CodeTablesOut,
     tags=["persons"],
-    summary="代码表（民族、与户主关系、性别、参保状态）",
+    summary="代码表（民族、与户主关系、性别、参保状态、合作银行）",
 )
-def code_tables(principal: CurrentPrincipal) -> CodeTablesOut:
-    """What each code the registry stores is called, for any logged-in operator."""
+def code_tables(session: DbSession, principal: CurrentPrincipal) -> CodeTablesOut:
+    """What each code the registry stores is called, for any logged-in operator; banks by
+    their registered partner names (pensions and mandates name banks by code)."""
+    banks = session.execute(select(BankPartner.code, BankPartner.name)).all()
     return CodeTablesOut(
         ethnicity=ETHNICITIES,
         relationship=RELATIONSHIPS,
         gender=GENDERS,
         enrolment_status={status.value: name for status, name in ENROLMENT_STATUS_LABELS.items()},
+        bank={code: name for code, name in banks},
     )
 
 

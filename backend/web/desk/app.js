@@ -253,7 +253,7 @@ function renderResident(activeJob) {
       h("dt", {}, "参保状态"), h("dd", { id: "p-enrolment" }, enrolText),
       h("dt", {}, "个人账户"), h("dd", { id: "p-balance" }, statement ? `${yuan(statement.closing_fen)} 元` : "无个人账户"),
       pensionText ? [h("dt", {}, "养老金"), h("dd", { id: "p-pension" }, pensionText)] : null,
-      pension ? [h("dt", {}, "发放账户"), h("dd", {}, `${pension.bank_name || "银行"} ${maskAccount(pension.bank_account)}`)] : null),
+      pension ? [h("dt", {}, "发放账户"), h("dd", {}, `${codeName("bank", pension.bank_code)} ${maskAccount(pension.bank_account)}`)] : null),
     pending.length ? h("p", { class: "pending", id: "p-pending" },
       "待复核的变更：",
       pending.map((c) => `${LABELS.changeField[c.field] || "其他"} ${c.old_value ?? "—"} → ${c.new_value ?? "—"}`).join("；"),

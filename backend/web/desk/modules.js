@@ -13,6 +13,7 @@ import enrol from "./screens/enrol.js";
 import find from "./screens/find.js";
 import inbox from "./screens/inbox.js";
 
+import card from "./jobs/card.js";
 import change from "./jobs/change.js";
 import collect from "./jobs/collect.js";
 import overview from "./jobs/overview.js";
@@ -22,4 +23,4 @@ import refund from "./jobs/refund.js";
 export const SCREENS = [find, enrol, inbox, dayClose];
 
 /** Workspace tabs, in this order (Alt+1 … Alt+9). */
-export const JOBS = [overview, collect, change, refund];
+export const JOBS = [overview, collect, change, refund, card];

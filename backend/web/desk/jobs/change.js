@@ -3,7 +3,7 @@
 // the workspace) until the reviewer decides in the inbox.
 
 import { api } from "../lib/api.js";
-import { regionChildren, regionPath } from "../lib/codes.js";
+import { codeName, regionChildren, regionPath } from "../lib/codes.js";
 import { LABELS, idNumberProblem, maskAccount } from "../lib/format.js";
 import {
   Submission, busy, clear, clearErrors, field, fieldError, h, section, showProblem, table, values,
@@ -41,7 +41,7 @@ export default {
     }).catch(() => {});
 
     const bankForm = pension ? h("form", { id: "bank-form", novalidate: true },
-      h("p", { class: "muted" }, `当前发放账户：${pension.bank_name || "银行"} ${maskAccount(pension.bank_account)}`),
+      h("p", { class: "muted" }, `当前发放账户：${codeName("bank", pension.bank_code)} ${maskAccount(pension.bank_account)}`),
       h("div", { class: "form-grid" },
         field({ name: "bank_code", label: "开户银行代码", value: pension.bank_code, maxlength: 16 }),
         field({ name: "bank_account", label: "银行账号", maxlength: 34, inputmode: "numeric" })),

@@ -4,6 +4,7 @@
 import { api, optional } from "../lib/api.js";
 import { LABELS, yuan } from "../lib/format.js";
 import { clear, empty, facts, h, loading, section, table } from "../lib/ui.js";
+import { currentEnrolment } from "../lib/workspace.js";
 
 function month(date) { return date ? date.slice(0, 7) : "—"; }
 
@@ -24,7 +25,12 @@ export default {
       ])
       : empty("没有个人账户记录");
     if (!pension) {
-      clear(body, section("个人账户", account), section("养老金待遇", empty("未领取养老金待遇")));
+      // One consistent statement: an enrolment marked "receiving" without a pension is a
+      // data fault to be checked, not "not receiving".
+      const receiving = currentEnrolment(ctx.person)?.status === "receiving";
+      clear(body, section("个人账户", account), section("养老金待遇", receiving
+        ? h("p", { class: "status-warn", id: "pension-missing" }, "参保状态为领取待遇，但没有此人的养老金核定记录，请报县级经办机构核查。")
+        : empty("未领取养老金待遇")));
       return;
     }
     const versions = new Map();

@@ -13,16 +13,19 @@ export async function loadCodes() {
   return tables;
 }
 
-/** The name of a code in a table ("ethnicity", "relationship", "gender", "enrolment_status"). */
+const UNKNOWN = { bank: "未登记的银行" };
+
+/** The name of a code in a table ("ethnicity", "relationship", "gender", "enrolment_status", "bank"). */
 export function codeName(table, code) {
   if (code === null || code === undefined || code === "") return "—";
   const names = tables?.[table] || {};
-  return names[code] || "其他";
+  return names[code] || UNKNOWN[table] || "其他";
 }
 
 /** [[code, name], …] of a table, for a select. */
 export function codeOptions(table) {
-  return Object.entries(tables?.[table] || {});
+  // Sorted by code: a JS object puts integer-like keys ("10") before "01".
+  return Object.entries(tables?.[table] || {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** The regions under `parent` (a 12-digit code), or the root of the scope when absent. */
