@@ -141,8 +141,9 @@ def uvicorn_config(app: Any, settings: Settings, *, host: str, port: int, **kwar
 
 
 class RelyingPartyPaths:
-    """The app as the plain-HTTP listener serves it: only ``/pki/ca.pem``, ``/pki/crl`` and
-    ``/pki/ocsp`` (POST, and GET ``/pki/ocsp/{request}``); every other path is 404."""
+    """The app as the plain-HTTP listener serves it: only ``/pki/ca.pem``, ``/pki/crl`` (and
+    ``/pki/crl/{issuer}``) and ``/pki/ocsp`` (POST, and GET ``/pki/ocsp/{request}``); every
+    other path is 404."""
 
     PATHS = ("/pki/ca.pem", "/pki/crl", "/pki/ocsp")
 
@@ -150,7 +151,7 @@ class RelyingPartyPaths:
         self._app = app
 
     def _allowed(self, path: str) -> bool:
-        return path in self.PATHS or path.startswith("/pki/ocsp/")
+        return path in self.PATHS or path.startswith(("/pki/ocsp/", "/pki/crl/"))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Pass allowed HTTP requests to the app; answer the rest with a problem 404."""

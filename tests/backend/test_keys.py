@@ -295,3 +295,24 @@ def test_a_wrong_pin_and_a_missing_token_are_refused_without_showing_the_pin(
     absent = TokenConfig(module=hsm_token.module, label="no-such-token", pin=hsm_token.pin)
     with pytest.raises(TokenError, match="没有标签为 no-such-token 的令牌"):
         Pkcs11KeyVault.open(token_for(absent))
+
+
+@pytest.mark.hsm
+def test_the_configured_hsm_vault_opens_with_the_pin_from_its_file(
+    hsm_token: TokenConfig, tmp_path: Path
+):
+    from backend.config import Settings
+    from backend.keys import stores
+    from tests.softhsm import hsm_settings
+
+    Pkcs11KeyVault.create(token_for(hsm_token), province_code="65", demo_keys=True)
+    settings = hsm_settings(Settings(env="test"), hsm_token, tmp_path / "pin")
+    vault = stores.open_configured(settings)
+    assert isinstance(vault, Pkcs11KeyVault) and vault.province_code == "65"
+    assert hsm_token.pin.get_secret_value() not in repr(settings) + repr(vault)
+    absent = settings.model_copy(update={"pkcs11_pin_file": tmp_path / "absent"})
+    with pytest.raises(TokenError, match="无法读取硬件密码模块口令文件"):
+        stores.open_configured(absent)
+    unset = settings.model_copy(update={"pkcs11_pin_file": None, "pkcs11_pin": None})
+    with pytest.raises(TokenError, match="未配置硬件密码模块口令"):
+        stores.open_configured(unset)

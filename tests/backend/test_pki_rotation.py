@@ -17,9 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
-from backend.config import Settings
+from backend.audit.models import AuditRecord
+from backend.config import Settings, get_settings
 from backend.db import unit_of_work
 from backend.errors import PermissionDenied
 from backend.pki import service as pki
@@ -28,11 +31,13 @@ from tests.backend.pki_support import (
     Issued,
     enrol_device,
     init_ca,
+    key_headers,
     root_key_store,
     with_client_certificate,
 )
 from tests.conftest import PASSWORD, World
 from tests.softhsm import STORES, store_settings
+from xnb.cli import app as xnb_app
 
 
 @pytest.fixture(params=STORES)
@@ -64,16 +69,29 @@ def _ocsp_status(client: TestClient, issued: Issued, issuer: x509.Certificate):
     return response.certificate_status
 
 
-def _openssl_verify(tmp_path: Path, root: str, intermediate: str, leaf: str) -> str:
+def _crl_path(issued: Issued) -> str:
+    """The path of the CRL distribution point the certificate names."""
+    points = issued.certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+    url = points.value[0].full_name[0].value  # type: ignore[index]
+    return "/" + url.split("/", 3)[3]
+
+
+def _openssl_verify(
+    tmp_path: Path, root: str, intermediate: str, leaf: str, crl: str | None = None
+) -> str:
     if shutil.which("openssl") is None:
         pytest.fail("openssl is in the Makefile's APT_PACKAGES and must be installed")
     files = {}
     for name, pem in (("root", root), ("intermediate", intermediate), ("leaf", leaf)):
         files[name] = tmp_path / f"{name}.pem"
         files[name].write_text(pem)
+    checks: list[str] = []
+    if crl is not None:
+        (tmp_path / "crl.pem").write_text(crl)
+        checks = ["-crl_check", "-CRLfile", str(tmp_path / "crl.pem")]
     paths = [str(files["root"]), str(files["intermediate"]), str(files["leaf"])]
     result = subprocess.run(
-        ["openssl", "verify", "-CAfile", paths[0], "-untrusted", *paths[1:]],
+        ["openssl", "verify", *checks, "-CAfile", paths[0], "-untrusted", *paths[1:]],
         capture_output=True,
         text=True,
     )
@@ -91,6 +109,7 @@ def test_old_and_new_issuing_ca_overlap_then_the_old_one_is_retired(
     root_dir = tmp_path / "offline-root"
     init_ca(session_factory, settings, root_dir)
     old_device = enrol_device(client, world, name="HBK-WS-OLD")
+    old_device_2 = enrol_device(client, world, name="HBK-WS-OLD2")
 
     with unit_of_work(session_factory) as s:
         old_ca = pki.issuing_ca(session=s)
@@ -127,6 +146,35 @@ def test_old_and_new_issuing_ca_overlap_then_the_old_one_is_retired(
     assert _ocsp_status(client, old_device, old_cert) == ocsp.OCSPCertStatus.GOOD
     assert _ocsp_status(client, new_device, new_cert) == ocsp.OCSPCertStatus.GOOD
 
+    # CRLs per issuer: each certificate names its own issuer's CRL; a revocation during
+    # the overlap reaches the old CA's CRL, signed by the old CA.
+    r = client.post(
+        f"/api/v1/certificates/{old_device_2.serial}/revoke",
+        json={"reason": "key_compromise"},
+        headers=key_headers(world, "secadmin"),
+    )
+    assert r.status_code == 200, r.text
+    old_crl = x509.load_der_x509_crl(client.get(_crl_path(old_device_2)).content)
+    new_crl = x509.load_der_x509_crl(client.get(_crl_path(new_device)).content)
+    assert old_crl.is_signature_valid(old_cert.public_key())  # type: ignore[arg-type]
+    assert new_crl.is_signature_valid(new_cert.public_key())  # type: ignore[arg-type]
+    serial = old_device_2.certificate.serial_number
+    assert old_crl.get_revoked_certificate_by_serial_number(serial) is not None
+    assert new_crl.get_revoked_certificate_by_serial_number(serial) is None
+    assert client.get("/pki/crl/abcdef").json()["code"] == "ca_missing"
+    old_crl_pem = old_crl.public_bytes(serialization.Encoding.PEM).decode()
+    new_crl_pem = new_crl.public_bytes(serialization.Encoding.PEM).decode()
+    verdict = _openssl_verify(
+        tmp_path, root_pem, old_pem, old_device_2.certificate_pem, old_crl_pem
+    )
+    assert "certificate revoked" in verdict
+    assert "OK" in _openssl_verify(
+        tmp_path, root_pem, old_pem, old_device.certificate_pem, old_crl_pem
+    )
+    assert "OK" in _openssl_verify(
+        tmp_path, root_pem, new_pem, new_device.certificate_pem, new_crl_pem
+    )
+
     with unit_of_work(session_factory) as s, pytest.raises(PermissionDenied):
         pki.retire_issuing_ca(session=s, serial=new_ca.serial, actor=pki.Actor.system())
     with unit_of_work(session_factory) as s:
@@ -136,3 +184,47 @@ def test_old_and_new_issuing_ca_overlap_then_the_old_one_is_retired(
     assert client.get("/pki/ca.pem").text == new_pem + root_pem
     assert _login(app, old_device) == (401, "certificate_issuer_retired")
     assert _login(app, new_device) == (200, "")
+
+
+def test_ca_ceremony_commands_init_rotate_and_retire_on_the_configured_store(
+    settings: Settings,
+    engine: Engine,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+):
+    monkeypatch.setenv("XNB_DATABASE_URL", settings.database_url)
+    root: list[str] = []
+    if settings.key_store == "pkcs11":
+        assert settings.pkcs11_pin_file is not None
+        monkeypatch.setenv("XNB_KEY_STORE", "pkcs11")
+        monkeypatch.setenv("XNB_PKCS11_MODULE", str(settings.pkcs11_module))
+        monkeypatch.setenv("XNB_PKCS11_TOKEN_LABEL", settings.pkcs11_token_label)
+        monkeypatch.setenv("XNB_PKCS11_PIN_FILE", str(settings.pkcs11_pin_file))
+    else:
+        root = ["--root-dir", str(tmp_path / "root"), "--root-passphrase", "root-ceremony-pass"]
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        done = runner.invoke(xnb_app, ["ca", "init", "--province", "65", *root])
+        assert done.exit_code == 0, done.output
+        done = runner.invoke(xnb_app, ["ca", "rotate-issuing", *root])
+        assert done.exit_code == 0 and "新签发CA" in done.output, done.output
+        with unit_of_work(session_factory) as s:
+            new, old = (ca.serial for ca in pki.issuing_cas(session=s))
+        refused = runner.invoke(xnb_app, ["ca", "retire-issuing", new])
+        assert refused.exit_code == 2 and "ca_retire_current" in refused.output
+        done = runner.invoke(xnb_app, ["ca", "retire-issuing", old])
+        assert done.exit_code == 0, done.output
+    finally:
+        get_settings.cache_clear()
+    with unit_of_work(session_factory) as s:
+        assert [ca.serial for ca in pki.issuing_cas(session=s)] == [new]
+        actions = s.scalars(
+            select(AuditRecord.action)
+            .where(AuditRecord.action.startswith("pki.ca_"))
+            .order_by(AuditRecord.id)
+        ).all()
+    assert actions == ["pki.ca_init", "pki.ca_init", "pki.ca_rotate", "pki.ca_retire"]
+    if settings.key_store == "file":
+        assert (tmp_path / "root" / "root-ca.key.pem").exists()

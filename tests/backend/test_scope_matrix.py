@@ -57,7 +57,7 @@ from backend.db import unit_of_work
 from backend.keys import LocalKeyVault
 from backend.orgs import service as orgs
 from backend.orgs.permissions import Role
-from backend.pki.service import register_bank, register_device
+from backend.pki.service import issuing_ca, register_bank, register_device
 from backend.policy.models import PolicyVersion
 from backend.registry.models import Enrolment, Person
 from tests.backend.benefits_support import APPLIED_ON, BANK, add_candidate
@@ -221,6 +221,7 @@ POST   /api/v1/certificate-requests/{request_id}/approve          clerk    403  
 POST   /api/v1/certificate-requests/{request_id}/reject           clerk    403  403  403  403  403  401  401  403  401
 GET    /pki/ca.pem                                                clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 GET    /pki/crl                                                   clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /pki/crl/{issuer_serial}                                   clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 POST   /pki/ocsp                                                  clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 GET    /pki/ocsp/{encoded:path}                                   clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 POST   /pki/enrol                                                 clerk    401  401  401  401  401  401  401  401  401
@@ -532,6 +533,8 @@ def seed(
     change = _api(world, "PATCH", f"/api/v1/persons/{second_a}", "clerk_hbk", {"name": "改名甲"})
     seeded.objects["change_id"] = change["pending"][0]["id"]
     seeded.objects["serial"] = enrol_device(world.client, world, name="ws-hbk-matrix").serial
+    with unit_of_work(factory) as s:
+        seeded.objects["issuer_serial"] = issuing_ca(session=s).serial
     return seeded
 
 

@@ -41,6 +41,7 @@ from backend.pki.service.ca import (
     issuing_ca,
     issuing_cas,
     load_certificate,
+    valid_issuing_ca,
 )
 from backend.pki.service.ceremony import init_hierarchy, retire_issuing_ca, rotate_issuing_ca
 from backend.pki.service.csr import check_request, parse_csr
@@ -115,5 +116,6 @@ __all__ = [
     "server_holder",
     "submit_request",
     "template_for",
+    "valid_issuing_ca",
     "verify_issued",
 ]

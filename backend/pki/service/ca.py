@@ -57,6 +57,14 @@ def issuing_cas(*, session: Session) -> list[Certificate]:
     )
 
 
+def valid_issuing_ca(*, session: Session, serial: str) -> Certificate:
+    """A valid issuing CA by serial (the current one or one still in its overlap), or 404."""
+    ca = next((ca for ca in issuing_cas(session=session) if ca.serial == serial.lower()), None)
+    if ca is None:
+        raise NotFound(detail=f"没有有效的签发CA {serial}", code="ca_missing")
+    return ca
+
+
 def chain_pem(*, session: Session) -> str:
     """The valid issuing CAs (newest first) followed by their root, PEM: what relying parties
     and the mutual-TLS listener trust (both issuing CAs while a rotation overlaps)."""

@@ -126,12 +126,17 @@ def _sign(
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in template.ip_addresses]
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    if public_url and not template.ca:
+    if public_url and issuer is not None and not template.ca:
+        crl_name = _serial_hex(issuer.serial_number)
         builder = builder.add_extension(
             x509.CRLDistributionPoints(
                 [
                     x509.DistributionPoint(
-                        [x509.UniformResourceIdentifier(f"{public_url}/pki/crl")], None, None, None
+                        # Each issuing CA has its own CRL (two during a rotation's overlap).
+                        [x509.UniformResourceIdentifier(f"{public_url}/pki/crl/{crl_name}")],
+                        None,
+                        None,
+                        None,
                     )
                 ]
             ),

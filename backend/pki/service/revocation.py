@@ -144,22 +144,24 @@ def _refresh_point(crl: Crl) -> dt.datetime:
     return crl.this_update + (crl.next_update - crl.this_update) / 2
 
 
-def current_crl(*, session: Session, keys: KeyStore, settings: Settings) -> Crl:
+def current_crl(
+    *, session: Session, keys: KeyStore, settings: Settings, issuer: Certificate | None = None
+) -> Crl:
     """The newest CRL, published anew first if it has passed half its validity."""
-    entry = latest_crl(session=session)
+    entry = latest_crl(session=session, issuer=issuer)
     if utcnow() < _refresh_point(entry):
         return entry
     _serialise_publication(session)
     # Another process may have published while this one waited for the lock.
-    entry = latest_crl(session=session)
+    entry = latest_crl(session=session, issuer=issuer)
     if utcnow() < _refresh_point(entry):
         return entry
-    return generate_crl(session=session, keys=keys, settings=settings)
+    return generate_crl(session=session, keys=keys, settings=settings, issuer=issuer)
 
 
-def latest_crl(*, session: Session) -> Crl:
-    """The newest CRL of the current issuing CA."""
-    ca_row = issuing_ca(session=session)
+def latest_crl(*, session: Session, issuer: Certificate | None = None) -> Crl:
+    """The newest CRL of an issuing CA (the current one unless ``issuer`` is given)."""
+    ca_row = issuer or issuing_ca(session=session)
     crl = session.scalar(
         select(Crl).where(Crl.issuer_id == ca_row.id).order_by(Crl.number.desc()).limit(1)
     )

@@ -49,6 +49,21 @@ def crl(session: DbSession, keys: CaKeys, settings: AppSettings) -> Response:
     )
 
 
+@public_router.get("/crl/{issuer_serial}", summary="某一签发CA的证书吊销列表（DER）")
+def issuer_crl(
+    issuer_serial: str, session: DbSession, keys: CaKeys, settings: AppSettings
+) -> Response:
+    """The newest CRL of one valid issuing CA (the URL in its certificates; during a
+    rotation's overlap both issuing CAs have one), published anew when half-way stale."""
+    issuer = service.valid_issuing_ca(session=session, serial=issuer_serial)
+    entry = service.current_crl(session=session, keys=keys, settings=settings, issuer=issuer)
+    return Response(
+        entry.der,
+        media_type="application/pkix-crl",
+        headers={"Cache-Control": "max-age=300"},
+    )
+
+
 @public_router.post("/ocsp", summary="OCSP 在线证书状态查询（RFC 6960）")
 async def ocsp_post(request: Request) -> Response:
     """Answer a DER OCSP request sent as the POST body (not cacheable by HTTP, RFC 5019);
