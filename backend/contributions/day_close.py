@@ -41,7 +41,7 @@ class KindTotal:
 
 @dataclass
 class ClerkDay:
-    """One operator's cash for the day."""
+    """One clerk's drawer for the day: what they took, and the reversals of their takings."""
 
     operator_id: int
     operator_name: str
@@ -141,20 +141,27 @@ def summary(*, session: Session, principal: Principal, on: dt.date) -> DaySummar
     office = _office_of(session, principal.operator_id)
     kind = case((Assessment.is_make_up, DayKind.MAKE_UP), else_=DayKind.CURRENT)
     is_reversal = Collection.reverses_id.is_not(None)
+    # A reversal is the office's (its reviewer did it) but counts against the drawer of
+    # the clerk who took the cash: it is that clerk's receipt voided and cash given back.
+    original = aliased(Collection)
+    actor, owner = aliased(Operator), aliased(Operator)
+    owner_id = func.coalesce(original.operator_id, Collection.operator_id)
     rows = session.execute(
         select(
-            Collection.operator_id,
-            Operator.full_name,
+            owner_id,
+            owner.full_name,
             is_reversal.label("reversal"),
             kind.label("kind"),
             func.count(Collection.id),
             func.coalesce(func.sum(Collection.amount_fen), 0),
         )
-        .join(Operator, Operator.id == Collection.operator_id)
+        .join(actor, actor.id == Collection.operator_id)
+        .outerjoin(original, original.id == Collection.reverses_id)
+        .join(owner, owner.id == owner_id)
         .join(Assessment, Assessment.id == Collection.assessment_id)
-        .where(Operator.office_id == office.id, Collection.collected_on == on)
-        .group_by(Collection.operator_id, Operator.full_name, is_reversal, kind)
-        .order_by(Collection.operator_id)
+        .where(actor.office_id == office.id, Collection.collected_on == on)
+        .group_by(owner_id, owner.full_name, is_reversal, kind)
+        .order_by(owner_id)
     ).all()
     clerks: dict[int, ClerkDay] = {}
     for operator_id, name, reversal, day_kind, count, amount in rows:
