@@ -93,6 +93,26 @@ def certify(
         raise Conflict(detail="待遇已终止，不能认证", code="pension_terminated")
     if certified_on > dt.date.today():
         raise invalid("certified_on", "认证日期不能晚于今天", "future_date")
+    if principal.operator_id is not None:
+        # Said plainly instead of recorded twice (a kiosk's own flow records its refusals).
+        earlier = session.scalar(
+            select(SurvivalCertification.id).where(
+                SurvivalCertification.pension_id == pension.id,
+                SurvivalCertification.certified_on == certified_on,
+            )
+        )
+        if earlier is not None:
+            raise Conflict(
+                detail=f"{certified_on:%Y年%m月%d日}已办理过资格认证，认证有效期至"
+                f"{pension.certified_until:%Y年%m月%d日}，无需再次办理",
+                code="already_certified",
+                extra={
+                    "certification_id": earlier,
+                    "certified_until": pension.certified_until.isoformat()
+                    if pension.certified_until
+                    else None,
+                },
+            )
     resumes = pension.status == PensionStatus.SUSPENDED and pension.status_code == OVERDUE
     certification = SurvivalCertification(
         pension_id=pension.id,

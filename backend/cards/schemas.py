@@ -63,8 +63,9 @@ class CardOut(Out):
 
 
 class CardEventOut(Out):
-    """One step of a card's history."""
+    """One step of a card's history (its id names it as a receipt's fact)."""
 
+    id: int
     action: str
     from_state: str | None
     to_state: str

@@ -209,3 +209,23 @@ def test_kiosk_face_requirement_is_dated_policy_data():
 def test_kiosk_face_refusal(required, outcome, refusal):
     face = None if outcome is None else FaceCheck(outcome=outcome, score=50, device="simulator/1")
     assert kiosk_face_refusal(required=required, face=face) == refusal
+
+
+def test_a_second_certification_the_same_day_is_refused_in_plain_words(
+    world: World, pensioners, session_factory
+):
+    url = f"/api/v1/benefits/pensions/{pensioners['current']}/certifications"
+    body = {"method": "counter", "certified_on": "2026-04-02", "documents_seen": ["id_card"]}
+    first = world.client.post(url, json=body, headers=world.headers("clerk_xzg", key="cert-1"))
+    assert first.status_code == 201, first.text
+    # The same request again (a retry after a lost answer) gets the first certification.
+    retried = world.client.post(url, json=body, headers=world.headers("clerk_xzg", key="cert-1"))
+    assert retried.status_code == 201 and retried.json()["id"] == first.json()["id"]
+    again = world.client.post(url, json=body, headers=world.headers("clerk_xzg", key="cert-2"))
+    assert again.status_code == 409, again.text
+    problem = again.json()
+    assert problem["code"] == "already_certified"
+    assert "2026年04月02日已办理过资格认证" in problem["detail"]
+    assert "无需再次办理" in problem["detail"]
+    assert problem["certification_id"] == first.json()["id"]
+    assert _pension(session_factory, pensioners["current"]).certified_until == dt.date(2027, 4, 2)
