@@ -17,7 +17,9 @@ What runs where:
   derives, encrypts and MACs in software, as the file vault does. A GM/T 0018 card-issuer
   HSM (or a PKCS#11 module with its vendor's SM4 mechanisms) does SM4 derivation and
   encryption inside; see docs/cards.md.
-- **Personalisation scripts and PIN unblock commands: card keys in this process.** The
+- **PIN unblock commands (3DES): inside the token**, the retail MAC composed from
+  ``CKM_DES3_CBC`` and ``CKM_DES3_ECB`` (see :meth:`Pkcs11KeyVault._token_pin_unblock`).
+- **Personalisation scripts: card keys in this process.** The
   script carries the card's keys encrypted under its transport key and every command
   MACed under it; SoftHSM2 cannot wrap a key with 3DES (``C_WrapKey`` offers AES key wrap
   and RSA only), so the card's keys and transport key are derived in the token as
@@ -63,6 +65,8 @@ from card_services import (
     personalisation_script_for_keys,
 )
 from card_services import commands as card_commands
+from card_services.apdu import CommandApdu
+from card_services.crypto import MAC_LENGTH, pad_method_2, pin_block
 from card_services.demo import DEMO_MASTER_KEYS, DEMO_TRANSPORT_MASTER_KEY
 from card_services.errors import CardError
 
@@ -223,9 +227,20 @@ class Pkcs11KeyVault(KeyVault):
 
     @contextmanager
     def _derived(
-        self, session: Any, base: Any, path: tuple[bytes, ...], *, readable: bool
+        self,
+        session: Any,
+        base: Any,
+        path: tuple[bytes, ...],
+        *,
+        readable: bool,
+        left_half_twice: bool = False,
     ) -> Iterator[Any]:
-        """A session key derived from ``base`` along ``path``; destroyed on leaving."""
+        """A session key derived from ``base`` along ``path``; destroyed on leaving.
+
+        ``left_half_twice`` makes the last level ``E(K,d) ‖ E(K,d)``: the card key's left
+        half as a two-key 3DES key, which is single DES under that half (the chaining part
+        of the retail MAC).
+        """
         p11 = _p11()
         made: list[Any] = []
         try:
@@ -246,9 +261,11 @@ class Pkcs11KeyVault(KeyVault):
                 }
                 # A readable result is a generic secret: no DES parity adjustment on its value.
                 key_type = p11.KeyType.GENERIC_SECRET if last and readable else p11.KeyType.DES2
+                if len(data) == 8:
+                    data += data if last and left_half_twice else _complement(data)
                 key = derive_by_encryption(
                     key,
-                    data + _complement(data) if len(data) == 8 else data,
+                    data,
                     key_type=key_type,
                     mechanism=p11.Mechanism.DES3_ECB_ENCRYPT_DATA,
                     template=template,
@@ -422,7 +439,15 @@ class Pkcs11KeyVault(KeyVault):
         challenge: bytes,
         new_pin: str,
     ) -> bytes:
-        """The MAC-protected PIN unblock APDU for the card's challenge, setting ``new_pin``."""
+        """The MAC-protected PIN unblock APDU for the card's challenge, setting ``new_pin``
+        (3DES: the PIN block encrypted and the retail MAC computed by the token)."""
+        if self._family(generation, key_version) in TOKEN_FAMILIES:
+            return self._token_pin_unblock(
+                key_version=key_version,
+                identification_code=identification_code,
+                challenge=challenge,
+                new_pin=new_pin,
+            )
         keys = self._card_keys(generation, key_version, identification_code)
         try:
             command = card_commands.unblock_pin(
@@ -431,6 +456,51 @@ class Pkcs11KeyVault(KeyVault):
         except CardError as exc:
             raise VaultError(str(exc)) from exc
         return command.to_bytes()
+
+    def _token_pin_unblock(
+        self, *, key_version: int, identification_code: bytes, challenge: bytes, new_pin: str
+    ) -> bytes:
+        """RESET RETRY COUNTER as ``card_services.commands.unblock_pin`` builds it, with the
+        card's PIN-unblock key only in the token: ECB for the PIN block, and the retail MAC
+        (ISO 9797-1 algorithm 3) as 3DES-CBC under the left half twice for all blocks but
+        the last, then 3DES under the whole key."""
+        p11 = _p11()
+        if len(challenge) != 8:
+            raise VaultError("挑战数应为8字节")
+        try:
+            block = pin_block(new_pin, 8)
+        except CardError as exc:
+            raise VaultError(str(exc)) from exc
+        header = (
+            card_commands.CLA_PROPRIETARY_SECURED,
+            card_commands.INS_RESET_RETRY_COUNTER,
+            0,
+            0,
+        )
+        path = diversification_path(identification_code)
+
+        def build(session: Any) -> bytes:
+            master = self._master(session, KeyFamily.TRIPLE_DES, key_version, "pin_unblock")
+            with self._derived(session, master, path, readable=False) as key:
+                encrypted = bytes(key.encrypt(block, mechanism=p11.Mechanism.DES3_ECB))
+                padded = pad_method_2(card_commands.secured_mac_input(*header, encrypted), 8)
+                chained = challenge
+                if len(padded) > 8:
+                    with self._derived(
+                        session, master, path, readable=False, left_half_twice=True
+                    ) as left:
+                        chained = bytes(
+                            left.encrypt(
+                                padded[:-8],
+                                mechanism=p11.Mechanism.DES3_CBC,
+                                mechanism_param=challenge,
+                            )
+                        )[-8:]
+                last = bytes(a ^ b for a, b in zip(chained, padded[-8:], strict=True))
+                mac = bytes(key.encrypt(last, mechanism=p11.Mechanism.DES3_ECB))[:MAC_LENGTH]
+            return CommandApdu(*header, encrypted + mac).to_bytes()
+
+        return self._token.run(build)
 
 
 def _read_markers(token: Token) -> list[tuple[KeyFamily, int, str]]:

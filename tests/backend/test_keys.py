@@ -25,7 +25,9 @@ from card_services import (
     commands,
     internal_authenticate_cryptogram,
     personalise_card,
+    verify_pin,
 )
+from card_services.apdu import CommandApdu
 from card_services.applications import KEY_READ
 from card_services.demo import demo_blank_card, demo_personalisation_data
 from xnb.cli import app as xnb_app
@@ -166,6 +168,17 @@ def test_personalised_card_authenticates_against_the_vault_and_a_clone_does_not(
         generation=generation, key_version=1, identification_code=code, challenge=card_challenge
     )
     assert client.send(commands.external_authenticate(KEY_READ, cryptogram)).sw == 0x9000
+    # The vault's PIN unblock command (3DES: encrypted and MACed in the token) is accepted.
+    card_challenge = client.send(commands.get_challenge(card.application.cipher.block_size)).data
+    unblock = vault.pin_unblock_command(
+        generation=generation,
+        key_version=1,
+        identification_code=code,
+        challenge=card_challenge,
+        new_pin="654321",
+    )
+    assert client.send(CommandApdu.from_bytes(unblock)).sw == 0x9000
+    verify_pin(card, "654321")
 
 
 @pytest.mark.parametrize(("family", "generation"), [(KeyFamily.SM4, 3), (KeyFamily.TRIPLE_DES, 2)])
@@ -316,3 +329,26 @@ def test_the_configured_hsm_vault_opens_with_the_pin_from_its_file(
     unset = settings.model_copy(update={"pkcs11_pin_file": None, "pkcs11_pin": None})
     with pytest.raises(TokenError, match="未配置硬件密码模块口令"):
         stores.open_configured(unset)
+
+
+@pytest.mark.hsm
+@pytest.mark.parametrize("generation", [2, 3])
+def test_the_hsm_and_the_file_vault_give_the_same_bytes_for_the_same_keys(
+    hsm_token: TokenConfig, tmp_path: Path, generation: int
+):
+    hsm = Pkcs11KeyVault.create(token_for(hsm_token), province_code="65", demo_keys=True)
+    file = _vault(tmp_path, demo_keys=True)
+    assert hsm.key_check_values() == file.key_check_values()
+    code = bytes.fromhex("654226") + bytes(range(13))
+    challenge = bytes(range(8 if generation == 2 else 16))
+    card = {"generation": generation, "key_version": 1, "identification_code": code}
+    for vault_call in (
+        lambda v: v.external_authenticate_cryptogram(**card, challenge=challenge),
+        lambda v: v.pin_unblock_command(**card, challenge=challenge, new_pin="2468"),
+    ):
+        assert vault_call(hsm) == vault_call(file)
+    blank = VirtualCard(demo_blank_card(label="b", generation=generation, serial=9))
+    data = demo_personalisation_data(generation=generation, sequence=9)
+    assert hsm.personalisation_script(
+        data=data, atr=blank.atr, key_version=1
+    ) == file.personalisation_script(data=data, atr=blank.atr, key_version=1)
