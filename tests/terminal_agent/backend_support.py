@@ -17,7 +17,7 @@ from backend.app import create_app
 from backend.audit.service import Actor
 from backend.config import Settings
 from backend.db import make_engine, make_session_factory, unit_of_work
-from backend.keys import LocalKeyVault
+from backend.keys import LocalKeyVault, fields
 from backend.orgs import service as orgs
 from backend.orgs.permissions import Role
 from backend.policy import service as policy
@@ -126,3 +126,10 @@ class LiveBackend:
         """A count from the backend's database."""
         with self.engine.connect() as connection:
             return int(connection.execute(text(sql), params).scalar_one())
+
+    def persons_with(self, id_number: str) -> int:
+        """How many persons hold ``id_number`` (found by its lookup hash: it is encrypted)."""
+        return self.count(
+            "SELECT count(*) FROM persons WHERE id_number_hash = :h",
+            h=fields.lookup("id_number", id_number),
+        )

@@ -146,6 +146,14 @@ def submit(agent: AgentProcess, token: str, body: dict[str, Any]) -> dict[str, A
     return result
 
 
+def register(agent: AgentProcess, token: str) -> None:
+    """What the page does when it finds the agent (re)started: register the operator's
+    session (the agent keeps session tokens in memory only, so a restarted agent's queue
+    waits for this)."""
+    response = httpx.post(f"{agent.url}/v1/session", headers={"Authorization": token}, timeout=10)
+    assert response.status_code == 200, response.text
+
+
 def test_killed_agent_and_cut_backend_deliver_every_operation_exactly_once(
     world: tuple[LiveBackend, AgentProcess],
 ) -> None:
@@ -155,11 +163,13 @@ def test_killed_agent_and_cut_backend_deliver_every_operation_exactly_once(
     acknowledged: dict[str, str] = {}
     unknown: set[str] = set()
 
-    def feed(numbers: range, *, kill_chance: float) -> None:
+    def feed(numbers: range, *, kill_chance: float, online: bool) -> None:
         for n in numbers:
             body = person(n)
             if agent.process is None:
                 agent.start()
+                if online:
+                    register(agent, token)
             if rng.random() < kill_chance:
                 # Kill while this submission is in flight, at a random moment.
                 killer = threading_timer(rng.uniform(0.0, 0.05), agent.kill)
@@ -174,10 +184,10 @@ def test_killed_agent_and_cut_backend_deliver_every_operation_exactly_once(
                 acknowledged[body["id_number"]] = result["state"]
 
     # Online, with kills during submission.
-    feed(range(0, 25), kill_chance=0.3)
+    feed(range(0, 25), kill_chance=0.3, online=True)
     # The backend goes away: operations queue up, kills continue.
     backend.cut()
-    feed(range(25, 50), kill_chance=0.3)
+    feed(range(25, 50), kill_chance=0.3, online=False)
     if agent.process is None:
         agent.start()
     assert agent.outbox()["counts"]["pending"] > 0
@@ -187,6 +197,7 @@ def test_killed_agent_and_cut_backend_deliver_every_operation_exactly_once(
         time.sleep(rng.uniform(0.0, 0.3))
         agent.kill()
         agent.start()
+        register(agent, token)
     wait_for(lambda: agent.outbox()["counts"]["pending"] == 0, timeout=60, what="outbox drained")
 
     assert agent.kills >= 8
@@ -195,9 +206,9 @@ def test_killed_agent_and_cut_backend_deliver_every_operation_exactly_once(
     # A second send under a new key would have been refused as a duplicate person.
     assert outbox["counts"]["rejected"] == 0, outbox["entries"]
     for id_number in acknowledged:
-        assert backend.count("SELECT count(*) FROM persons WHERE id_number = :i", i=id_number) == 1
+        assert backend.persons_with(id_number) == 1
     for id_number in unknown:
-        assert backend.count("SELECT count(*) FROM persons WHERE id_number = :i", i=id_number) <= 1
+        assert backend.persons_with(id_number) <= 1
     keys = [entry["idempotency_key"] for entry in outbox["entries"]]
     assert len(keys) == len(set(keys))
     for key in keys:

@@ -137,10 +137,7 @@ def test_expired_login_resumes_with_the_same_operators_new_login_exactly_once(
     wait_for(lambda: agent.outbox.counts()["sent"] == 3, what="the queue to drain")
     assert agent.outbox.blocked is None
     for n in range(3):
-        count = backend.count(
-            "SELECT count(*) FROM persons WHERE id_number = :i", i=person(n)["id_number"]
-        )
-        assert count == 1
+        assert backend.persons_with(person(n)["id_number"]) == 1
     # Sent under the new session, with the keys the operations were queued with.
     entries = agent.outbox.entries(state="sent")
     assert [e.body["id_number"] for e in entries] == [person(n)["id_number"] for n in range(3)]
