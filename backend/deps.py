@@ -15,11 +15,13 @@ from backend.audit.service import Actor
 from backend.auth.models import OperatorSession
 from backend.auth.service import authenticate
 from backend.config import Settings
+from backend.db import unit_of_work
 from backend.errors import AuthenticationFailed, DomainError, PermissionDenied
 from backend.orgs.models import Operator
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 from backend.pki.service import ClientIdentity, identify
+from backend.pki.service.renewal import supersede_on_first_use, supersession_pending
 from backend.tls import peer_certificate
 
 log = logging.getLogger("xnb.mtls")
@@ -82,6 +84,11 @@ def client_identity(
             error.detail,
         )
         raise
+    if supersession_pending(session=session, certificate_id=identity.certificate_id):
+        # The first use of a renewed certificate supersedes its predecessor, in a
+        # transaction of its own: it stands whatever becomes of this request.
+        with unit_of_work(request.app.state.session_factory) as own:
+            supersede_on_first_use(session=own, certificate_id=identity.certificate_id)
     request.state.client_identity = identity
     return identity
 

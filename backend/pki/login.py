@@ -25,6 +25,7 @@ from backend.orgs.models import Operator
 from backend.pki import profiles
 from backend.pki.models import Certificate, LoginChallenge
 from backend.pki.service import check_presented, verify_issued
+from backend.pki.service.renewal import supersede_on_first_use
 
 CHALLENGE_SECONDS = 120
 MESSAGE_PREFIX = b"xnb-operator-login-v1"
@@ -127,4 +128,5 @@ def verify_proof(
         raise _failed(
             "挑战签名验证失败：签名不是由该证书的私钥生成的", "signature_invalid"
         ) from exc
+    supersede_on_first_use(session=session, certificate_id=row.id)
     return row

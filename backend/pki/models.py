@@ -45,7 +45,12 @@ class Certificate(Base):
     state: Mapped[str] = mapped_column(String(16), default="valid", comment="valid | revoked")
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     revocation_reason: Mapped[str | None] = mapped_column(String(32))
-    renewed_from_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("pki_certificates.id"))
+    renewed_from_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("pki_certificates.id"), index=True
+    )
+    # Set when the certificate is renewed (once): the end of the grace period after which it
+    # is superseded even if its successor was never used.
+    supersede_due_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)
     pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 

@@ -54,6 +54,10 @@ class Profile:
     san_dns: bool = False
     san_ip: bool = False
     path_length: int | None = None
+    # Renewal: from how many days before the end (None: this profile never renews), and
+    # how long the predecessor may stay valid beside an unused successor.
+    renewal_window_days: int | None = None
+    supersede_grace_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ def load(path: Path = PROFILES_FILE) -> dict[str, Profile]:
             san_dns=data.get("san_dns", False),
             san_ip=data.get("san_ip", False),
             path_length=data.get("path_length"),
+            renewal_window_days=data.get("renewal_window_days"),
+            supersede_grace_days=data.get("supersede_grace_days", 0),
         )
     return profiles
 

@@ -577,27 +577,6 @@ def test_https_without_certificate_revoked_and_foreign_certificates_are_refused(
     assert refused == ["client_certificate_required", "certificate_unknown", "certificate_revoked"]
 
 
-def test_renewal_over_mtls_issues_a_new_certificate_and_refuses_a_revoked_one(
-    chain: str, app: FastAPI, client: TestClient, world: World
-):
-    device = enrol_device(client, world, name="HBK-WS-06")
-    csr = make_csr(new_private_key(), common_name="HBK-WS-06")
-    with TestClient(with_client_certificate(app, device.certificate_pem)) as tls:
-        r = tls.post("/api/v1/certificates/renew", json={"csr_pem": csr})
-        assert r.status_code == 201, r.text
-        assert r.json()["serial"] != device.serial
-    r = client.post("/api/v1/certificates/renew", json={"csr_pem": csr})
-    assert r.json()["code"] == "mtls_required"
-    client.post(
-        f"/api/v1/certificates/{device.serial}/revoke",
-        json={"reason": "superseded"},
-        headers=key_headers(world, "secadmin"),
-    )
-    with TestClient(with_client_certificate(app, device.certificate_pem)) as tls:
-        r = tls.post("/api/v1/certificates/renew", json={"csr_pem": csr})
-        assert r.json()["code"] == "certificate_revoked"
-
-
 # ---- two-factor log-in -----------------------------------------------------------------
 
 

@@ -58,6 +58,10 @@ def check_presented(
         raise _refused(f"证书 {row.serial} 尚未生效", "certificate_not_yet_valid")
     if row.not_after <= now:
         raise _refused(f"证书 {row.serial} 已过期", "certificate_expired")
+    if row.supersede_due_at is not None and row.supersede_due_at <= now:
+        raise _refused(
+            f"证书 {row.serial} 已被续期后的新证书取代（superseded）", "certificate_revoked"
+        )
     return row
 
 

@@ -46,15 +46,76 @@ def revoke(
     reason: str,
     actor: Actor,
 ) -> Certificate:
-    """Revoke with a reason; sessions bound to it end and the CRL is published again."""
+    """Revoke with a reason, and with it the whole renewal chain (the certificates it was
+    renewed from and those renewed from it); sessions bound to them end and the CRL is
+    published again."""
     if reason not in REVOCATION_REASONS:
         raise invalid("reason", f"吊销原因应为 {', '.join(REVOCATION_REASONS)} 之一")
     if certificate.profile in ("root_ca", "issuing_ca"):
         raise PermissionDenied(detail="CA证书不能通过此接口吊销", code="ca_revocation_refused")
-    if certificate.state == "revoked":
+    still_valid = [
+        c for c in renewal_chain(session=session, certificate=certificate) if c.state == "valid"
+    ]
+    if not still_valid:
         raise Conflict(detail=f"证书 {certificate.serial} 已吊销", code="already_revoked")
+    now = utcnow()
+    for member in still_valid:
+        detail = {} if member is certificate else {"renewal_chain_of": certificate.serial}
+        mark_revoked(
+            session=session,
+            certificate=member,
+            reason=reason,
+            at=now,
+            actor=actor,
+            action="pki.revoke",
+            detail=detail,
+        )
+    issuer = session.get(Certificate, certificate.issuer_id) if certificate.issuer_id else None
+    generate_crl(session=session, keys=keys, settings=settings, issuer=issuer)
+    return certificate
+
+
+def renewal_chain(*, session: Session, certificate: Certificate) -> list[Certificate]:
+    """The certificate with every one it was renewed from and every one renewed from it,
+    oldest first."""
+    chain = [certificate]
+    while chain[0].renewed_from_id is not None:
+        predecessor = session.get(Certificate, chain[0].renewed_from_id)
+        if predecessor is None:
+            break
+        chain.insert(0, predecessor)
+    frontier = [certificate.id]
+    while frontier:
+        successors = list(
+            session.scalars(
+                select(Certificate)
+                .where(Certificate.renewed_from_id.in_(frontier))
+                .order_by(Certificate.id)
+            )
+        )
+        chain += successors
+        frontier = [c.id for c in successors]
+    return chain
+
+
+def mark_revoked(
+    *,
+    session: Session,
+    certificate: Certificate,
+    reason: str,
+    at: dt.datetime,
+    actor: Actor,
+    action: str,
+    detail: dict[str, object],
+) -> None:
+    """Record one certificate as revoked, end the sessions bound to it, audit it.
+
+    The CRL is left to the caller: ``revoke`` publishes one at once; a supersession is
+    picked up by the next ``current_crl`` (a revocation newer than the CRL republishes it),
+    and OCSP reads the state on every answer.
+    """
     certificate.state = "revoked"
-    certificate.revoked_at = utcnow()
+    certificate.revoked_at = at
     certificate.revocation_reason = reason
     session.execute(
         update(OperatorSession)
@@ -65,19 +126,21 @@ def revoke(
             ),
             OperatorSession.revoked_at.is_(None),
         )
-        .values(revoked_at=certificate.revoked_at)
+        .values(revoked_at=at)
     )
     record(
         session=session,
         actor=actor,
-        action="pki.revoke",
+        action=action,
         object_type="certificate",
         object_id=certificate.id,
-        detail={"serial": certificate.serial, "holder": certificate.holder, "reason": reason},
+        detail={
+            "serial": certificate.serial,
+            "holder": certificate.holder,
+            "reason": reason,
+            **detail,
+        },
     )
-    issuer = session.get(Certificate, certificate.issuer_id) if certificate.issuer_id else None
-    generate_crl(session=session, keys=keys, settings=settings, issuer=issuer)
-    return certificate
 
 
 def generate_crl(
@@ -144,19 +207,61 @@ def _refresh_point(crl: Crl) -> dt.datetime:
     return crl.this_update + (crl.next_update - crl.this_update) / 2
 
 
+def _is_fresh(session: Session, crl: Crl) -> bool:
+    # Before its refresh point, and no certificate of its issuer revoked since it was made
+    # (a supersession writes no CRL of its own).
+    revoked_since = session.scalar(
+        select(Certificate.id)
+        .where(
+            Certificate.issuer_id == crl.issuer_id,
+            Certificate.state == "revoked",
+            Certificate.revoked_at > crl.this_update,
+        )
+        .limit(1)
+    )
+    return utcnow() < _refresh_point(crl) and revoked_since is None
+
+
 def current_crl(
     *, session: Session, keys: KeyStore, settings: Settings, issuer: Certificate | None = None
 ) -> Crl:
-    """The newest CRL, published anew first if it has passed half its validity."""
+    """The newest CRL, published anew first if it has passed half its validity or a
+    certificate was revoked (superseded) since."""
+    supersede_due(session=session)
     entry = latest_crl(session=session, issuer=issuer)
-    if utcnow() < _refresh_point(entry):
+    if _is_fresh(session, entry):
         return entry
     _serialise_publication(session)
     # Another process may have published while this one waited for the lock.
     entry = latest_crl(session=session, issuer=issuer)
-    if utcnow() < _refresh_point(entry):
+    if _is_fresh(session, entry):
         return entry
     return generate_crl(session=session, keys=keys, settings=settings, issuer=issuer)
+
+
+def supersede_due(*, session: Session) -> int:
+    """Supersede every renewed certificate whose grace period has ended; return how many.
+
+    Its successor was not used within the grace period (a first use supersedes it at once,
+    ``renewal.supersede_on_first_use``). One indexed query when none is due.
+    """
+    now = utcnow()
+    due = session.scalars(
+        select(Certificate)
+        .where(Certificate.supersede_due_at <= now, Certificate.state == "valid")
+        .with_for_update(skip_locked=True)
+    ).all()
+    for certificate in due:
+        mark_revoked(
+            session=session,
+            certificate=certificate,
+            reason="superseded",
+            at=now,
+            actor=Actor.system("pki"),
+            action="pki.supersede",
+            detail={"cause": "grace_period_ended"},
+        )
+    return len(due)
 
 
 def latest_crl(*, session: Session, issuer: Certificate | None = None) -> Crl:

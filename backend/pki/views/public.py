@@ -22,6 +22,7 @@ from backend.pki import service
 from backend.pki.keystore import ca_key_store
 from backend.pki.refusals import audited_refusal
 from backend.pki.schemas import EnrolIn, IssuedOut
+from backend.pki.service.revocation import supersede_due
 from backend.pki.views._shared import CaKeys, _issued
 
 public_router = APIRouter(prefix="/pki", tags=["pki"])
@@ -103,6 +104,8 @@ def _ocsp_answer(request: Request, request_der: bytes) -> service.OcspAnswer:
     # more than a cached answer (the responder's throughput is measured in bench/).
     settings: Settings = request.app.state.settings
     with unit_of_work(request.app.state.session_factory) as session:
+        # A renewed certificate past its grace period is revoked before anyone is told.
+        supersede_due(session=session)
         keys = ca_key_store(session, settings)
         return service.ocsp_answer(
             session=session, keys=keys, settings=settings, request_der=request_der
