@@ -18,6 +18,8 @@ from device_drivers.printer import (
     Counter,
     PensionMonth,
     Receipt,
+    SourceAmount,
+    account_statement,
     card_receipt,
     contribution_receipt,
     pension_statement,
@@ -83,8 +85,26 @@ class StatementFields(_Person):
     months: Annotated[list[MonthIn], Field(min_length=1, max_length=36)]
 
 
+class SourceIn(_In):
+    """One source's credits of the year (label in words, as the backend names it)."""
+
+    label: Annotated[str, Field(min_length=1, max_length=10)]
+    amount_fen: int
+
+
+class AccountStatementFields(_Person):
+    """个人账户对账单 summary (the full statement is the backend's A4 PDF)."""
+
+    layout: Literal["account_statement"]
+    year: Annotated[int, Field(ge=2009, le=2100)]
+    opening_fen: int
+    credits: Annotated[list[SourceIn], Field(max_length=12)]
+    interest_fen: int
+    closing_fen: int
+
+
 ReceiptFields = Annotated[
-    ContributionFields | CardFields | SurvivalFields | StatementFields,
+    ContributionFields | CardFields | SurvivalFields | StatementFields | AccountStatementFields,
     Field(discriminator="layout"),
 ]
 
@@ -99,7 +119,9 @@ class PrintRequest(_In):
     fact_id: Annotated[int | None, Field(ge=1)] = None
 
 
-AnyFields = ContributionFields | CardFields | SurvivalFields | StatementFields
+AnyFields = (
+    ContributionFields | CardFields | SurvivalFields | StatementFields | AccountStatementFields
+)
 
 
 def receipt_kind(fields: AnyFields) -> str:
@@ -116,6 +138,8 @@ def sign_body(request: PrintRequest) -> dict[str, object] | None:
     body: dict[str, object] = {"kind": receipt_kind(fields), "fact_id": request.fact_id}
     if isinstance(fields, StatementFields):
         body["year"] = int(fields.months[0].month[:4])
+    if isinstance(fields, AccountStatementFields):
+        body["year"] = fields.year
     return body
 
 
@@ -152,6 +176,18 @@ def build_receipt(request: PrintRequest, token: str) -> Receipt:
             id_number=fields.id_number,
             method=fields.method,
             valid_until=fields.valid_until,
+        )
+    if isinstance(fields, AccountStatementFields):
+        return account_statement(
+            token=token,
+            counter=counter,
+            name=fields.name,
+            id_number=fields.id_number,
+            year=fields.year,
+            opening_fen=fields.opening_fen,
+            credits=[SourceAmount(c.label, c.amount_fen) for c in fields.credits],
+            interest_fen=fields.interest_fen,
+            closing_fen=fields.closing_fen,
         )
     return pension_statement(
         token=token,

@@ -75,6 +75,7 @@ def _open_case(
     actor: Actor,
     maker_id: int | None = None,
     list_sha256: str | None = None,
+    evidence: dict[str, str] | None = None,
 ) -> DeathCase:
     if session.scalar(
         select(DeathCase.id).where(DeathCase.person_id == person.id, DeathCase.status != "rejected")
@@ -109,21 +110,41 @@ def _open_case(
         action="death.report",
         object_type="death_case",
         object_id=case.id,
-        detail={"person_id": person.id, "died_on": died_on.isoformat(), "source": source},
+        detail={
+            "person_id": person.id,
+            "died_on": died_on.isoformat(),
+            "source": source,
+            **({"evidence": evidence} if evidence else {}),
+        },
     )
     return case
 
 
 def report_death(
-    *, session: Session, principal: Principal, person_id: int, died_on: dt.date
+    *,
+    session: Session,
+    principal: Principal,
+    person_id: int,
+    died_on: dt.date,
+    evidence: dict[str, str] | None = None,
 ) -> DeathCase:
-    """A counter report of a death (the maker); the pension is suspended at once."""
+    """A counter report of a death (the maker); the pension is suspended at once.
+
+    ``evidence`` (kind and number of the document, who reported it) is kept with the
+    report's audit record for the checker and any later review.
+    """
     principal.require(Permission.BENEFIT_APPLY)
     person = get_person(session=session, principal=principal, person_id=person_id)
     if died_on > dt.date.today() or died_on < person.birth_date:
         raise invalid("died_on", "死亡日期不合理", "bad_date")
     return _open_case(
-        session, person, died_on, "counter", principal.actor, maker_id=principal.operator_id
+        session,
+        person,
+        died_on,
+        "counter",
+        principal.actor,
+        maker_id=principal.operator_id,
+        evidence=evidence,
     )
 
 

@@ -28,7 +28,11 @@ def report(
 
     def action() -> tuple[int, object]:
         case = death.report_death(
-            session=session, principal=principal, person_id=body.person_id, died_on=body.died_on
+            session=session,
+            principal=principal,
+            person_id=body.person_id,
+            died_on=body.died_on,
+            evidence=body.evidence.model_dump() if body.evidence else None,
         )
         return 201, DeathCaseOut.model_validate(case).model_dump(mode="json")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -142,11 +142,21 @@ class PensionOut(BaseModel):
     computations: list[ComputationOut] = []
 
 
+class DeathEvidenceIn(BaseModel):
+    """The document a death was reported with (recorded with the report, audited)."""
+
+    kind: Literal["death_certificate", "cremation_certificate", "household_cancellation", "other"]
+    number: str = Field(min_length=1, max_length=40, description="证明编号")
+    reported_by: str = Field(min_length=1, max_length=50, description="报告人姓名")
+    relationship: str = Field(min_length=1, max_length=20, description="报告人与死者关系")
+
+
 class DeathIn(BaseModel):
-    """A death reported at the counter."""
+    """A death reported at the counter, with the evidence the clerk saw."""
 
     person_id: int
     died_on: dt.date
+    evidence: DeathEvidenceIn | None = None
 
 
 class DeathDecisionIn(BaseModel):

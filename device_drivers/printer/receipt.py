@@ -211,3 +211,39 @@ def pension_statement(
     return _frame(
         "养老金发放对账单", token, counter, body, expected_kind=ReceiptKind.PENSION_STATEMENT
     )
+
+
+@dataclass(frozen=True)
+class SourceAmount:
+    """One source of an account's year on a statement summary (label in words)."""
+
+    label: str
+    amount_fen: int
+
+
+def account_statement(
+    *,
+    token: str,
+    counter: Counter,
+    name: str,
+    id_number: str,
+    year: int,
+    opening_fen: int,
+    credits: list[SourceAmount],
+    interest_fen: int,
+    closing_fen: int,
+) -> Receipt:
+    """个人账户对账单 (summary): the year's opening balance, credits by source, interest and
+    the closing balance; the full statement is the A4 PDF."""
+    body: list[Element] = [
+        Pair("姓名", name),
+        Pair("身份证号", mask_id_number(id_number)),
+        Pair("对账年度", f"{year}年"),
+        Pair("年初余额", yuan(opening_fen)),
+        *(Pair(f"本年{c.label}", yuan(c.amount_fen)) for c in credits),
+        Pair("其中利息", yuan(interest_fen)),
+        Line(f"年末余额：{yuan(closing_fen)}", bold=True),
+    ]
+    return _frame(
+        "个人账户对账单", token, counter, body, expected_kind=ReceiptKind.ACCOUNT_STATEMENT
+    )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from backend.accounts.models import AccountEntry
+from backend.audit.models import AuditRecord
 from backend.audit.service import Actor
 from backend.benefits import death
 from backend.benefits.models import Pension
@@ -158,3 +160,31 @@ def test_2009_rule_keeps_the_subsidy_part_in_the_fund(world: World, session_fact
         )
         assert total == -1_390_000
     _books_ok(session_factory)
+
+
+def test_a_counter_report_keeps_its_evidence_with_the_record(
+    world: World, pensioners, session_factory
+):
+    evidence = {
+        "kind": "death_certificate",
+        "number": "M6542262026001",
+        "reported_by": "阿依古丽",
+        "relationship": "女儿",
+    }
+    bad = world.client.post(
+        "/api/v1/benefits/deaths",
+        json={"person_id": pensioners[0], "died_on": "2026-05-02", "evidence": {"kind": "rumour"}},
+        headers=world.headers("clerk_xzg"),
+    )
+    assert bad.status_code == 422
+    r = world.client.post(
+        "/api/v1/benefits/deaths",
+        json={"person_id": pensioners[0], "died_on": "2026-05-02", "evidence": evidence},
+        headers=world.headers("clerk_xzg"),
+    )
+    assert r.status_code == 201, r.text
+    with unit_of_work(session_factory) as s:
+        (detail,) = s.scalars(
+            select(AuditRecord.detail).where(AuditRecord.action == "death.report")
+        ).all()
+    assert json.loads(detail)["evidence"] == evidence

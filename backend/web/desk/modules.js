@@ -18,9 +18,11 @@ import change from "./jobs/change.js";
 import collect from "./jobs/collect.js";
 import overview from "./jobs/overview.js";
 import refund from "./jobs/refund.js";
+import statements from "./jobs/statements.js";
+import survival from "./jobs/survival.js";
 
 /** Navigation, in this order. */
 export const SCREENS = [find, enrol, inbox, dayClose];
 
 /** Workspace tabs, in this order (Alt+1 … Alt+9). */
-export const JOBS = [overview, collect, change, refund, card];
+export const JOBS = [overview, collect, change, refund, card, survival, statements];
