@@ -2,6 +2,12 @@
 
 The stored response is written in the same transaction as the change it
 describes, so either both exist or neither does.
+
+Concurrent requests with one key: the key's row is claimed (inserted, unanswered)
+before the change runs. A second request's insert of the same key waits on the
+unique index until the first transaction ends (PostgreSQL); if the first committed,
+the second replays its answer, if it rolled back, the second runs the change itself.
+So one key has one effect, and a race is a clean replay, never an ``IntegrityError``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, utcnow
@@ -58,30 +65,43 @@ def run_once(
         raise invalid("Idempotency-Key", "状态变更请求必须携带 Idempotency-Key 请求头", "required")
     if len(key) > 128:
         raise invalid("Idempotency-Key", "Idempotency-Key 不能超过128个字符", "too_long")
-    existing = session.scalar(
+    existing = _existing(session, operator_id, key)
+    if existing is None:
+        claim = IdempotencyRecord(
+            operator_id=operator_id,
+            key=key,
+            request_fingerprint=request_fingerprint,
+            status_code=0,  # claimed, not yet answered (never visible to another request)
+            response_json="",
+        )
+        try:
+            with session.begin_nested():
+                session.add(claim)
+        except IntegrityError:
+            # The same key committed by a concurrent request while this one waited.
+            existing = _existing(session, operator_id, key)
+            if existing is None:
+                raise
+        else:
+            status_code, body = action()
+            claim.status_code = status_code
+            claim.response_json = json.dumps(body, ensure_ascii=False, default=str)
+            session.flush()
+            return status_code, body
+    if existing.request_fingerprint != request_fingerprint:
+        raise Conflict(
+            detail="此 Idempotency-Key 已用于另一个不同的请求",
+            code="idempotency_key_reused",
+        )
+    return existing.status_code, json.loads(existing.response_json)
+
+
+def _existing(session: Session, operator_id: int, key: str) -> IdempotencyRecord | None:
+    return session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.operator_id == operator_id, IdempotencyRecord.key == key
         )
     )
-    if existing is not None:
-        if existing.request_fingerprint != request_fingerprint:
-            raise Conflict(
-                detail="此 Idempotency-Key 已用于另一个不同的请求",
-                code="idempotency_key_reused",
-            )
-        return existing.status_code, json.loads(existing.response_json)
-    status_code, body = action()
-    session.add(
-        IdempotencyRecord(
-            operator_id=operator_id,
-            key=key,
-            request_fingerprint=request_fingerprint,
-            status_code=status_code,
-            response_json=json.dumps(body, ensure_ascii=False, default=str),
-        )
-    )
-    session.flush()
-    return status_code, body
 
 
 def respond_once(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
@@ -67,6 +67,16 @@ class Refund(Base):
     """A refund request (maker) and its decision (checker, a different operator)."""
 
     __tablename__ = "contribution_refunds"
+    __table_args__ = (
+        # One pending request per year: two clerks asking at once cannot both succeed.
+        Index(
+            "uq_contribution_refunds_pending",
+            "assessment_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = id_column()
     assessment_id: Mapped[int] = mapped_column(

@@ -11,7 +11,8 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.accounts import service as accounts
@@ -255,6 +256,12 @@ def list_assessments(*, session: Session, principal: Principal, person_id: int) 
     )
 
 
+def _locked(assessment: Assessment, session: Session) -> Assessment:
+    """The assessment re-read under a row lock (PostgreSQL; SQLite has one writer)."""
+    session.refresh(assessment, with_for_update=True)
+    return assessment
+
+
 def _receipt_no(county_code: str, collection_id: int) -> str:
     return f"SJ{county_code}{collection_id:010d}"
 
@@ -267,9 +274,16 @@ def collect(
     amount_fen: int | None = None,
     on: dt.date | None = None,
 ) -> Collection:
-    """Take cash at the counter for an assessed year and issue a receipt number."""
+    """Take cash at the counter for an assessed year and issue a receipt number.
+
+    The assessment is locked before what is outstanding is read: two counters taking
+    cash for one year at once are served one after the other, never both in full.
+    """
     principal.require(Permission.CONTRIBUTION_COLLECT)
-    assessment = get_assessment(session=session, principal=principal, assessment_id=assessment_id)
+    assessment = _locked(
+        get_assessment(session=session, principal=principal, assessment_id=assessment_id),
+        session,
+    )
     on = on or dt.date.today()
     day_close.ensure_open(session=session, principal=principal, on=on)
     outstanding = assessment.own_due_fen - assessment.paid_fen
@@ -347,6 +361,7 @@ def reverse_collection(
     """A reviewer reverses a mistaken collection with a negative one (never an edit)."""
     principal.require(Permission.CONTRIBUTION_REVERSE)
     original = get_collection(session=session, principal=principal, collection_id=collection_id)
+    session.refresh(original, with_for_update=True)
     if original.reverses_id is not None:
         raise Conflict(detail="冲正记录不能再冲正", code="reversal_of_reversal")
     if is_reversed(session=session, collection_id=original.id):
@@ -429,8 +444,11 @@ def request_refund(
         status="pending",
         maker_id=principal.operator_id,
     )
-    session.add(refund)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(refund)
+    except IntegrityError as exc:  # a concurrent request for the same year came first
+        raise Conflict(detail="该年度已有待审核的退费申请", code="refund_pending") from exc
     record(
         session=session,
         actor=principal.actor,
@@ -458,12 +476,27 @@ def decide_refund(
     assessment = get_assessment(
         session=session, principal=principal, assessment_id=refund.assessment_id
     )
-    if refund.status != "pending":
-        raise Conflict(detail="该退费申请已处理", code="refund_decided")
     if refund.maker_id == principal.operator_id:
         raise PermissionDenied(detail="申请人不能审核自己的退费", code="maker_is_checker")
+    # The decision is taken by one conditional UPDATE: of two reviewers deciding at once,
+    # the second waits for the first and then finds the request no longer pending.
+    decided_at = utcnow()
+    taken = session.execute(
+        update(Refund)
+        .where(Refund.id == refund.id, Refund.status == "pending")
+        .values(
+            status="approved" if approve else "rejected",
+            checker_id=principal.operator_id,
+            decided_at=decided_at,
+        )
+        .returning(Refund.id)
+    ).scalar()
+    if taken is None:
+        raise Conflict(detail="该退费申请已处理", code="refund_decided")
+    session.refresh(refund)
     on = on or dt.date.today()
     if approve:
+        _locked(assessment, session)
         # The amount is recomputed: money may have moved since the request.
         amount = refund_amount(assessment, refund.reason)
         if amount != refund.amount_fen:
@@ -479,9 +512,6 @@ def decide_refund(
             principal.operator_id,
             source=Source.REFUND,
         )
-    refund.status = "approved" if approve else "rejected"
-    refund.checker_id = principal.operator_id
-    refund.decided_at = utcnow()
     record(
         session=session,
         actor=principal.actor,

@@ -13,17 +13,34 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
+
+#: The business references that are posted at most once (journal entries' ``ref_type``).
+ONCE_POSTED = "ref_type IN ('collection', 'refund', 'assessment')"
 
 
 class JournalEntry(Base):
     """One business event in the fund's books; corrected only by a reversing entry."""
 
     __tablename__ = "journal_entries"
-    __table_args__ = (Index("ix_journal_entries_ref", "ref_type", "ref_id"),)
+    __table_args__ = (
+        Index("ix_journal_entries_ref", "ref_type", "ref_id"),
+        # A counter money event is posted once: the collection (or its reversal), the
+        # refund, the assessment settled at once. A second posting of one event is refused
+        # by the database, whatever the code above it does.
+        Index(
+            "uq_journal_entries_counter_event",
+            "ref_type",
+            "ref_id",
+            unique=True,
+            postgresql_where=text(ONCE_POSTED),
+            sqlite_where=text(ONCE_POSTED),
+        ),
+    )
 
     id: Mapped[int] = id_column()
     county_code: Mapped[str] = mapped_column(String(6), index=True)

@@ -12,6 +12,8 @@ deliberately slow key derivation, too slow to run per OCSP response. With
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -115,14 +117,27 @@ class FileKeyStore:
         return self._directory / f"{label}.key.pem"
 
     def generate(self, *, label: str, algorithm: str) -> CertificateIssuerPrivateKeyTypes:
-        """Create and write a new key file; refuse to overwrite one."""
+        """Create and write a new key file; refuse to overwrite one.
+
+        The file appears whole or not at all, mode 0600 from its first byte: it is written
+        under a temporary name and linked into place, so a reader never sees half a key
+        and of two processes creating it at once exactly one wins (the other: Conflict).
+        """
         path = self._path(label)
         if path.exists():
             raise Conflict(detail=f"密钥文件 {path} 已存在", code="ca_key_exists")
         key = new_private_key(algorithm)
         self._directory.mkdir(parents=True, exist_ok=True)
-        path.write_text(_encrypt(key, self._passphrase))
-        path.chmod(0o600)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(_encrypt(key, self._passphrase))
+            os.link(temporary, path)
+        except FileExistsError as exc:
+            raise Conflict(detail=f"密钥文件 {path} 已存在", code="ca_key_exists") from exc
+        finally:
+            temporary.unlink(missing_ok=True)
         return key
 
     def signing_key(self, *, label: str) -> CertificateIssuerPrivateKeyTypes:

@@ -75,7 +75,11 @@ def signer(settings: Settings) -> EcdsaReceiptSigner:
     store = _store(settings)
     if not (settings.receipt_key_dir / f"{key_id}{_KEY_SUFFIX}").exists():
         log.warning("creating receipt signing key %s in %s", key_id, settings.receipt_key_dir)
-        store.generate(label=key_id, algorithm="ec-p256")
+        try:
+            store.generate(label=key_id, algorithm="ec-p256")
+        except Conflict as exc:  # a concurrent request created it first: use that one
+            if exc.code != "ca_key_exists":
+                raise
     return EcdsaReceiptSigner(
         key_id=key_id, private_key=_ec_key(store.signing_key(label=key_id), key_id)
     )

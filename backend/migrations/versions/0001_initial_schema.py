@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 07:03:26.428663
+Create Date: 2026-12-02 07:20:55.495381
 """
 
 from collections.abc import Sequence
@@ -1048,7 +1048,10 @@ def upgrade() -> None:
             "bank_code", sa.String(length=16), nullable=False, comment="bank paying the pension"
         ),
         sa.Column(
-            "bank_account", sa.String(length=34), nullable=False, comment="card or account number"
+            "bank_account",
+            sa.LargeBinary(),
+            nullable=False,
+            comment="card or account number, encrypted",
         ),
         sa.Column(
             "status", sa.String(length=16), nullable=False, comment="pending | approved | rejected"
@@ -1787,7 +1790,7 @@ def upgrade() -> None:
         sa.Column("county_code", sa.String(length=6), nullable=False),
         sa.Column("region_code", sa.String(length=12), nullable=False),
         sa.Column("bank_code", sa.String(length=16), nullable=False),
-        sa.Column("bank_account", sa.String(length=34), nullable=False),
+        sa.Column("bank_account", sa.LargeBinary(), nullable=False),
         sa.Column(
             "status",
             sa.String(length=16),
@@ -1955,8 +1958,8 @@ def upgrade() -> None:
         sa.Column(
             "policy_version_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("heir_name", sa.String(length=50), nullable=True),
-        sa.Column("heir_id_number", sa.String(length=18), nullable=True),
+        sa.Column("heir_name", sa.LargeBinary(), nullable=True),
+        sa.Column("heir_id_number", sa.LargeBinary(), nullable=True),
         sa.Column("maker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column(
             "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
@@ -2253,7 +2256,7 @@ def upgrade() -> None:
         ),
         sa.Column("county_code", sa.String(length=6), nullable=False),
         sa.Column("bank_code", sa.String(length=16), nullable=False),
-        sa.Column("bank_account", sa.String(length=34), nullable=False),
+        sa.Column("bank_account", sa.LargeBinary(), nullable=False),
         sa.Column(
             "kind",
             sa.String(length=16),
