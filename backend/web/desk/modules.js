@@ -16,13 +16,18 @@ import inbox from "./screens/inbox.js";
 import card from "./jobs/card.js";
 import change from "./jobs/change.js";
 import collect from "./jobs/collect.js";
+import death from "./jobs/death.js";
 import overview from "./jobs/overview.js";
+import pension from "./jobs/pension.js";
 import refund from "./jobs/refund.js";
 import statements from "./jobs/statements.js";
 import survival from "./jobs/survival.js";
+import transfer from "./jobs/transfer.js";
 
 /** Navigation, in this order. */
 export const SCREENS = [find, enrol, inbox, dayClose];
 
 /** Workspace tabs, in this order (Alt+1 … Alt+9). */
-export const JOBS = [overview, collect, change, refund, card, survival, statements];
+export const JOBS = [
+  overview, collect, change, refund, card, survival, statements, pension, death, transfer,
+];
