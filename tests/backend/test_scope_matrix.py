@@ -133,6 +133,7 @@ GET    /api/v1/households/{household_id}                          clerk    ok   
 POST   /api/v1/households/{household_id}/members                  clerk    ok   404  404  ok   403  401  401  403  401
 DELETE /api/v1/households/{household_id}/members/{person_id}      clerk    ok   404  404  404  403  401  401  403  401  # cty: A removed the member first
 GET    /api/v1/registry/codes                                     clerk    ok   ok   ok   ok   ok   401  401  ok   401
+POST   /api/v1/registry/eligibility                               clerk    ok   ok   ok   ok   ok   401  401  ok   401
 GET    /api/v1/audit                                              clerk    403  403  403  403  403  401  401  403  401
 GET    /api/v1/audit/verify                                       clerk    403  403  403  403  403  401  401  403  401
 GET    /api/v1/cards/lifecycle                                    clerk    ok   ok   ok   ok   ok   401  401  ok   401
