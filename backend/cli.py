@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.audit.service import Actor
+from backend.audit.service import Actor, record
 from backend.config import get_settings
 from backend.db import make_engine, make_session_factory, unit_of_work
 from backend.errors import DomainError
 from backend.orgs import service as orgs
-from backend.orgs.permissions import ROLE_LABELS, Role
+from backend.orgs.permissions import ROLE_LABELS, THREE_ADMINISTRATORS, Role
 
 if TYPE_CHECKING:
     from backend.registry.importer import RowError
@@ -105,6 +105,53 @@ def office_create(code: str, name: str, region_code: str) -> None:
         raise fail(e) from e
 
 
+PerformedBy = Annotated[
+    str | None, typer.Option(help="操作人姓名（三员账户须两人在场：操作人与监督人）")
+]
+Witness = Annotated[str | None, typer.Option(help="监督人姓名（与操作人不是同一人）")]
+
+
+def _console_actor(
+    session: Session,
+    *,
+    role: Role,
+    command: str,
+    username: str,
+    performed_by: str | None,
+    witness: str | None,
+) -> Actor:
+    """The console's actor; an account of the three administrators needs two named people.
+
+    Creating, unlocking or resetting the password of a system, security or audit
+    administrator happens only here, on the host, with an operator and a witness named
+    (two different people) and recorded in the audit log (docs/operations.md).
+    """
+    if role not in THREE_ADMINISTRATORS:
+        return Actor.system()
+    performer, observer = (performed_by or "").strip(), (witness or "").strip()
+    if not performer or not observer or performer == observer:
+        raise DomainError(
+            detail=f"{ROLE_LABELS[role]}账户须由两人在服务器上共同操作："
+            "请以 --performed-by 与 --witness 给出两个不同的人",
+            code="two_person_rule",
+        )
+    actor = Actor(username=performer[:64], device="cli")
+    record(
+        session=session,
+        actor=actor,
+        action="operator.two_person_console",
+        object_type="operator",
+        object_id=username,
+        detail={
+            "command": command,
+            "role": role.value,
+            "performed_by": performer,
+            "witness": observer,
+        },
+    )
+    return actor
+
+
 @operator_app.command("create")
 def operator_create(
     username: str,
@@ -112,16 +159,27 @@ def operator_create(
     role: Annotated[Role, typer.Option(help="角色")],
     office: Annotated[str, typer.Option(help="经办机构编号")],
     password: Annotated[str | None, typer.Option(help="口令（省略则交互输入）")] = None,
+    performed_by: PerformedBy = None,
+    witness: Witness = None,
 ) -> None:
-    """Create an operator account (server console; audited as the system actor)."""
+    """Create an operator account (server console; a three-administrator account with two
+    people named, audited)."""
     secret = password or getpass.getpass("口令: ")
     try:
         with unit_of_work(session_factory()) as session:
+            actor = _console_actor(
+                session,
+                role=role,
+                command="create",
+                username=username,
+                performed_by=performed_by,
+                witness=witness,
+            )
             off = orgs.get_office_by_code(session=session, code=office)
             op = orgs.create_operator(
                 session=session,
                 principal=None,
-                actor=Actor.system(),
+                actor=actor,
                 username=username,
                 full_name=full_name,
                 role=role,
@@ -149,26 +207,47 @@ def operator_list() -> None:
 
 
 @operator_app.command("unlock")
-def operator_unlock(username: str) -> None:
-    """Lift a log-in lockout."""
+def operator_unlock(
+    username: str, performed_by: PerformedBy = None, witness: Witness = None
+) -> None:
+    """Lift a log-in lockout (an administrator's with two people named)."""
     try:
         with unit_of_work(session_factory()) as session:
             op = orgs.get_operator_by_username(session=session, username=username)
-            orgs.unlock_operator(session=session, principal=None, actor=Actor.system(), operator=op)
+            actor = _console_actor(
+                session,
+                role=Role(op.role),
+                command="unlock",
+                username=username,
+                performed_by=performed_by,
+                witness=witness,
+            )
+            orgs.unlock_operator(session=session, principal=None, actor=actor, operator=op)
         typer.echo(f"{username} 已解锁")
     except DomainError as e:
         raise fail(e) from e
 
 
 @operator_app.command("passwd")
-def operator_passwd(username: str) -> None:
-    """Set a new password (interactive); ends the operator's sessions."""
+def operator_passwd(
+    username: str, performed_by: PerformedBy = None, witness: Witness = None
+) -> None:
+    """Set a new password (interactive); ends the operator's sessions (an administrator's
+    with two people named)."""
     secret = getpass.getpass("新口令: ")
     try:
         with unit_of_work(session_factory()) as session:
             op = orgs.get_operator_by_username(session=session, username=username)
+            actor = _console_actor(
+                session,
+                role=Role(op.role),
+                command="passwd",
+                username=username,
+                performed_by=performed_by,
+                witness=witness,
+            )
             orgs.update_operator(
-                session=session, principal=None, actor=Actor.system(), operator=op, password=secret
+                session=session, principal=None, actor=actor, operator=op, password=secret
             )
         typer.echo(f"{username} 的口令已更新")
     except DomainError as e:

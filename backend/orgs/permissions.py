@@ -186,13 +186,22 @@ ROLE_PERMISSIONS = {
     role: ROLE_PERMISSIONS[role] | _BENEFIT_GRANTS.get(role, frozenset()) for role in Role
 }
 
-# Which roles an administrator of each kind may create or change.
+#: The three administrators of protection level 3 (三员). None of them may create, change,
+#: unlock or reset the password of any of the three: those accounts are made and changed
+#: only on the host, by the two-person console procedure (``xnb operator … --performed-by
+#: … --witness …``, docs/operations.md), never over the API.
+THREE_ADMINISTRATORS: frozenset[Role] = frozenset(
+    {Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN}
+)
+
+# Which roles an administrator of each kind may create or change: the system administrator
+# every ordinary role, none of the three administrators.
 MANAGEABLE_ROLES: dict[Role, frozenset[Role]] = {
     Role.COUNTY_ADMIN: frozenset({Role.CLERK, Role.REVIEWER}),
     Role.PROVINCE_ADMIN: frozenset(
         {Role.CLERK, Role.REVIEWER, Role.COUNTY_ADMIN, Role.CARD_CENTRE}
     ),
-    Role.SYSTEM_ADMIN: frozenset(Role),
+    Role.SYSTEM_ADMIN: frozenset(Role) - THREE_ADMINISTRATORS,
 }
 
 _PREFIX_LENGTH_BY_LEVEL = {1: 2, 2: 4, 3: 6, 4: 9, 5: 12}

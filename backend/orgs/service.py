@@ -20,6 +20,7 @@ from backend.orgs.permissions import (
     MANAGEABLE_ROLES,
     PERMISSION_LABELS,
     ROLE_PERMISSIONS,
+    THREE_ADMINISTRATORS,
     Permission,
     Role,
     Scope,
@@ -348,9 +349,14 @@ def update_operator(
 def unlock_operator(
     *, session: Session, principal: Principal | None, actor: Actor, operator: Operator
 ) -> Operator:
-    """Lift a lockout (security administrator)."""
+    """Lift a lockout (security administrator; an administrator's only on the console)."""
     if principal is not None:
         principal.require(Permission.OPERATOR_UNLOCK)
+        if Role(operator.role) in THREE_ADMINISTRATORS:
+            raise PermissionDenied(
+                detail="系统、安全、审计管理员的账户只能在服务器上由两人共同操作",
+                code="role_not_manageable",
+            )
     operator.locked_until = None
     operator.failed_logins = 0
     record(

@@ -102,7 +102,7 @@ def enrol_device(
 def issue_operator(
     client: TestClient, world: World, username: str, *, algorithm: str = "ec-p256"
 ) -> Issued:
-    """Submit an operator's CSR (security administrator) and approve it."""
+    """The operator submits their own CSR; the security administrator approves it."""
     key = new_private_key(algorithm)
     r = client.post(
         "/api/v1/certificate-requests",
@@ -111,7 +111,7 @@ def issue_operator(
             "operator_id": world.operator_ids[username],
             "csr_pem": make_csr(key, common_name=username, uris={"operator": username}),
         },
-        headers=key_headers(world, "secadmin"),
+        headers=key_headers(world, username),
     )
     assert r.status_code == 201, r.text
     r = client.post(

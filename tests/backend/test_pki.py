@@ -21,8 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.audit.models import AuditRecord
+from backend.audit.service import Actor
 from backend.config import Settings
 from backend.db import unit_of_work, utcnow
+from backend.orgs import service as orgs
+from backend.orgs.permissions import Role
 from backend.pki import login as pki_login
 from backend.pki import profiles
 from backend.pki import service as pki
@@ -266,7 +269,7 @@ def test_csr_approval_needs_the_security_administrator_and_names_must_be_the_ope
             "operator_id": world.operator_ids["clerk_hbk"],
             "csr_pem": make_csr(key, common_name="clerk_hbk", uris={"operator": "clerk_xzg"}),
         },
-        headers=key_headers(world, "secadmin"),
+        headers=key_headers(world, "clerk_hbk"),
     )
     assert (r.status_code, r.json()["code"]) == (422, "name_mismatch")
     assert _reasons(session_factory, "pki.request_submit") == ["name_mismatch"]
@@ -299,8 +302,19 @@ def test_csr_approval_needs_the_security_administrator_and_names_must_be_the_ope
 
 
 def test_bank_partner_gets_a_client_certificate_naming_its_code(
-    chain: str, client: TestClient, world: World
+    chain: str, client: TestClient, world: World, session_factory: sessionmaker[Session]
 ):
+    with unit_of_work(session_factory) as s:  # a second security administrator approves
+        orgs.create_operator(
+            session=s,
+            principal=None,
+            actor=Actor.system(),
+            username="secadmin2",
+            full_name="secadmin2",
+            role=Role.SECURITY_ADMIN,
+            office_id=world.offices["province"].id,
+            password=PASSWORD,
+        )
     r = client.post(
         "/api/v1/banks",
         json={"code": "ABC", "name": "农业银行"},
@@ -318,9 +332,15 @@ def test_bank_partner_gets_a_client_certificate_naming_its_code(
         headers=key_headers(world, "secadmin"),
     )
     assert r.status_code == 201, r.text
+    request_id = r.json()["id"]
     r = client.post(
-        f"/api/v1/certificate-requests/{r.json()['id']}/approve",
+        f"/api/v1/certificate-requests/{request_id}/approve",
         headers=key_headers(world, "secadmin"),
+    )
+    assert (r.status_code, r.json()["code"]) == (403, "self_approval")
+    r = client.post(
+        f"/api/v1/certificate-requests/{request_id}/approve",
+        headers=key_headers(world, "secadmin2"),
     )
     cert = x509.load_pem_x509_certificate(r.json()["issued"]["certificate_pem"].encode())
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -12,6 +12,7 @@ from backend.config import Settings
 from backend.db import utcnow
 from backend.errors import Conflict, NotFound, PermissionDenied, invalid
 from backend.orgs.models import Operator
+from backend.orgs.permissions import Permission
 from backend.pki import profiles
 from backend.pki.keystore import KeyStore
 from backend.pki.models import BankPartner, CertificateRequest
@@ -67,19 +68,27 @@ def submit_request(
     bank_code: str | None = None,
     actor: Actor,
 ) -> CertificateRequest:
-    """Queue an operator's or a bank's CSR for approval; its names are checked now."""
+    """Queue an operator's or a bank's CSR for approval; its names are checked now.
+
+    An operator's CSR comes from that operator only: whoever submits a CSR holds its key,
+    so an administrator submitting one for someone else would hold their factor. A bank's
+    comes from a security administrator (``cert:manage``) of the province.
+    """
     if profile_name == "operator" and operator_id is not None:
+        if principal is not None and principal.operator_id != operator_id:
+            raise PermissionDenied(
+                detail="操作员证书请求只能由本人提交（私钥只在本人手中）", code="not_own_request"
+            )
         operator = session.get(Operator, operator_id)
         if operator is None:
             raise NotFound(detail=f"操作员{operator_id}不存在", code="operator_not_found")
-        own = principal is not None and principal.operator_id == operator_id
-        if not own:
-            _require_scope(principal, operator.office.region_code, "操作员")
         holder = operator_holder(operator)
         req = CertificateRequest(
             profile="operator", operator_id=operator.id, region_code=operator.office.region_code
         )
     elif profile_name == "bank" and bank_code:
+        if principal is not None:
+            principal.require(Permission.CERT_MANAGE)
         _require_scope(principal, None, "合作银行")
         bank = session.scalar(select(BankPartner).where(BankPartner.code == bank_code))
         if bank is None:
@@ -131,7 +140,16 @@ def decide_request(
     req = get_request(session=session, principal=principal, request_id=request_id)
     if req.state != "pending":
         raise Conflict(detail=f"证书请求{request_id}已处理（{req.state}）", code="request_decided")
-    if principal is not None and req.operator_id == principal.operator_id and approve:
+    if (
+        principal is not None
+        and approve
+        and principal.operator_id
+        in (
+            req.operator_id,
+            req.requested_by,
+        )
+    ):
+        # No one approves a request that would give them a factor, nor one they submitted.
         raise PermissionDenied(detail="不能批准自己的证书请求", code="self_approval")
     holder = _holder_of_request(session, req)
     req.decided_by = principal.operator_id if principal else None
