@@ -60,18 +60,19 @@ def demo_offices(session: Session) -> list[tuple[str, str, str]]:
     return offices
 
 
+# Operators are named as people are: the page shows the role and office beside the name.
 DEMO_OPERATORS = [
-    DemoOperator("clerk_xzg", "乌兰（夏孜盖乡经办员）", Role.CLERK, "654226200-SB"),
-    DemoOperator("reviewer_xzg", "孟克（夏孜盖乡复核员）", Role.REVIEWER, "654226200-SB"),
-    DemoOperator("clerk_hbk", "叶尔兰·努尔兰（和布克赛尔镇经办员）", Role.CLERK, "654226100-SB"),
-    DemoOperator("clerk_county", "张丽（县经办员）", Role.CLERK, "654226-SB"),
-    DemoOperator("reviewer_county", "马强（县复核员）", Role.REVIEWER, "654226-SB"),
-    DemoOperator("admin_county", "巴特尔（县级管理员）", Role.COUNTY_ADMIN, "654226-SB"),
-    DemoOperator("admin_province", "王芳（省级管理员）", Role.PROVINCE_ADMIN, "65-SB"),
-    DemoOperator("card_centre", "古丽（制卡中心）", Role.CARD_CENTRE, "65-SB"),
-    DemoOperator("sysadmin", "系统管理员", Role.SYSTEM_ADMIN, "65-SB"),
-    DemoOperator("secadmin", "安全管理员", Role.SECURITY_ADMIN, "65-SB"),
-    DemoOperator("auditor", "审计管理员", Role.AUDIT_ADMIN, "65-SB"),
+    DemoOperator("clerk_xzg", "乌兰", Role.CLERK, "654226200-SB"),
+    DemoOperator("reviewer_xzg", "孟克", Role.REVIEWER, "654226200-SB"),
+    DemoOperator("clerk_hbk", "叶尔兰·努尔兰", Role.CLERK, "654226100-SB"),
+    DemoOperator("clerk_county", "张丽", Role.CLERK, "654226-SB"),
+    DemoOperator("reviewer_county", "马强", Role.REVIEWER, "654226-SB"),
+    DemoOperator("admin_county", "巴特尔", Role.COUNTY_ADMIN, "654226-SB"),
+    DemoOperator("admin_province", "王芳", Role.PROVINCE_ADMIN, "65-SB"),
+    DemoOperator("card_centre", "古丽", Role.CARD_CENTRE, "65-SB"),
+    DemoOperator("sysadmin", "周建国", Role.SYSTEM_ADMIN, "65-SB"),
+    DemoOperator("secadmin", "李安", Role.SECURITY_ADMIN, "65-SB"),
+    DemoOperator("auditor", "赵明", Role.AUDIT_ADMIN, "65-SB"),
 ]
 
 

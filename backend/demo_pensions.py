@@ -90,8 +90,8 @@ def principal(session: Session, username: str) -> Principal:
 
 
 def full_name(session: Session, p: Principal) -> str:
-    """An operator's name without the office in brackets (张丽（县经办员） → 张丽)."""
-    return session.get_one(Operator, p.operator_id).full_name.split("（")[0]
+    """An operator's name."""
+    return session.get_one(Operator, p.operator_id).full_name
 
 
 def _candidates(session: Session, county: str) -> list[Person]:
