@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
@@ -26,8 +26,6 @@ from backend.keys import fields as personal_data_keys
 from backend.migrations import schema_is_current
 
 log = logging.getLogger("xnb.backend")
-#: The counter page's static files (HTML, CSS, plain JS; no build step, nothing remote).
-COUNTER_PAGE_DIR = Path(__file__).parent / "web" / "counter"
 #: The staff application (ES modules over /api/v1, no build step; docs/pages.md).
 DESK_DIR = Path(__file__).parent / "web" / "desk"
 PROBLEM_JSON = "application/problem+json"
@@ -170,8 +168,16 @@ def _install_routes(app: FastAPI) -> None:
     app.include_router(pki_public_router)
     app.include_router(partners_router)
     app.include_router(receipts_public_router)
-    # The counter page: it calls /api/v1 on this origin and the workstation's local agent.
-    app.mount("/counter", StaticFiles(directory=COUNTER_PAGE_DIR, html=True), name="counter")
+
+    # The single-purpose counter page became the staff application: old bookmarks (and
+    # their ?agent=) land on the desk.
+    @app.get("/counter", include_in_schema=False)
+    @app.get("/counter/", include_in_schema=False)
+    def counter_moved(request: Request) -> RedirectResponse:
+        query = request.url.query
+        return RedirectResponse(f"/desk/?{query}" if query else "/desk/", status_code=308)
+
+    # The staff application: it calls /api/v1 on this origin and the workstation's agent.
     app.mount("/desk", StaticFiles(directory=DESK_DIR, html=True), name="desk")
 
 

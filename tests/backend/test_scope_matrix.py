@@ -102,6 +102,8 @@ TABLE = """
 # method path                                                     role     A    B    C    cty  prov bank kiosk card anon
 GET    /healthz                                                   clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 GET    /readyz                                                    clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /counter                                                   clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /counter/                                                  clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 POST   /api/v1/auth/challenge                                     clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 POST   /api/v1/auth/login                                         clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 POST   /api/v1/auth/logout                                        clerk    ok   ok   ok   ok   ok   401  401  ok   401

@@ -39,7 +39,7 @@ def test_api_answers_carry_the_security_headers_and_are_never_cached(client: Tes
 
 
 def test_pages_may_not_be_framed_and_keep_their_own_policy(client: TestClient):
-    r = client.get("/counter/")
+    r = client.get("/desk/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     # The page's own CSP is in a <meta> tag, which cannot say frame-ancestors.
     assert r.headers["content-security-policy"] == "frame-ancestors 'none'"

@@ -76,7 +76,11 @@ export async function registerSession() {
   return answer;
 }
 
-export function endSession() { agentSession = null; }
+/** At log-out: the agent forgets this page's session secret. */
+export function endSession() {
+  if (agentSession) call("/v1/session", { method: "DELETE" }).catch(() => { /* gone already */ });
+  agentSession = null;
+}
 
 export function deviceStatus() { return agent("/v1/status", { method: "GET" }); }
 
