@@ -89,11 +89,12 @@ export default {
       h("div", { class: "find-forms" }, byId, byName, byHousehold),
       h("div", { class: "columns find-columns" }, results, recentBlock));
 
-    async function run(form, criteria, offset = 0) {
+    async function run(form, criteria, offset = 0, wider = null) {
       box.hide();
       clear(results, loading("正在查询…"));
       try {
-        const page = await searchPersons(criteria, { offset, limit: PAGE });
+        let page = await searchPersons(criteria, { offset, limit: PAGE });
+        if (!page.total && wider) { criteria = wider; page = await searchPersons(criteria, { offset, limit: PAGE }); }
         if (criteria.id_number && page.items.length === 1) { ctx.go(`#/person/${page.items[0].id}`); return; }
         clear(results, resultsTable(page, ctx), pager(page, (next) => run(form, criteria, next)));
         const first = results.querySelector("tbody tr");
@@ -128,10 +129,11 @@ export default {
       const { name, region, birth_year: year } = values(byName);
       if (!name) { fieldError(byName, "name", "请输入姓名"); return; }
       if (year && !/^(19|20)\d\d$/.test(year)) { fieldError(byName, "birth_year", "请输入四位年份，如 1958"); return; }
-      // A whole name is matched exactly; with a village or a birth year, names starting so.
+      // The whole name first (an indexed lookup); with nobody of that exact name and the
+      // search narrowed (village or birth year), the names that start so.
       const narrowed = Boolean(year) || (region && region.length >= 12);
-      const criteria = { name, region, birth_year: year ? Number(year) : null, name_match: narrowed ? "prefix" : "exact" };
-      await busy(byName.querySelector("button"), () => run(byName, criteria));
+      const criteria = { name, region, birth_year: year ? Number(year) : null, name_match: "exact" };
+      await busy(byName.querySelector("button"), () => run(byName, criteria, 0, narrowed ? { ...criteria, name_match: "prefix" } : null));
     });
     byHousehold.addEventListener("submit", async (event) => {
       event.preventDefault();
