@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +37,13 @@ def softhsm_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         import pkcs11  # noqa: F401
     except ImportError:
         missing("python-pkcs11 is not installed (pip install -e '.[hsm]')")
-    directory = tmp_path_factory.mktemp("softhsm")
+    # SoftHSM2 syncs every token object to disk (~0.1 s each); on tmpfs a test's vault takes
+    # 0.05 s instead of 2 s. Each run still has a directory of its own.
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        directory = Path(tempfile.mkdtemp(prefix="xnb-softhsm-", dir=shm))
+    else:
+        directory = tmp_path_factory.mktemp("softhsm")
     (directory / "tokens").mkdir()
     config = directory / "softhsm2.conf"
     config.write_text(
@@ -50,6 +57,7 @@ def softhsm_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("SOFTHSM2_CONF", None)
     else:
         os.environ["SOFTHSM2_CONF"] = previous
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
