@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, TextIO
 
 from backend.policy.rules import fen_to_yuan, yuan_to_fen
 
@@ -110,6 +110,24 @@ class BankFileFormat(ABC):
     def return_lines(self, header: ReturnHeader, rows: Iterable[ReturnLine]) -> Iterator[str]:
         """The lines of a return file (the bank's side: demo bank and tests)."""
         raise NotImplementedError(f"{self.code} 不能生成回盘文件")
+
+    def read_return_file(self, fh: TextIO) -> tuple[ReturnHeader, Iterator[ReturnLine]]:
+        """``read_return`` over an open text file in ``encoding``: bytes that are not in
+        that encoding refuse the file (``BankFileError``) wherever they are met."""
+        try:
+            header, rows = self.read_return(fh)
+        except UnicodeDecodeError as exc:
+            raise self._undecodable(exc) from exc
+        return header, self._decoded(rows)
+
+    def _decoded(self, rows: Iterator[ReturnLine]) -> Iterator[ReturnLine]:
+        try:
+            yield from rows
+        except UnicodeDecodeError as exc:
+            raise self._undecodable(exc) from exc
+
+    def _undecodable(self, exc: UnicodeDecodeError) -> BankFileError:
+        return BankFileError(f"回盘文件不是{self.encoding.upper()}编码：{exc.reason}")
 
 
 class PipeFormat(BankFileFormat):

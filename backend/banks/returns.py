@@ -185,7 +185,7 @@ def _load_file(
     """Read a return file of a ``kind`` batch into its rows, its totals checked."""
     with path.open(encoding=fmt.encoding, newline="") as fh:
         try:
-            header, rows = fmt.read_return(iter(fh))
+            header, rows = fmt.read_return_file(fh)
         except BankFileError as exc:
             raise ReturnFileRejected(str(exc)) from exc
         batch = session.scalar(select(BankBatch).where(BankBatch.batch_no == header.batch_no))

@@ -140,6 +140,14 @@ class _Decoder:
         self.pos += count
         return chunk
 
+    def take_text(self, count: int, codec: str) -> str:
+        """``count`` bytes of a command's text parameter (a barcode's or QR code's data)."""
+        start = self.pos
+        try:
+            return self.take(count).decode(codec)
+        except UnicodeDecodeError as exc:
+            raise EscposDecodeError(f"parameter at byte {start} is not {codec} text") from exc
+
     def end_line(self) -> None:
         text = self.line.decode("gb18030", errors="replace")
         self.receipt.items.append(TextLine(text, self.align, self.bold, self.tall))
@@ -238,12 +246,12 @@ class _Decoder:
     def barcode(self) -> None:
         symbology = self.take(1)[0]
         if symbology == 73:
-            payload = self.take(self.take(1)[0]).decode("ascii")
+            payload = self.take_text(self.take(1)[0], "ascii")
             # Code 128 data starts with a code set selector: {A, {B or {C.
             data = payload[2:] if payload[:1] == "{" else payload
             self.receipt.items.append(BarcodeItem("CODE128", data))
         elif symbology in _BARCODE_SYMBOLOGIES:
-            data = self.take(self.take(1)[0]).decode("ascii")
+            data = self.take_text(self.take(1)[0], "ascii")
             self.receipt.items.append(BarcodeItem(_BARCODE_SYMBOLOGIES[symbology], data))
         else:
             raise EscposDecodeError(f"unsupported barcode type {symbology} at byte {self.pos - 1}")
@@ -252,14 +260,20 @@ class _Decoder:
         if self.take(1) != b"k":
             raise EscposDecodeError(f"unknown GS ( variant at byte {self.pos - 1}")
         size = self.take(2)
+        start = self.pos
         body = self.take(size[0] | size[1] << 8)
         if body[:1] != b"1":  # cn 49: QR code; PDF417 (48) is not used on receipts
             raise EscposDecodeError(f"unsupported 2D symbol {body[:1]!r} at byte {self.pos}")
         function = body[1:2]
         if function == b"C":
+            if len(body) < 3:
+                raise EscposDecodeError(f"QR module size missing at byte {start}")
             self.qr_size = body[2]
         elif function == b"P":
-            self.qr_store = body[3:].decode("utf-8")
+            try:
+                self.qr_store = body[3:].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise EscposDecodeError(f"QR data at byte {start} is not UTF-8") from exc
         elif function == b"Q":
             self.receipt.items.append(QrItem(self.qr_store, self.qr_size))
 

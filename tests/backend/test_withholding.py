@@ -264,3 +264,11 @@ def test_unparseable_row_rejects_the_file(batch, session_factory, tmp_path):
     )
     result = withholding.import_return(factory=session_factory, path=path, actor=ACTOR)
     assert result.status == "rejected" and "第2行" in (result.reason or "")
+
+
+def test_a_file_not_in_gb18030_is_rejected_not_a_crash(batch, session_factory, tmp_path):
+    path = tmp_path / "utf16.txt"
+    header = f"H|{batch['batch_no']}|1|300.00|300.00|{VALUE_DATE:%Y%m%d}\r\n".encode("gb18030")
+    path.write_bytes(header + "巴特尔|".encode("utf-16-le") + b"\xff\xff\r\n")
+    result = withholding.import_return(factory=session_factory, path=path, actor=ACTOR)
+    assert result.status == "rejected" and "GB18030" in (result.reason or "")

@@ -33,6 +33,12 @@ def parse_csr(csr_pem: str) -> x509.CertificateSigningRequest:
         raise _invalid("csr", "证书请求的签名算法不受支持", "csr_bad_signature") from exc
     if not valid:
         raise _invalid("csr", "证书请求的自签名无效", "csr_bad_signature")
+    try:
+        # Names and extensions are decoded lazily: a client may sign any bytes under a
+        # known extension, so decode them here, where a failure is the client's fault.
+        _ = csr.subject, csr.extensions
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise _invalid("csr", "证书请求的名称或扩展格式错误，无法解析", "csr_malformed") from exc
     return csr
 
 
