@@ -50,7 +50,15 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if check_schema and not schema_is_current(engine):
             raise SchemaOutOfDate(detail="数据库结构不是最新版本，请先运行 xnb db upgrade")
+        checkpointer = None
+        if settings.audit_checkpoint_path is not None:
+            from backend.audit.checkpoints import Checkpointer
+
+            checkpointer = Checkpointer(settings, app.state.session_factory)
+            checkpointer.start()
         yield
+        if checkpointer is not None:
+            await checkpointer.stop()
         engine.dispose()
 
     app = FastAPI(

@@ -72,6 +72,33 @@ def db_upgrade(revision: str = "head") -> None:
     typer.echo("数据库结构已是最新版本")
 
 
+@db_app.command("grant-app-role")
+def db_grant_app_role(
+    role: Annotated[str, typer.Argument(help="应用连接数据库所用的角色（须已存在）")],
+    print_only: Annotated[bool, typer.Option("--print", help="只显示语句，不执行")] = False,
+) -> None:
+    """Give the application's PostgreSQL role what it needs and no more: audit records
+    INSERT/SELECT only (run as the owner, again after every upgrade)."""
+    from sqlalchemy import text
+
+    from backend.audit.grants import app_role_statements
+
+    try:
+        statements = app_role_statements(role)
+    except DomainError as e:
+        raise fail(e) from e
+    if print_only:
+        typer.echo(";\n".join(statements) + ";")
+        return
+    engine = make_engine(get_settings().database_url)
+    if engine.dialect.name != "postgresql":
+        raise fail(DomainError(detail="只有 PostgreSQL 有数据库角色", code="postgres_only"))
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+    typer.echo(f"已为角色 {role} 授权：审计记录只能追加与查询，不能修改或删除")
+
+
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and of the code."""
@@ -256,12 +283,20 @@ def operator_passwd(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check every audit hash chain; name each edited or deleted record and its chain
-    (exit 1 if any)."""
+    """Check every audit hash chain against itself, its head and the newest signed
+    checkpoint; name each edited, deleted or truncated record and its chain (exit 1 if any)."""
+    from backend.audit.checkpoints import CheckpointError, latest_checkpoint
     from backend.audit.service import verify
 
+    try:
+        checkpoint = latest_checkpoint(get_settings())
+    except CheckpointError as e:
+        typer.secho(f"审计检查点不可信：{e}", fg="red", err=True)
+        raise typer.Exit(code=1) from e
+    if checkpoint is None:
+        typer.secho("没有审计检查点：只能校验链本身（未配置或尚未写入）", fg="yellow", err=True)
     with unit_of_work(session_factory()) as session:
-        count, faults = verify(session=session)
+        count, faults = verify(session=session, checkpoint=checkpoint)
     if not faults:
         typer.secho(f"审计日志完整：已校验 {count} 条记录", fg="green")
         return
@@ -273,6 +308,21 @@ def audit_verify() -> None:
         )
     typer.secho(f"审计日志被破坏：{len(faults)} 处异常（共 {count} 条）", fg="red", err=True)
     raise typer.Exit(code=1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Write a signed checkpoint of every audit chain now (the backend also writes them by
+    itself)."""
+    from backend.audit.checkpoints import CheckpointError, current_marks, write_checkpoint
+
+    with unit_of_work(session_factory()) as session:
+        marks = current_marks(session)
+    try:
+        checkpoint = write_checkpoint(settings=get_settings(), marks=marks)
+    except CheckpointError as e:
+        raise fail(DomainError(detail=str(e), code="checkpoint_failed")) from e
+    typer.echo(f"审计检查点已写入：{len(marks)} 条链，共 {checkpoint.total} 条记录")
 
 
 @persons_app.command("import")

@@ -19,6 +19,7 @@ DEFAULT_SQLITE_URL = "sqlite:///var/xnb.db"
 DEV_PKI_PASSPHRASE = "xnb-dev-ca-passphrase"
 DEV_CARD_VAULT_PASSPHRASE = "xnb-dev-card-vault-passphrase"
 DEV_RECEIPT_KEY_PASSPHRASE = "xnb-dev-receipt-key-passphrase"
+DEV_AUDIT_CHECKPOINT_PASSPHRASE = "xnb-dev-audit-checkpoint-passphrase"
 DEV_DATA_KEY_PASSPHRASE = "xnb-dev-data-key-passphrase"
 
 
@@ -87,6 +88,13 @@ class Settings(BaseSettings):
     receipt_key_dir: Path = Path("var/keys/receipts")
     receipt_key_id: str = Field(default="receipts-1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     receipt_key_passphrase: SecretStr = SecretStr(DEV_RECEIPT_KEY_PASSPHRASE)
+    # Audit checkpoints (backend/audit/checkpoints.py): signed chain counts and heads appended
+    # to this file outside the database (make it append-only); none: no checkpoints (dev).
+    audit_checkpoint_path: Path | None = None
+    audit_checkpoint_key_path: Path = Path("var/keys/audit-checkpoint.key")
+    audit_checkpoint_passphrase: SecretStr = SecretStr(DEV_AUDIT_CHECKPOINT_PASSPHRASE)
+    audit_checkpoint_every_records: int = Field(default=1000, ge=1)
+    audit_checkpoint_every_minutes: int = Field(default=10, ge=1)
     # Personal data at rest: the data key ring (AES-GCM keys by version, the lookup key),
     # sealed under this passphrase; created on first use outside production.
     data_key_path: Path = Path("var/keys/data-keys.json")
@@ -145,6 +153,13 @@ class Settings(BaseSettings):
                 raise ValueError("production needs its own XNB_CARD_VAULT_PASSPHRASE")
             if self.receipt_key_passphrase.get_secret_value() == DEV_RECEIPT_KEY_PASSPHRASE:
                 raise ValueError("production needs its own XNB_RECEIPT_KEY_PASSPHRASE")
+            if self.audit_checkpoint_path is None:
+                raise ValueError("production needs audit checkpoints: XNB_AUDIT_CHECKPOINT_PATH")
+            if (
+                self.audit_checkpoint_passphrase.get_secret_value()
+                == DEV_AUDIT_CHECKPOINT_PASSPHRASE
+            ):
+                raise ValueError("production needs its own XNB_AUDIT_CHECKPOINT_PASSPHRASE")
             if self.data_key_passphrase.get_secret_value() == DEV_DATA_KEY_PASSPHRASE:
                 raise ValueError("production needs its own XNB_DATA_KEY_PASSPHRASE")
         return self

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from backend.audit.checkpoints import ChainMark, Checkpoint
 from backend.audit.models import MAIN_CHAIN, AuditChainHead, AuditRecord
 from backend.db import is_postgres, utcnow
 
@@ -171,20 +172,39 @@ class ChainFault:
 
     chain: str
     record_id: int
-    kind: str  # "edited" | "deleted_before" | "bad_genesis" | "deleted_after"
+    # "edited" | "deleted_before" | "bad_genesis" | "deleted_after" | "truncated" | "rewritten"
+    kind: str
     message: str
 
 
-def verify(*, session: Session, batch_size: int = 5000) -> tuple[int, list[ChainFault]]:
-    """Walk every chain in id order and check it ends at its head; return the records
-    checked and every fault found."""
+def verify(
+    *, session: Session, batch_size: int = 5000, checkpoint: Checkpoint | None = None
+) -> tuple[int, list[ChainFault]]:
+    """Walk every chain in id order and check it ends at its head and holds what the
+    signed ``checkpoint`` (kept outside the database) counted; return the records checked
+    and every fault found."""
     heads = {h.chain: h.hash for h in session.scalars(select(AuditChainHead))}
-    chains = set(session.scalars(select(AuditRecord.chain).distinct())) | set(heads)
+    marks = checkpoint.chains if checkpoint else {}
+    chains = set(session.scalars(select(AuditRecord.chain).distinct())) | set(heads) | set(marks)
     count = 0
     faults: list[ChainFault] = []
     for chain in sorted(chains):
-        checked, last_id, last_hash = _verify_chain(session, chain, batch_size, faults)
+        checked, last_id, last_hash = _verify_chain(
+            session, chain, batch_size, faults, marks.get(chain)
+        )
         count += checked
+        mark = marks.get(chain)
+        if mark is not None and checked < mark.count:
+            assert checkpoint is not None
+            faults.append(
+                ChainFault(
+                    chain,
+                    last_id,
+                    "truncated",
+                    f"审计链{chain}只有{checked}条记录，而 {checkpoint.at:%Y-%m-%d %H:%M:%S} UTC "
+                    f"的签名检查点记有{mark.count}条：链尾的记录被删除（链头也被改动）",
+                )
+            )
         if last_hash != heads.get(chain):
             faults.append(
                 ChainFault(
@@ -198,13 +218,28 @@ def verify(*, session: Session, batch_size: int = 5000) -> tuple[int, list[Chain
 
 
 def _verify_chain(
-    session: Session, chain: str, batch_size: int, faults: list[ChainFault]
+    session: Session,
+    chain: str,
+    batch_size: int,
+    faults: list[ChainFault],
+    mark: ChainMark | None,
 ) -> tuple[int, int, str | None]:
-    """Check one chain's links and hashes; return the count, the last record's id and hash."""
+    """Check one chain's links and hashes, and that its record at the checkpoint's count
+    is the one checkpointed; return the count, the last record's id and hash."""
     expected_prev = GENESIS_HASH
     count, last_id, last_hash = 0, 0, None
     for rec in _stream(session, chain, batch_size):
         count += 1
+        if mark is not None and count == mark.count and rec.hash != mark.hash:
+            faults.append(
+                ChainFault(
+                    chain,
+                    rec.id,
+                    "rewritten",
+                    f"审计链{chain}的第{count}条记录（第{rec.id}条）与签名检查点不符："
+                    "检查点之前的记录被删除、改写或重新计算了哈希",
+                )
+            )
         if rec.prev_hash != expected_prev:
             kind = "bad_genesis" if expected_prev == GENESIS_HASH else "deleted_before"
             faults.append(

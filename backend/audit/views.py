@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from backend.audit import service
-from backend.deps import DbSession, Requires
+from backend.audit.checkpoints import CheckpointError, latest_checkpoint
+from backend.deps import AppSettings, DbSession, Requires
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
 from backend.schemas import Out, Page
@@ -37,6 +38,10 @@ class ChainReport(Out):
     checked: int
     intact: bool
     faults: list[dict[str, object]]
+    # The newest signed checkpoint the chains were checked against (none configured or
+    # written yet: null).
+    checkpoint_at: dt.datetime | None = None
+    checkpoint_records: int | None = None
 
 
 @router.get("", response_model=Page[AuditRecordOut], summary="查询审计日志")
@@ -73,14 +78,31 @@ def search(
 
 
 @router.get("/verify", response_model=ChainReport, summary="校验审计日志的各条哈希链")
-def verify(session: DbSession, principal: AuditReader) -> ChainReport:
-    """Walk every chain and name every edited or deleted record."""
-    count, faults = service.verify(session=session)
+def verify(session: DbSession, settings: AppSettings, principal: AuditReader) -> ChainReport:
+    """Walk every chain and name every edited, deleted or truncated record (against the
+    newest signed checkpoint); an untrustworthy checkpoint file is a fault of its own."""
+    faults_out: list[dict[str, object]] = []
+    try:
+        checkpoint = latest_checkpoint(settings)
+    except CheckpointError as error:
+        checkpoint = None
+        faults_out.append(
+            {
+                "chain": None,
+                "record_id": None,
+                "kind": "checkpoint_untrusted",
+                "message": str(error),
+            }
+        )
+    count, faults = service.verify(session=session, checkpoint=checkpoint)
+    faults_out += [
+        {"chain": f.chain, "record_id": f.record_id, "kind": f.kind, "message": f.message}
+        for f in faults
+    ]
     return ChainReport(
         checked=count,
-        intact=not faults,
-        faults=[
-            {"chain": f.chain, "record_id": f.record_id, "kind": f.kind, "message": f.message}
-            for f in faults
-        ],
+        intact=not faults_out,
+        faults=faults_out,
+        checkpoint_at=checkpoint.at if checkpoint else None,
+        checkpoint_records=checkpoint.total if checkpoint else None,
     )
