@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
+from backend.keys.fields import Encrypted
 
 
 class Application(Base):
@@ -294,3 +295,49 @@ class OverpaymentRecovery(Base):
     operator_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
     journal_entry_id: Mapped[int] = mapped_column(IdType, ForeignKey("journal_entries.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PayeeBankChange(Base):
+    """A request to pay a pension to another account: a clerk asks, a reviewer decides.
+
+    Nothing changes until a different operator approves. ``requested_at`` and
+    ``approved_at`` stay queryable, so supervision can flag an account changed shortly
+    before a payment.
+    """
+
+    __tablename__ = "payee_bank_changes"
+    __table_args__ = (
+        # One open request per pension: a second while one waits is refused.
+        Index(
+            "uq_payee_bank_changes_pending",
+            "pension_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_payee_bank_changes_county_status", "county_code", "status"),
+    )
+
+    id: Mapped[int] = id_column()
+    pension_id: Mapped[int] = mapped_column(IdType, ForeignKey("pensions.id"), index=True)
+    person_id: Mapped[int] = mapped_column(IdType, ForeignKey("persons.id"))
+    county_code: Mapped[str] = mapped_column(String(6))
+    region_code: Mapped[str] = mapped_column(String(12))
+    old_bank_code: Mapped[str] = mapped_column(String(16))
+    old_bank_account: Mapped[str] = mapped_column(Encrypted("bank_account"))
+    new_bank_code: Mapped[str] = mapped_column(String(16))
+    new_bank_account: Mapped[str] = mapped_column(Encrypted("bank_account"))
+    account_holder: Mapped[str] = mapped_column(
+        Encrypted("name"), comment="the account holder's name as the clerk read it"
+    )
+    holder_check: Mapped[str] = mapped_column(
+        String(24), comment="name_matches_pensioner (no bank connector answers yet)"
+    )
+    reason: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), comment="pending | approved | rejected")
+    maker_id: Mapped[int] = mapped_column(IdType, ForeignKey("operators.id"))
+    checker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
+    decision_reason: Mapped[str | None] = mapped_column(String(200))
+    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    rejected_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

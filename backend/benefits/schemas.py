@@ -51,6 +51,45 @@ class BankIn(BaseModel):
     bank_account: str = Field(min_length=8, max_length=34, pattern=r"^[0-9A-Z]+$")
 
 
+class BankChangeIn(BankIn):
+    """Ask to pay a pension to another account (a reviewer decides)."""
+
+    account_holder: str = Field(
+        min_length=1, max_length=100, description="账户户名（须为领取人本人）"
+    )
+    reason: str = Field(min_length=1, max_length=200, description="变更原因")
+
+
+class BankChangeOut(BaseModel):
+    """A request to change the payee account and where it stands."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    pension_id: int
+    person_id: int
+    old_bank_code: str
+    old_bank_account: str
+    new_bank_code: str
+    new_bank_account: str
+    account_holder: str
+    holder_check: str = Field(description="name_matches_pensioner：户名已与领取人姓名核对")
+    reason: str
+    status: str = Field(description="pending | approved | rejected")
+    maker_id: int
+    checker_id: int | None
+    decision_reason: str | None
+    requested_at: dt.datetime
+    approved_at: dt.datetime | None
+    rejected_at: dt.datetime | None
+
+
+class RejectionIn(BaseModel):
+    """Why a reviewer rejects."""
+
+    reason: str = Field(min_length=1, max_length=200, description="驳回原因")
+
+
 class ApplicationIn(BankIn):
     """Apply for the pension on behalf of a person."""
 

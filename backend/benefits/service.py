@@ -14,12 +14,10 @@ from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
 from backend.accounts.models import Account, AccountEntry
-from backend.audit.service import record
 from backend.benefits.formula import PensionParts, monthly_pension
 from backend.benefits.models import Computation, Pension
 from backend.benefits.qualification import Facts, Reason, age_on, qualify, start_month
 from backend.contributions.models import Assessment
-from backend.db import utcnow
 from backend.errors import NoPolicyVersion, NotFound
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
@@ -232,24 +230,3 @@ def computation_for(*, session: Session, pension_id: int, month: dt.date) -> Com
             detail=f"养老金{pension_id}在{month:%Y-%m}没有核定结果", code="no_computation"
         )
     return found
-
-
-def change_bank(
-    *, session: Session, principal: Principal, person_id: int, bank_code: str, bank_account: str
-) -> Pension:
-    """Correct the account a pension is paid to (failed payments are then re-issued to it)."""
-    principal.require(Permission.BENEFIT_APPLY)
-    pension = get_pension(session=session, principal=principal, person_id=person_id)
-    before = {"bank_code": pension.bank_code, "bank_account": pension.bank_account}
-    pension.bank_code, pension.bank_account = bank_code, bank_account
-    pension.updated_at = utcnow()
-    session.flush()
-    record(
-        session=session,
-        actor=principal.actor,
-        action="benefit.change_bank",
-        object_type="pension",
-        object_id=pension.id,
-        detail={"before": before, "after": {"bank_code": bank_code, "bank_account": bank_account}},
-    )
-    return pension

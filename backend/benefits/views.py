@@ -6,18 +6,19 @@ Every state-changing request needs an ``Idempotency-Key``: a retry returns the f
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from backend.audit.reads import record_person_read
-from backend.benefits import applications, service, survival
+from backend.benefits import applications, payee, service, survival
 from backend.benefits.kiosk_views import router as kiosk_router
 from backend.benefits.schemas import (
     ApplicationIn,
     ApplicationOut,
-    BankIn,
+    BankChangeIn,
+    BankChangeOut,
     CertificationIn,
     CertificationOut,
     ComputationOut,
@@ -26,6 +27,7 @@ from backend.benefits.schemas import (
     PensionOut,
     QualificationOut,
     ReasonOut,
+    RejectionIn,
 )
 from backend.deps import DbSession, IdempotencyKey, Requires
 from backend.idempotency import respond_once
@@ -216,26 +218,118 @@ def certify(
     )
 
 
-@router.put("/pensions/{person_id}/bank", response_model=PensionOut, summary="变更待遇发放账户")
-def change_bank(
+@router.put(
+    "/pensions/{person_id}/bank",
+    response_model=BankChangeOut,
+    status_code=202,
+    summary="申请变更待遇发放账户（待复核）",
+)
+def request_bank_change(
     person_id: int,
-    body: BankIn,
+    body: BankChangeIn,
     session: DbSession,
     principal: Maker,
     key: IdempotencyKey,
     request: Request,
 ) -> JSONResponse:
-    """Correct the payee account; failed payments are re-issued to it by the next payroll."""
+    """Ask to pay the pension to another account of the pensioner (202): nothing changes until
+    another operator approves at ``/benefits/bank-changes/{id}/approve``."""
 
     def action() -> tuple[int, object]:
-        pension = service.change_bank(
+        change = payee.request_bank_change(
             session=session,
             principal=principal,
             person_id=person_id,
             bank_code=body.bank_code,
             bank_account=body.bank_account,
+            account_holder=body.account_holder,
+            reason=body.reason,
         )
-        return 200, PensionOut.model_validate(pension).model_dump(mode="json")
+        return 202, BankChangeOut.model_validate(change).model_dump(mode="json")
+
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
+
+
+@router.get("/bank-changes", response_model=list[BankChangeOut], summary="发放账户变更申请列表")
+def list_bank_changes(
+    session: DbSession,
+    principal: Reader,
+    status: Annotated[
+        Literal["pending", "approved", "rejected"], Query(description="申请状态")
+    ] = "pending",
+) -> list[BankChangeOut]:
+    """Requests of the scope, oldest first; by default those waiting for a reviewer."""
+    changes = payee.list_bank_changes(session=session, principal=principal, status=status)
+    return [BankChangeOut.model_validate(c) for c in changes]
+
+
+@router.get(
+    "/bank-changes/{bank_change_id}", response_model=BankChangeOut, summary="发放账户变更申请"
+)
+def get_bank_change(bank_change_id: int, session: DbSession, principal: Reader) -> BankChangeOut:
+    """One request of the scope."""
+    change = payee.get_bank_change(session=session, principal=principal, change_id=bank_change_id)
+    return BankChangeOut.model_validate(change)
+
+
+@router.post(
+    "/bank-changes/{bank_change_id}/approve",
+    response_model=BankChangeOut,
+    summary="复核通过发放账户变更",
+)
+def approve_bank_change(
+    bank_change_id: int,
+    body: DecisionIn,
+    session: DbSession,
+    principal: Checker,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Another operator approves: the pension is paid to the new account from now on."""
+
+    def action() -> tuple[int, object]:
+        change, _ = payee.approve_bank_change(
+            session=session, principal=principal, change_id=bank_change_id, comment=body.note
+        )
+        return 200, BankChangeOut.model_validate(change).model_dump(mode="json")
+
+    return respond_once(
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=body.model_dump(mode="json"),
+        action=action,
+    )
+
+
+@router.post(
+    "/bank-changes/{bank_change_id}/reject",
+    response_model=BankChangeOut,
+    summary="驳回发放账户变更",
+)
+def reject_bank_change(
+    bank_change_id: int,
+    body: RejectionIn,
+    session: DbSession,
+    principal: Checker,
+    key: IdempotencyKey,
+    request: Request,
+) -> JSONResponse:
+    """Another operator rejects, saying why; the pension stays paid to its account."""
+
+    def action() -> tuple[int, object]:
+        change = payee.reject_bank_change(
+            session=session, principal=principal, change_id=bank_change_id, reason=body.reason
+        )
+        return 200, BankChangeOut.model_validate(change).model_dump(mode="json")
 
     return respond_once(
         session=session,

@@ -110,3 +110,28 @@ def three_pensioners(world: World, session_factory) -> list[int]:
     for person_id in ids:
         award(world, person_id)
     return ids
+
+
+def change_payee_account(
+    world: World, person_id: int, *, holder: str, bank_code: str, bank_account: str
+) -> dict[str, Any]:
+    """A clerk of 夏孜盖乡 asks to pay the pension to another account; its reviewer approves."""
+    asked = world.client.put(
+        f"/api/v1/benefits/pensions/{person_id}/bank",
+        json={
+            "bank_code": bank_code,
+            "bank_account": bank_account,
+            "account_holder": holder,
+            "reason": "原账户已销户",
+        },
+        headers=world.headers("clerk_xzg"),
+    )
+    assert asked.status_code == 202, asked.text
+    approved = world.client.post(
+        f"/api/v1/benefits/bank-changes/{asked.json()['id']}/approve",
+        json={},
+        headers=world.headers("reviewer_xzg"),
+    )
+    assert approved.status_code == 200, approved.text
+    result: dict[str, Any] = approved.json()
+    return result

@@ -154,14 +154,3 @@ def test_rejection_awards_nothing(world: World, people, session_factory) -> None
     assert r.status_code == 200 and r.json()["status"] == "rejected"
     with unit_of_work(session_factory) as s:
         assert s.scalar(select(Pension.id)) is None
-
-
-def test_payee_account_can_be_corrected(world: World, people) -> None:
-    _approve(world, _apply(world, people["full"]).json()["id"])
-    r = world.client.put(
-        f"/api/v1/benefits/pensions/{people['full']}/bank",
-        json={"bank_code": "ABC", "bank_account": "6228480000000001"},
-        headers=world.headers("clerk_xzg"),
-    )
-    assert r.status_code == 200, r.text
-    assert (r.json()["bank_code"], r.json()["bank_account"]) == ("ABC", "6228480000000001")

@@ -19,7 +19,7 @@ from backend.errors import Conflict
 from backend.ledger import service as ledger
 from backend.payroll import build, returns
 from backend.payroll.models import Payroll, PayrollLine
-from tests.backend.benefits_support import add_candidate, award
+from tests.backend.benefits_support import add_candidate, award, change_payee_account
 from tests.backend.money_world import load_basics
 from tests.backend.payroll_support import (
     add_province_operator,
@@ -149,12 +149,9 @@ def test_return_file_pays_posts_and_failures_are_reissued_to_the_corrected_accou
     with unit_of_work(session_factory) as s:
         assert s.scalar(select(func.count(AccountEntry.id))) == entries
 
-    r = world.client.put(
-        f"/api/v1/benefits/pensions/{failed_person}/bank",
-        json={"bank_code": "ABC", "bank_account": "6228480000000009"},
-        headers=world.headers("clerk_xzg"),
+    change_payee_account(
+        world, failed_person, holder="娜仁", bank_code="ABC", bank_account="6228480000000009"
     )
-    assert r.status_code == 200, r.text
     july = build_and_approve(world, session_factory, "2026-07")
     kinds = sorted(
         (line.person_id == failed_person, line.kind, line.month.isoformat(), line.bank_code)

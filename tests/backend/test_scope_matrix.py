@@ -96,6 +96,13 @@ MUST_NOT_SEE = {
     "anon": ("A", "B", "C"),
 }
 MISSING = 987654  # an identifier no seeded object has
+#: A payee account change of township A's pensioner (the sentinel's own account).
+NEW_BANK = {
+    "bank_code": "ABC",
+    "bank_account": "6228480000000001",
+    "account_holder": SENTINEL_NAMES["A"],
+    "reason": "原存折遗失",
+}
 PATH_PARAMETER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 TABLE = """
@@ -196,6 +203,10 @@ POST   /api/v1/benefits/applications/{application_id}/reject      reviewer ok   
 GET    /api/v1/benefits/pensions/{person_id}                      clerk    ok   404  404  ok   ok   401  401  403  401
 POST   /api/v1/benefits/pensions/{person_id}/certifications       clerk    ok   404  404  ok   403  401  401  403  401
 PUT    /api/v1/benefits/pensions/{person_id}/bank                 clerk    ok   404  404  ok   403  401  401  403  401
+GET    /api/v1/benefits/bank-changes                              clerk    ok   ok   ok   ok   ok   401  401  403  401
+GET    /api/v1/benefits/bank-changes/{bank_change_id}             clerk    ok   404  404  ok   ok   401  401  403  401
+POST   /api/v1/benefits/bank-changes/{bank_change_id}/approve     reviewer ok   404  404  ok   403  401  401  403  401
+POST   /api/v1/benefits/bank-changes/{bank_change_id}/reject      reviewer ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/payroll/payrolls                                   clerk    ok   ok   ok   ok   ok   401  401  403  401
 GET    /api/v1/payroll/payrolls/{payroll_id}                      clerk    404  404  404  404  404  401  401  403  401
 GET    /api/v1/payroll/payrolls/{payroll_id}/lines                clerk    404  404  404  404  404  401  401  403  401
@@ -341,7 +352,8 @@ BODIES: dict[str, Callable[[Seeded], Any]] = {
     "POST /api/v1/benefits/pensions/{person_id}/certifications": _a(
         method="counter", documents_seen=["id_card"]
     ),
-    "PUT /api/v1/benefits/pensions/{person_id}/bank": _a(**BANK),
+    "PUT /api/v1/benefits/pensions/{person_id}/bank": _a(**NEW_BANK),
+    "POST /api/v1/benefits/bank-changes/{bank_change_id}/reject": _a(reason="户名不符"),
     "POST /api/v1/transfers": _a(person_id="person_id"),
     "POST /api/v1/transfers/employee-scheme/years": _a(
         person_id="person_id", agency="矩阵", years=[2001]
@@ -518,6 +530,10 @@ def seed(
         "reviewer_hbk",
         {},
     )
+    bank_change = _api(
+        world, "PUT", f"/api/v1/benefits/pensions/{person_a}/bank", "clerk_hbk", NEW_BANK
+    )
+    seeded.objects["bank_change_id"] = bank_change["id"]
     household = _api(
         world,
         "POST",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 07:20:55.495381
+Create Date: 2026-12-02 07:29:18.857544
 """
 
 from collections.abc import Sequence
@@ -2006,6 +2006,76 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "payee_bank_changes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "pension_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column("old_bank_code", sa.String(length=16), nullable=False),
+        sa.Column("old_bank_account", sa.LargeBinary(), nullable=False),
+        sa.Column("new_bank_code", sa.String(length=16), nullable=False),
+        sa.Column("new_bank_account", sa.LargeBinary(), nullable=False),
+        sa.Column(
+            "account_holder",
+            sa.LargeBinary(),
+            nullable=False,
+            comment="the account holder's name as the clerk read it",
+        ),
+        sa.Column(
+            "holder_check",
+            sa.String(length=24),
+            nullable=False,
+            comment="name_matches_pensioner (no bank connector answers yet)",
+        ),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="pending | approved | rejected"
+        ),
+        sa.Column("maker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("decision_reason", sa.String(length=200), nullable=True),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("rejected_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["checker_id"],
+            ["operators.id"],
+            name=op.f("fk_payee_bank_changes_checker_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["maker_id"], ["operators.id"], name=op.f("fk_payee_bank_changes_maker_id_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["pension_id"], ["pensions.id"], name=op.f("fk_payee_bank_changes_pension_id_pensions")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_payee_bank_changes_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payee_bank_changes")),
+    )
+    with op.batch_alter_table("payee_bank_changes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_payee_bank_changes_county_status", ["county_code", "status"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_payee_bank_changes_pension_id"), ["pension_id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_payee_bank_changes_pending",
+            ["pension_id"],
+            unique=True,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+
+    op.create_table(
         "payroll_exclusions",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -2463,6 +2533,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_payroll_exclusions_payroll")
 
     op.drop_table("payroll_exclusions")
+    with op.batch_alter_table("payee_bank_changes", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_payee_bank_changes_pending",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_payee_bank_changes_pension_id"))
+        batch_op.drop_index("ix_payee_bank_changes_county_status")
+
+    op.drop_table("payee_bank_changes")
     with op.batch_alter_table("death_cases", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_death_cases_open_person",
