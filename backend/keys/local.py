@@ -3,14 +3,23 @@ under a key derived from a passphrase with scrypt.
 
 It stands in for a hardware security module: the file alone reveals nothing but key
 check values, and an opened vault answers the :class:`KeyVault` methods without ever
-returning a master key. Each key set is bound (as GCM associated data) to its province,
-family and version, so sealed sets cannot be swapped between slots unnoticed.
+returning a master key. Each key set is bound (as GCM associated data) to the file format,
+its province, family and version, so sealed sets cannot be swapped between slots
+unnoticed; the pointer to the active version of each family carries an HMAC under a key
+derived from the sealing key, so it cannot be moved back to an older version unnoticed.
+
+The scrypt parameters are stored in the file: a file made at an older, lower cost still
+opens, and is sealed again at the current cost (fresh salt, format 2 with the pointer's
+MAC) the first time it is opened.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -46,9 +55,15 @@ from card_services import commands as card_commands
 from card_services.demo import DEMO_MASTER_KEYS, DEMO_TRANSPORT_MASTER_KEY
 from card_services.errors import CardError
 
-FORMAT: Final = "xnb-card-key-vault/1"
-#: scrypt cost: 2**15 × 8 × 128 bytes = 32 MiB and about 0.1 s per opening.
-DEFAULT_SCRYPT_N: Final = 2**15
+log = logging.getLogger("xnb.keys")
+FORMAT: Final = "xnb-card-key-vault/2"
+#: Files of the first format: no MAC on the active pointer; opened, then sealed anew.
+LEGACY_FORMAT: Final = "xnb-card-key-vault/1"
+#: scrypt cost of an offline key file, opened once per process: N = 2**17, r = 8 (128 MiB,
+#: about half a second), the cost OWASP recommends for scrypt; older files keep theirs
+#: until they are next sealed.
+DEFAULT_SCRYPT_N: Final = 2**17
+_POINTER_MAC_LABEL: Final = b"xnb-card-key-vault/active-pointer"
 _APPLICATION_OF_FAMILY: Final = {
     KeyFamily.TRIPLE_DES: application_of(2),
     KeyFamily.SM4: application_of(3),
@@ -83,8 +98,33 @@ def _kdf(passphrase: str, kdf: dict[str, Any]) -> bytes:
     ).derive(passphrase.encode())
 
 
-def _aad(province_code: str, family: KeyFamily, version: int) -> bytes:
-    return f"{FORMAT}|{province_code}|{family.value}|{version}".encode()
+def _new_kdf(scrypt_n: int) -> dict[str, Any]:
+    return {"name": "scrypt", "salt": secrets.token_hex(16), "n": scrypt_n, "r": 8, "p": 1}
+
+
+def _aad(province_code: str, family: KeyFamily, version: int, file_format: str = FORMAT) -> bytes:
+    return f"{file_format}|{province_code}|{family.value}|{version}".encode()
+
+
+def _pointer_mac(
+    sealing_key: bytes,
+    province_code: str,
+    active: dict[KeyFamily, int],
+    versions: list[tuple[KeyFamily, int]],
+) -> str:
+    """The HMAC of the active pointer (and of which versions exist) under the vault's key."""
+    mac_key = hmac.new(sealing_key, _POINTER_MAC_LABEL, hashlib.sha256).digest()
+    message = json.dumps(
+        {
+            "format": FORMAT,
+            "province_code": province_code,
+            "active": {family.value: version for family, version in sorted(active.items())},
+            "versions": [[family.value, version] for family, version in sorted(versions)],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hmac.new(mac_key, message.encode(), hashlib.sha256).hexdigest()
 
 
 class LocalKeyVault(KeyVault):
@@ -129,7 +169,7 @@ class LocalKeyVault(KeyVault):
             raise VaultError(f"密钥库文件{path}已存在，不会覆盖")
         if len(passphrase) < 12:
             raise VaultError("密钥库口令至少12个字符")
-        kdf = {"name": "scrypt", "salt": secrets.token_hex(16), "n": scrypt_n, "r": 8, "p": 1}
+        kdf = _new_kdf(scrypt_n)
         key_sets: dict[tuple[KeyFamily, int], _KeySet] = {}
         for family in KeyFamily:
             if demo_keys:
@@ -153,15 +193,17 @@ class LocalKeyVault(KeyVault):
 
     @classmethod
     def open(cls, path: Path, *, passphrase: str) -> LocalKeyVault:
-        """Read and unseal a vault file; a wrong passphrase or an edited file is refused."""
+        """Read and unseal a vault file; a wrong passphrase, an edited file or a moved active
+        pointer is refused. A first-format file is sealed anew at the current cost."""
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise VaultError(f"密钥库文件{path}不存在，请先运行 xnb keys init") from exc
         except (OSError, ValueError) as exc:
             raise VaultError(f"密钥库文件{path}无法读取：{exc}") from exc
-        if document.get("format") != FORMAT:
-            raise VaultError(f"{path}不是密钥库文件（格式{document.get('format')!r}）")
+        file_format = document.get("format")
+        if file_format not in (FORMAT, LEGACY_FORMAT):
+            raise VaultError(f"{path}不是密钥库文件（格式{file_format!r}）")
         province_code = document["province_code"]
         sealing_key = _kdf(passphrase, document["kdf"])
         key_sets: dict[tuple[KeyFamily, int], _KeySet] = {}
@@ -172,7 +214,7 @@ class LocalKeyVault(KeyVault):
                 plain = AESGCM(sealing_key).decrypt(
                     bytes.fromhex(sealed["nonce"]),
                     bytes.fromhex(sealed["ciphertext"]),
-                    _aad(province_code, family, version),
+                    _aad(province_code, family, version, file_format),
                 )
             except InvalidTag as exc:
                 raise VaultError("密钥库口令错误，或密钥库文件被篡改") from exc
@@ -181,7 +223,11 @@ class LocalKeyVault(KeyVault):
             key_sets[family, version] = _KeySet(family, version, MasterKeys(**keys), transport)
             created[family, version] = sealed["created_at"]
         active = {KeyFamily(k): int(v) for k, v in document["active"].items()}
-        return cls(
+        if file_format == FORMAT:
+            expected = _pointer_mac(sealing_key, province_code, active, list(key_sets))
+            if not hmac.compare_digest(expected, str(document.get("active_mac", ""))):
+                raise VaultError("密钥库文件中当前使用的密钥版本被改动（校验码不符）")
+        vault = cls(
             path=path,
             province_code=province_code,
             kdf=document["kdf"],
@@ -190,6 +236,14 @@ class LocalKeyVault(KeyVault):
             active=active,
             created=created,
         )
+        if file_format == LEGACY_FORMAT:
+            vault._kdf = _new_kdf(max(DEFAULT_SCRYPT_N, int(document["kdf"]["n"])))
+            vault._sealing_key = _kdf(passphrase, vault._kdf)
+            vault._save()
+            log.warning(
+                "sealed the key vault %s anew: format 2, scrypt N=%s", path, vault._kdf["n"]
+            )
+        return vault
 
     def rotate(self, family: KeyFamily) -> int:
         """Generate the next version of a family's issuer keys and make it the active one.
@@ -228,10 +282,14 @@ class LocalKeyVault(KeyVault):
             "province_code": self.province_code,
             "kdf": self._kdf,
             "active": {family.value: version for family, version in self._active.items()},
+            "active_mac": _pointer_mac(
+                self._sealing_key, self.province_code, self._active, list(self._key_sets)
+            ),
             "key_sets": sealed,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
+        # A name of this process's own: two processes sealing at once never share a file.
+        temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as fh:
             json.dump(document, fh, indent=1)
