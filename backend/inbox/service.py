@@ -45,8 +45,9 @@ class InboxItem:
     created_at: dt.datetime
     approve_path: str
     reject_path: str
-    #: The body field the owning endpoint takes a reason in (None: it keeps none).
-    reason_field: str | None
+    #: The body field each owning endpoint takes the reviewer's words in (None: it keeps none).
+    approve_reason_field: str | None
+    reject_reason_field: str | None
     changes: list[Change] = field(default_factory=list)
     amount_fen: int | None = None
     note: str | None = None
@@ -66,7 +67,8 @@ def _person_changes(session: Session, principal: Principal) -> Iterable[InboxIte
             created_at=c.created_at,
             approve_path=f"/person-changes/{c.id}/approve",
             reject_path=f"/person-changes/{c.id}/reject",
-            reason_field="reason",
+            approve_reason_field="reason",
+            reject_reason_field="reason",
             changes=[Change(c.field, c.old_value, c.new_value)],
             note=c.reason,
         )
@@ -84,7 +86,8 @@ def _refunds(session: Session, principal: Principal) -> Iterable[InboxItem]:
             created_at=refund.created_at,
             approve_path=f"/contributions/refunds/{refund.id}/approve",
             reject_path=f"/contributions/refunds/{refund.id}/reject",
-            reason_field=None,
+            approve_reason_field=None,
+            reject_reason_field=None,
             changes=[Change("refund_reason", None, refund.reason), Change("year", None, str(year))],
             amount_fen=refund.amount_fen,
             note=refund.note,
@@ -101,7 +104,8 @@ def _applications(session: Session, principal: Principal) -> Iterable[InboxItem]
             created_at=a.created_at,
             approve_path=f"/benefits/applications/{a.id}/approve",
             reject_path=f"/benefits/applications/{a.id}/reject",
-            reason_field="note",
+            approve_reason_field="note",
+            reject_reason_field="note",
             changes=[
                 Change("start_month", None, a.start_month.isoformat()[:7]),
                 Change("contribution_years", None, str(a.contribution_years)),
@@ -122,7 +126,8 @@ def _deaths(session: Session, principal: Principal) -> Iterable[InboxItem]:
             created_at=case.created_at,
             approve_path=f"/benefits/deaths/{case.id}/confirm",
             reject_path=f"/benefits/deaths/{case.id}/reject",
-            reason_field=None,
+            approve_reason_field=None,
+            reject_reason_field=None,
             changes=[
                 Change("died_on", None, case.died_on.isoformat()),
                 Change("death_source", None, case.source),
@@ -140,7 +145,8 @@ def _double_pensions(session: Session, principal: Principal) -> Iterable[InboxIt
             created_at=case.created_at,
             approve_path=f"/transfers/double-pensions/{case.id}/confirm",
             reject_path=f"/transfers/double-pensions/{case.id}/reject",
-            reason_field=None,
+            approve_reason_field=None,
+            reject_reason_field=None,
         )
 
 

@@ -37,7 +37,8 @@ class InboxItemOut(BaseModel):
     note: str | None
     approve_path: str
     reject_path: str
-    reason_field: str | None
+    approve_reason_field: str | None
+    reject_reason_field: str | None
 
 
 class InboxOut(BaseModel):

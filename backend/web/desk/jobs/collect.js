@@ -167,6 +167,8 @@ export default {
           await loadQuote({ keepMessage: true });
         } catch (error) {
           showProblem(box, error, form);
+          // An assessment may stand without its cash (a refused collection): shown with 收款.
+          loadHistory();
         }
       });
     });

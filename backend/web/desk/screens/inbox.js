@@ -64,7 +64,8 @@ export default {
         box.hide();
         const note = reason.value.trim();
         if (!approve && !note) { box.warn("驳回须填写原因。"); reason.focus(); return; }
-        const body = item.reason_field && note ? { [item.reason_field]: note } : {};
+        const field = approve ? item.approve_reason_field : item.reject_reason_field;
+        const body = field && note ? { [field]: note } : {};
         const path = approve ? item.approve_path : item.reject_path;
         await busy(button, async () => {
           try {
