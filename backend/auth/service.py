@@ -196,7 +196,7 @@ def _count_failure(
     ).one()
     session.expire(operator, ["failed_logins", "locked_until"])
     detail: dict[str, object] = {"reason": reason, "failures": failures}
-    if failures == 0:
+    if failures == 0 and locked_until is not None:
         detail["failures"] = settings.login_max_failures
         detail["locked_until"] = locked_until.isoformat()
     return detail

@@ -60,7 +60,9 @@ def revoke(
         raise Conflict(detail=f"证书 {certificate.serial} 已吊销", code="already_revoked")
     now = utcnow()
     for member in still_valid:
-        detail = {} if member is certificate else {"renewal_chain_of": certificate.serial}
+        detail: dict[str, object] = (
+            {} if member is certificate else {"renewal_chain_of": certificate.serial}
+        )
         mark_revoked(
             session=session,
             certificate=member,
