@@ -218,7 +218,8 @@ class AgentConfig(_Section):
 
 def load_config(path: Path) -> AgentConfig:
     """Read and check the agent configuration file; one that holds a secret (the pairing
-    token, the device key's password) must be readable by its owner only (``0600``)."""
+    token, the device key's password) must be readable by its owner only (``0600``), and
+    so must the device's private key file it names."""
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
@@ -232,6 +233,12 @@ def load_config(path: Path) -> AgentConfig:
         raise AgentConfigError(
             f"配置文件 {path} 含密钥（pairing_token 或 tls.key_password），其他用户可读"
             f"（权限 {stat.S_IMODE(mode):04o}）：请改为 0600（chmod 600 {path}）"
+        )
+    key = config.tls.client_key
+    if key is not None and key.exists() and stat.S_IMODE(key.stat().st_mode) & 0o077:
+        raise AgentConfigError(
+            f"设备私钥文件 {key} 其他用户可读（权限 {stat.S_IMODE(key.stat().st_mode):04o}）："
+            f"请改为 0600（chmod 600 {key}）"
         )
     return config
 

@@ -74,6 +74,15 @@ def test_a_configuration_file_holding_a_secret_must_be_the_owners_only(tmp_path:
     plain.write_text('device_id = "x"\n', encoding="utf-8")
     plain.chmod(0o644)
     assert load_config(plain).device_id == "x"
+    # The device's private key it names is a secret too.
+    key = tmp_path / "device.key"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
+    key.chmod(0o640)
+    plain.write_text(f'[tls]\nclient_key = "{key}"\n', encoding="utf-8")
+    with pytest.raises(AgentConfigError, match="设备私钥文件"):
+        load_config(plain)
+    key.chmod(0o600)
+    assert load_config(plain).tls.client_key == key
 
 
 def test_unreadable_configuration_file_is_a_config_error(tmp_path: Path) -> None:
