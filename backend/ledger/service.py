@@ -102,8 +102,11 @@ def reverse(
     )
 
 
-def balances(*, session: Session, county_code: str | None = None) -> dict[tuple[str, str], int]:
-    """(county, account) → balance on the account's normal side, in fen."""
+def balances(
+    *, session: Session, county_code: str | None = None, county_prefix: str = ""
+) -> dict[tuple[str, str], int]:
+    """(county, account) → balance on the account's normal side, in fen; one county, or
+    the counties whose code starts with ``county_prefix``."""
     query = select(
         JournalLine.county_code,
         JournalLine.account_code,
@@ -112,6 +115,8 @@ def balances(*, session: Session, county_code: str | None = None) -> dict[tuple[
     ).group_by(JournalLine.county_code, JournalLine.account_code)
     if county_code:
         query = query.where(JournalLine.county_code == county_code)
+    if county_prefix:
+        query = query.where(JournalLine.county_code.startswith(county_prefix))
     result = {}
     for county, code, debits, credits in session.execute(query):
         sign = 1 if CHART[code].debit_normal else -1
@@ -135,17 +140,23 @@ class CheckReport:
         return not self.problems
 
 
-def check(*, session: Session) -> CheckReport:
-    """Check every invariant of the books against the individual accounts (set-based)."""
+def check(*, session: Session, county_prefix: str = "") -> CheckReport:
+    """Check every invariant of the books against the individual accounts (set-based).
+
+    With ``county_prefix`` only the counties whose code starts with it are checked and
+    reported (an operator's scope: a county's staff never learn of another county's books).
+    """
     from backend.accounts.models import AccountEntry
 
+    in_lines = JournalLine.county_code.startswith(county_prefix)
+    in_entries = JournalEntry.county_code.startswith(county_prefix)
     report = CheckReport()
-    report.entries = session.scalar(select(func.count(JournalEntry.id))) or 0
+    report.entries = session.scalar(select(func.count(JournalEntry.id)).where(in_entries)) or 0
     debits, credits = session.execute(
         select(
             func.coalesce(func.sum(JournalLine.debit_fen), 0),
             func.coalesce(func.sum(JournalLine.credit_fen), 0),
-        )
+        ).where(in_lines)
     ).one()
     report.debit_fen, report.credit_fen = int(debits), int(credits)
     if report.debit_fen != report.credit_fen:
@@ -153,6 +164,7 @@ def check(*, session: Session) -> CheckReport:
 
     unbalanced = session.execute(
         select(JournalLine.entry_id)
+        .where(in_lines)
         .group_by(JournalLine.entry_id)
         .having(func.sum(JournalLine.debit_fen) != func.sum(JournalLine.credit_fen))
         .limit(20)
@@ -160,6 +172,7 @@ def check(*, session: Session) -> CheckReport:
     report.problems += [f"凭证{entry_id}借贷不平" for entry_id in unbalanced]
     empty = session.scalars(
         select(JournalEntry.id)
+        .where(in_entries)
         .where(~select(JournalLine.id).where(JournalLine.entry_id == JournalEntry.id).exists())
         .limit(20)
     )
@@ -169,6 +182,7 @@ def check(*, session: Session) -> CheckReport:
     mismatched = session.execute(
         select(JournalEntry.id, original.id)
         .join(original, JournalEntry.reverses_id == original.id)
+        .where(in_entries)
         .where(
             select(func.sum(JournalLine.debit_fen))
             .where(JournalLine.entry_id == JournalEntry.id)
@@ -181,16 +195,16 @@ def check(*, session: Session) -> CheckReport:
     )
     report.problems += [f"冲正凭证{r}与原凭证{o}金额不符" for r, o in mismatched]
 
-    ledger = balances(session=session)
+    ledger = balances(session=session, county_prefix=county_prefix)
     for (county, code), amount in sorted(ledger.items()):
         if code in NEVER_NEGATIVE and amount < 0:
             report.problems.append(f"县{county}科目{code}{CHART[code].name}余额为负：{amount}分")
     individual = {
         county: int(total)
         for county, total in session.execute(
-            select(AccountEntry.county_code, func.sum(AccountEntry.amount_fen)).group_by(
-                AccountEntry.county_code
-            )
+            select(AccountEntry.county_code, func.sum(AccountEntry.amount_fen))
+            .where(AccountEntry.county_code.startswith(county_prefix))
+            .group_by(AccountEntry.county_code)
         )
     }
     report.individual_total_fen = sum(individual.values())
@@ -204,6 +218,7 @@ def check(*, session: Session) -> CheckReport:
             )
     negative = session.execute(
         select(AccountEntry.account_id, func.sum(AccountEntry.amount_fen))
+        .where(AccountEntry.county_code.startswith(county_prefix))
         .group_by(AccountEntry.account_id)
         .having(func.sum(AccountEntry.amount_fen) < 0)
         .limit(20)

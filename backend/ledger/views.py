@@ -37,10 +37,17 @@ class BalanceOut(BaseModel):
     balance_fen: int
 
 
+def _counties(principal: Principal) -> str:
+    """The county-code prefix of the books an operator sees: a township's staff see their
+    county's books (the fund is kept by county), a county its own, the province all."""
+    return principal.scope.prefix[:6]
+
+
 @router.get("/check", response_model=CheckOut, summary="账簿平衡检查")
 def check(session: DbSession, principal: Reader) -> CheckOut:
-    """Σdebits = Σcredits per entry and overall; control account = individual accounts."""
-    report = service.check(session=session)
+    """Σdebits = Σcredits per entry and overall; control account = individual accounts;
+    over the counties of the operator's scope only."""
+    report = service.check(session=session, county_prefix=_counties(principal))
     return CheckOut(
         ok=report.ok,
         entries=report.entries,
@@ -58,7 +65,7 @@ def balances(session: DbSession, principal: Reader) -> list[BalanceOut]:
         BalanceOut(
             county_code=county, account_code=code, account_name=CHART[code].name, balance_fen=amount
         )
-        for (county, code), amount in sorted(service.balances(session=session).items())
-        # A township's staff see their county's books: the fund is kept by county.
-        if county.startswith(principal.scope.prefix[:6])
+        for (county, code), amount in sorted(
+            service.balances(session=session, county_prefix=_counties(principal)).items()
+        )
     ]

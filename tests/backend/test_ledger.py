@@ -240,3 +240,44 @@ def test_random_business_sequences_keep_the_books_balanced(
             suppress_health_check=list(HealthCheck),
         ),
     )
+
+
+def test_the_books_check_covers_the_callers_counties_only(world: World, session_factory):
+    """A township's reviewer checks its county's books and learns nothing of another
+    county's; the province checks all (before: every caller saw every county's problems)."""
+    books = {
+        # A sound entry in the township's own county.
+        "654226": [
+            chart.debit(chart.SUBSIDY_RECEIVABLE, 100),
+            chart.credit(chart.TRANSFER_CLEARING, 100),
+        ],
+        # Money on the control account with no individual account behind it: a problem.
+        "654221": [
+            chart.debit(chart.INCOME_BANK, 100),
+            chart.credit(chart.INDIVIDUAL_ACCOUNTS, 100),
+        ],
+    }
+    with unit_of_work(session_factory) as s:
+        for county, lines in books.items():
+            ledger.post(
+                session=s,
+                county_code=county,
+                event="test",
+                lines=lines,
+                posted_on=dt.date(2026, 1, 5),
+            )
+
+    def check(user: str) -> dict:
+        r = world.client.get("/api/v1/ledger/check", headers=world.headers(user))
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    township = check("reviewer_hbk")
+    assert (township["ok"], township["entries"], township["debit_fen"]) == (True, 1, 100)
+    assert "654221" not in str(township)
+    emin = check("admin_emin")
+    assert not emin["ok"] and all("654221" in p for p in emin["problems"])
+    province = check("admin_province")
+    assert province["entries"] == 2 and not province["ok"]
+    balances = world.client.get("/api/v1/ledger/balances", headers=world.headers("reviewer_hbk"))
+    assert {b["county_code"] for b in balances.json()} == {"654226"}
