@@ -14,7 +14,7 @@ import { busy, clear, field, h, loading, messageBox, showProblem, values } from 
 import {
   currentEnrolment, forget, onChange, pendingChanges, reload, workspace, open,
 } from "./lib/workspace.js";
-import { JOBS, SCREENS } from "./modules.js";
+import { GROUPS, JOBS, SCREENS } from "./modules.js";
 
 const $ = (id) => document.getElementById(id);
 let stopEvents = null;
@@ -146,12 +146,16 @@ function renderNav() {
   const nav = $("nav");
   if (!nav) return;
   const here = location.hash;
-  const items = visible(SCREENS).map((s) => h("li", {},
-    h("a", { href: `#/${s.id}`, "aria-current": here === `#/${s.id}` ? "page" : null },
-      s.title, s.key ? h("kbd", {}, s.key) : null)));
+  const screens = visible(SCREENS);
+  const groups = GROUPS.map(([id, title]) => [title, screens.filter((s) => (s.group || "counter") === id)])
+    .filter(([, list]) => list.length);
   const person = workspace.person;
   clear(nav,
-    h("ul", { class: "nav-list" }, items),
+    groups.map(([title, list]) => h("div", { class: "nav-group" },
+      h("p", { class: "nav-group-title" }, title),
+      h("ul", { class: "nav-list" }, list.map((s) => h("li", {},
+        h("a", { href: `#/${s.id}`, "aria-current": here === `#/${s.id}` ? "page" : null },
+          s.title, s.key ? h("kbd", {}, s.key) : null)))))),
     person ? h("div", { class: "nav-current" },
       h("p", { class: "muted" }, "正在办理"),
       h("a", { href: `#/person/${person.id}`, id: "nav-current" }, person.name)) : null);

@@ -24,6 +24,15 @@ import statements from "./jobs/statements.js";
 import survival from "./jobs/survival.js";
 import transfer from "./jobs/transfer.js";
 
+/**
+ * Navigation groups, in this order; a screen names its group (default "counter"). The
+ * back office, card centre and administrators of issue 13 get theirs as their screens
+ * come: "payroll" (发放与银行), "policy" (政策与计息), "card_centre" (制卡中心),
+ * "system" (系统管理员: 机构与操作员), "security" (安全管理员: 证书与设备), "audit"
+ * (审计管理员: 审计日志). A group shows only if the operator may open one of its screens.
+ */
+export const GROUPS = [["counter", "柜面业务"], ["review", "复核"], ["office", "本所"]];
+
 /** Navigation, in this order. */
 export const SCREENS = [find, enrol, inbox, dayClose];
 

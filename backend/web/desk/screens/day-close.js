@@ -14,6 +14,7 @@ const KIND = { current: "本年度缴费", make_up: "补缴" };
 export default {
   id: "day-close",
   title: "日结",
+  group: "office",
   permissions: ["contribution:read"],
   key: "F9",
   async render(view, ctx) {

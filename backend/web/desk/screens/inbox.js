@@ -38,6 +38,7 @@ async function shown(change) {
 export default {
   id: "inbox",
   title: "复核待办",
+  group: "review",
   permissions: ["change:approve", "refund:approve", "benefit:approve"],
   key: "F7",
   async render(view, ctx) {
