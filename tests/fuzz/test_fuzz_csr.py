@@ -111,3 +111,16 @@ def test_pem_around_any_bytes(der: bytes, profile: str) -> None:
 @given(st.text(max_size=400))
 def test_any_text(text: str) -> None:
     _check(text, "device")
+
+
+def test_a_signed_csr_with_a_garbage_name_extension_is_refused_as_malformed() -> None:
+    """Found by the fuzzer: this raised ValueError from the name check (a 500)."""
+    garbage = x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x05")
+    pem = _signed_csr("ws-hbk-1", [], [garbage])
+    try:
+        parse_csr(pem)
+    except InvalidInput as refused:
+        assert refused.code == "csr_malformed"
+        assert refused.fields[0].field == "csr"
+    else:
+        raise AssertionError("a CSR whose extension cannot be decoded was accepted")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -62,4 +63,18 @@ def test_any_print_job_decodes_or_is_refused_with_the_decoders_error(job: bytes)
 @given(st.binary(max_size=400))
 def test_raw_bytes(job: bytes) -> None:
     with contextlib.suppress(EscposDecodeError):
+        decode_escpos(job)
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        b"\x1dkC\x02\xff\xfe",  # EAN13 data that is not ASCII: was UnicodeDecodeError
+        b"\x1dkI\x03{B\x80",  # CODE128 likewise
+        b"\x1d(k\x02\x001C",  # QR module size without its size byte: was IndexError
+        b"\x1d(k\x05\x001P0\xff\xfe",  # QR data that is not UTF-8: was UnicodeDecodeError
+    ],
+)
+def test_found_by_the_fuzzer_is_the_decoders_error(job: bytes) -> None:
+    with pytest.raises(EscposDecodeError):
         decode_escpos(job)
