@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # Passwords of demo operators; only ever used by ``xnb demo`` in dev mode.
     demo_password: SecretStr = SecretStr("Demo-2026!")
     import_chunk_rows: int = Field(default=20_000, ge=100)
+    # Largest CSV body ``POST /persons/import`` accepts (a province's file comes by CLI).
+    import_max_mib: int = Field(default=256, ge=1)
     # Certificate authority: the issuing CA's key is stored encrypted under this passphrase.
     pki_passphrase: SecretStr = SecretStr(DEV_PKI_PASSPHRASE)
     # Base URL written into certificates for the CRL and the OCSP responder (plain HTTP on

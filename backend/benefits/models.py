@@ -44,7 +44,9 @@ class Application(Base):
     balance_fen: Mapped[int] = money_column(comment="account balance when applying")
     policy_version_id: Mapped[int] = mapped_column(IdType, ForeignKey("policy_versions.id"))
     bank_code: Mapped[str] = mapped_column(String(16), comment="bank paying the pension")
-    bank_account: Mapped[str] = mapped_column(String(34), comment="card or account number")
+    bank_account: Mapped[str] = mapped_column(
+        Encrypted("bank_account"), comment="card or account number, encrypted"
+    )
     status: Mapped[str] = mapped_column(String(16), comment="pending | approved | rejected")
     note: Mapped[str | None] = mapped_column(String(200))
     maker_id: Mapped[int] = mapped_column(IdType, ForeignKey("operators.id"))
@@ -76,7 +78,7 @@ class Pension(Base):
     county_code: Mapped[str] = mapped_column(String(6))
     region_code: Mapped[str] = mapped_column(String(12))
     bank_code: Mapped[str] = mapped_column(String(16))
-    bank_account: Mapped[str] = mapped_column(String(34))
+    bank_account: Mapped[str] = mapped_column(Encrypted("bank_account"))
     status: Mapped[str] = mapped_column(String(16), comment="receiving | suspended | terminated")
     start_month: Mapped[dt.date] = mapped_column(Date)
     # Last month payable; set when the pension ends (death: the month of death).
@@ -229,8 +231,8 @@ class DeathCase(Base):
     retained_fen: Mapped[int] = money_column(default=0, comment="subsidy part kept (2009)")
     funeral_grant_fen: Mapped[int] = money_column(default=0)
     policy_version_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("policy_versions.id"))
-    heir_name: Mapped[str | None] = mapped_column(String(50))
-    heir_id_number: Mapped[str | None] = mapped_column(String(18))
+    heir_name: Mapped[str | None] = mapped_column(Encrypted("name"))
+    heir_id_number: Mapped[str | None] = mapped_column(Encrypted("id_number"))
     maker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
     checker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
     journal_entry_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journal_entries.id"))

@@ -75,6 +75,20 @@ def keys_kcv() -> None:
         )
 
 
+@keys_app.command("init-data")
+def keys_init_data() -> None:
+    """Create the personal-data key ring (data key version 1 and the lookup key)."""
+    settings = get_settings()
+    try:
+        with unit_of_work(session_factory()) as session:
+            service.init_data_keys(
+                session=session, settings=settings, actor=Actor.system("key-ceremony")
+            )
+    except DomainError as e:
+        raise fail(e) from e
+    typer.echo(f"个人数据密钥已建立：{settings.data_key_path}")
+
+
 @keys_app.command("rotate-data-key")
 def keys_rotate_data_key() -> None:
     """Make a new personal-data key version the one new values are encrypted with."""

@@ -102,6 +102,23 @@ def check_values(*, session: Session, settings: Settings, actor: Actor) -> list[
     return values
 
 
+def init_data_keys(*, session: Session, settings: Settings, actor: Actor) -> None:
+    """Create the personal-data key ring file (refused when it exists)."""
+    try:
+        ring = fields.DataKeyRing.create(
+            settings.data_key_path, passphrase=settings.data_key_passphrase.get_secret_value()
+        )
+    except VaultError as exc:
+        raise Conflict(detail=str(exc), code="data_keys_exist") from exc
+    record(
+        session=session,
+        actor=actor,
+        action="keys.data_init",
+        object_type="data_keys",
+        detail={"versions": ring.versions},
+    )
+
+
 def rotate_data_key(*, session: Session, settings: Settings, actor: Actor) -> int:
     """Add a personal-data key version and make it active (older ones keep decrypting)."""
     try:

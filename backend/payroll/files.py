@@ -151,7 +151,7 @@ def _transfers(session: Session, batch: BankBatch, payroll: Payroll) -> Iterator
             end_to_end_id=doc_no,
             amount_fen=amount,
             creditor_name=data_keys.decrypt("name", name),  # a raw row: still sealed
-            creditor_account=account,
+            creditor_account=data_keys.decrypt("bank_account", account),
             remittance=remittance(payroll.month, [(k, m, a) for *_, k, m, a in parts]),
         )
 

@@ -8,6 +8,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcnow
+from backend.keys.fields import Encrypted
 
 
 class Payroll(Base):
@@ -80,7 +81,9 @@ class PayrollLine(Base):
     person_id: Mapped[int] = mapped_column(IdType, ForeignKey("persons.id"))
     county_code: Mapped[str] = mapped_column(String(6))
     bank_code: Mapped[str] = mapped_column(String(16))
-    bank_account: Mapped[str] = mapped_column(String(34))
+    # Copied from the pension as stored (encrypted; one payroll's lines of a pension carry
+    # the same ciphertext, so they group together).
+    bank_account: Mapped[str] = mapped_column(Encrypted("bank_account"))
     kind: Mapped[str] = mapped_column(
         String(16),
         comment="regular | back_pay | reissue | adjustment | recovery (negative: kept back)",

@@ -23,6 +23,9 @@ _ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "gb18030": "GB18030"
 _ALIASES = {"utf8": "utf-8", "utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "gb18030": "gb18030"}
 # GBK and GB2312 are subsets of GB18030: decoding them as GB18030 gives the same text.
 _ALIASES.update({"gbk": "gb18030", "gb2312": "gb18030", "cp936": "gb18030"})
+#: The longest physical line read (a resident's row is well under 1 KiB): a longer one is
+#: an error at its line, and it is never read whole into memory.
+MAX_LINE_BYTES = 64 * 1024
 
 
 class CsvFileError(ValueError):
@@ -87,7 +90,11 @@ class CsvReader:
         # Line feeds never occur inside a multi-byte UTF-8 or GB18030 character, so
         # splitting the bytes on b"\n" before decoding is safe for both encodings.
         codec = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
-        for number, raw in enumerate(stream, start=1):
+        number = 0
+        while raw := stream.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise CsvFileError(number, f"本行超过{MAX_LINE_BYTES // 1024} KiB，不是人员数据")
             self._hash.update(raw)
             data = raw[len(UTF8_BOM) :] if number == 1 and raw.startswith(UTF8_BOM) else raw
             try:

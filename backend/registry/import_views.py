@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.deps import AppSettings, DbSession, IdempotencyKey, Requires
-from backend.errors import invalid
+from backend.errors import DomainError, FieldError, invalid
 from backend.idempotency import respond_once
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
@@ -33,6 +33,16 @@ def _charset(content_type: str | None) -> str | None:
     return None
 
 
+def _too_large(max_mib: int) -> DomainError:
+    return DomainError(
+        detail=f"文件超过{max_mib} MiB：请拆分后分批导入，或在服务器上用 xnb persons import",
+        code="import_too_large",
+        status=413,
+        title="文件过大",
+        fields=[FieldError("body", f"文件超过{max_mib} MiB", "too_large")],
+    )
+
+
 @router.post(
     "/persons/import",
     tags=["persons"],
@@ -42,7 +52,10 @@ def _charset(content_type: str | None) -> str | None:
         "默认有任何错误行则整批拒收（422，`errors[]` 中 field 为“line N: 列名”）；"
         "`accept_valid=true` 时只导入正确的行。已存在的身份证号码不重复导入。"
     ),
-    responses={422: {"description": "文件或数据有误，未导入任何数据"}},
+    responses={
+        413: {"description": "import_too_large：请求体超过 import_max_mib"},
+        422: {"description": "文件或数据有误，未导入任何数据"},
+    },
 )
 async def import_persons_upload(
     request: Request,
@@ -62,9 +75,17 @@ async def import_persons_upload(
     with tempfile.TemporaryDirectory(prefix="xnb-import-") as tmp:
         path = Path(tmp) / "upload.csv"
         digest = hashlib.sha256()
-        # The body is spooled to disk, never held in memory: files may be large.
+        # The body is spooled to disk, never held in memory: files may be large (capped).
+        limit = settings.import_max_mib * 1024 * 1024
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(settings.import_max_mib)
+        size = 0
         with path.open("wb") as fh:
             async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(settings.import_max_mib)
                 digest.update(chunk)
                 fh.write(chunk)
 

@@ -315,3 +315,21 @@ def test_api_import_needs_permission_and_idempotency_key(
     r = client.post("/api/v1/persons/import", content=body, headers=headers)
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_api_import_body_over_the_limit_is_refused_while_streaming(
+    world: World, client: TestClient, session_factory
+):
+    client.app.state.settings.import_max_mib = 1  # type: ignore[attr-defined]
+
+    def body():  # no Content-Length: the cap holds while the body streams in
+        yield "身份证号码,姓名,民族,户籍地区划代码\n".encode()
+        for _ in range(40):
+            yield b"x" * 32 * 1024 + b"\n"
+
+    headers = {**world.headers("clerk_xzg"), "Content-Type": "text/csv"}
+    r = client.post("/api/v1/persons/import", content=body(), headers=headers)
+    assert r.status_code == 413, r.text
+    assert r.json()["code"] == "import_too_large"
+    assert r.json()["errors"][0]["field"] == "body"
+    assert person_count(session_factory) == 0

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.registry.csvfile import CsvFileError, CsvReader, detect_encoding
+from backend.registry.csvfile import MAX_LINE_BYTES, CsvFileError, CsvReader, detect_encoding
 from backend.registry.importer import map_header
 
 
@@ -124,3 +124,20 @@ def test_arbitrary_bytes_never_crash_the_reader(data, encoding):
     except CsvFileError as exc:
         assert exc.line >= 0
         assert str(exc)
+
+
+def test_an_overlong_line_is_an_error_at_its_line_and_is_never_read_whole():
+    class Counting(io.BytesIO):
+        largest = 0
+
+        def readline(self, size: int | None = -1) -> bytes:
+            line = super().readline(size)
+            Counting.largest = max(Counting.largest, len(line))
+            return line
+
+    body = b"id_number,name\n654226197001010595,ok\n" + b"x" * (10 * 1024 * 1024) + b"\n"
+    reader = CsvReader(Counting(body))
+    with pytest.raises(CsvFileError) as caught:
+        list(reader.records())
+    assert caught.value.line == 3 and "KiB" in caught.value.message
+    assert Counting.largest <= MAX_LINE_BYTES + 1

@@ -25,6 +25,8 @@ from backend.db import Base, unit_of_work
 from backend.keys import fields
 from backend.keys import service as keys_service
 from backend.registry.models import Person
+from tests.backend.benefits_support import BANK, three_pensioners
+from tests.backend.payroll_support import pay_month
 from tests.backend.registry_support import (
     HBK_VILLAGE,
     XZG_VILLAGE,
@@ -96,6 +98,29 @@ def test_the_database_holds_no_clear_id_number_name_phone_or_address(
         engine.dispose()  # checkpoint nothing away: read the file and its WAL as they are
         stored = _sqlite_files(database_url)
     for value in _clear_values([registered["id_number"], imported_id]):
+        assert not any(value in blob for blob in stored), value.decode()
+
+
+def test_bank_accounts_and_bank_file_rows_hold_no_clear_account_id_number_or_name(
+    world: World, engine: Engine, database_url: str, session_factory, tmp_path: Path
+):
+    ids = three_pensioners(world, session_factory)
+    pay_month(world, session_factory, "2026-06", tmp_path)  # payroll lines, batch, return
+    with session_factory() as session:
+        people = [session.get_one(Person, i) for i in ids]
+        clear = [BANK["bank_account"].encode()]
+        clear += [p.id_number.encode() for p in people] + [p.name.encode() for p in people]
+    # The files for the bank carry the clear values, decrypted as the rows stream out.
+    (order,) = (tmp_path / "2026-06").glob("*.pain001.xml")
+    assert BANK["bank_account"] in order.read_text() and people[0].name in order.read_text()
+    pipe = [f for f in (tmp_path / "2026-06").glob("*.txt") if f.name != "return.txt"]
+    assert any(people[0].id_number.encode() in f.read_bytes() for f in pipe)
+    if engine.dialect.name == "postgresql":
+        stored = _raw_rows(engine)
+    else:
+        engine.dispose()
+        stored = _sqlite_files(database_url)
+    for value in clear:
         assert not any(value in blob for blob in stored), value.decode()
 
 

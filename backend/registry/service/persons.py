@@ -198,7 +198,6 @@ def search_persons(*, session: Session, principal: Principal, search: PersonSear
         items = list(
             session.scalars(query.order_by(Person.id).offset(search.offset).limit(search.limit))
         )
-    _audit_search(session, principal, search, total, items)
     statuses: dict[int, str] = {}
     if items:
         rows = session.execute(
@@ -208,6 +207,8 @@ def search_persons(*, session: Session, principal: Principal, search: PersonSear
             )
         )
         statuses = {person_id: status for person_id, status in rows}
+    # Last: on PostgreSQL the audit chain's head stays locked until the commit.
+    _audit_search(session, principal, search, total, items)
     return PersonPage(total=total, items=items, statuses=statuses)
 
 
