@@ -21,6 +21,9 @@ from collections.abc import Iterable, Iterator
 from typing import cast
 from xml.sax.saxutils import escape
 
+import defusedxml.ElementTree as defused
+from defusedxml import DefusedXmlException
+
 from backend.banks.formats import (
     BankFileError,
     BankFileFormat,
@@ -54,22 +57,28 @@ def _find(element: ET.Element, path: str) -> str:
 
 
 def _elements(fh: io.TextIOBase) -> Iterator[ET.Element]:
-    """Every completed element, streamed; a payment's element is dropped once read."""
-    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
+    """Every completed element, streamed; a payment's element is dropped once read.
+
+    A bank's file is outside input: it is parsed by ``defusedxml``, which refuses any
+    document type declaration (so no entity expansion — "billion laughs" — and no
+    external entity or DTD fetched from a file or the network) before it is expanded.
+    """
     open_elements: list[ET.Element] = []
+    events = defused.iterparse(fh, events=("start", "end"), forbid_dtd=True)
     try:
-        for line in fh:
-            parser.feed(line)
-            for item in parser.read_events():
-                event, element = cast(tuple[str, ET.Element], item)  # start/end: elements
-                if event == "start":
-                    open_elements.append(element)
-                    continue
-                open_elements.pop()
-                yield element
-                if element.tag == _TX and open_elements:
-                    open_elements[-1].remove(element)
-        parser.close()
+        for item in events:
+            event, element = cast(tuple[str, ET.Element], item)  # start/end: elements
+            if event == "start":
+                open_elements.append(element)
+                continue
+            open_elements.pop()
+            yield element
+            if element.tag == _TX and open_elements:
+                open_elements[-1].remove(element)
+    except DefusedXmlException as exc:
+        raise BankFileError(
+            f"pain.002 文件含有文档类型声明或实体定义，拒绝读取（{type(exc).__name__}）"
+        ) from exc
     except ET.ParseError as exc:
         raise BankFileError(f"pain.002 文件格式错误：{exc}") from exc
 

@@ -122,3 +122,43 @@ def test_malformed_report_and_unknown_format_are_refused(tmp_path: Path):
             actor=Actor.system("t"),
             format_code="camt054",
         )
+
+
+LAUGHS = (
+    '<!DOCTYPE Document [<!ENTITY l0 "lol">'
+    + "".join(f'<!ENTITY l{n} "{f"&l{n - 1};" * 10}">' for n in range(1, 7))
+    + "]>"
+)
+
+
+@pytest.mark.parametrize(
+    ("doctype", "entity"),
+    [
+        # Defined once, used where the batch number goes: the stdlib parser expanded it.
+        ('<!DOCTYPE Document [<!ENTITY batch "{batch_no}">]>', "&batch;"),
+        # Entity expansion ("billion laughs", a million characters from a few hundred bytes).
+        (LAUGHS, "&l6;"),
+        # An external entity: a file of the backend's host read into the report.
+        ('<!DOCTYPE Document [<!ENTITY secret SYSTEM "file:///etc/hostname">]>', "&secret;"),
+    ],
+)
+def test_a_report_with_a_doctype_or_entities_is_refused_and_nothing_applied(
+    world: World, pensioners, session_factory, tmp_path: Path, doctype: str, entity: str
+):
+    june = build_and_approve(world, session_factory, "2026-06")
+    [batch] = send(session_factory, june, tmp_path)
+    path = bank_return(session_factory, batch, tmp_path / "sts.xml", fmt=PAIN002)
+    text = path.read_text(encoding="utf-8")
+    declaration, body = text.split("\n", 1)
+    batch_no = f"<OrgnlMsgId>{batch.batch_no}</OrgnlMsgId>"
+    assert batch_no in body
+    if entity == "&batch;":
+        body = body.replace(batch_no, "<OrgnlMsgId>&batch;</OrgnlMsgId>")
+    else:
+        body = body.replace("</OrgnlMsgId>", f"{entity}</OrgnlMsgId>", 1)
+    path.write_text(
+        f"{declaration}\n{doctype.format(batch_no=batch.batch_no)}\n{body}", encoding="utf-8"
+    )
+    result = _import(session_factory, path)
+    assert not result.accepted and "文档类型声明" in (result.reason or "")
+    assert set(_states(session_factory, june).values()) == {"built"}
