@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.benefits import applications, death
+from backend.benefits import applications, death, payee
 from backend.contributions import service as contributions
 from backend.orgs.models import Operator
 from backend.orgs.permissions import Permission
@@ -135,6 +135,26 @@ def _deaths(session: Session, principal: Principal) -> Iterable[InboxItem]:
         )
 
 
+def _payee_changes(session: Session, principal: Principal) -> Iterable[InboxItem]:
+    for c in payee.list_bank_changes(session=session, principal=principal):
+        yield InboxItem(
+            kind="payee_account_change",
+            id=c.id,
+            person_id=c.person_id,
+            maker_id=c.maker_id,
+            created_at=c.requested_at,
+            approve_path=f"/benefits/bank-changes/{c.id}/approve",
+            reject_path=f"/benefits/bank-changes/{c.id}/reject",
+            approve_reason_field="note",
+            reject_reason_field="reason",
+            changes=[
+                Change("bank_code", c.old_bank_code, c.new_bank_code),
+                Change("bank_account", c.old_bank_account, c.new_bank_account),
+            ],
+            note=c.reason,
+        )
+
+
 def _double_pensions(session: Session, principal: Principal) -> Iterable[InboxItem]:
     for case in double_pension.list_cases(session=session, principal=principal, status="pending"):
         yield InboxItem(
@@ -156,6 +176,7 @@ SOURCES: list[tuple[Permission, Callable[[Session, Principal], Iterable[InboxIte
     (Permission.REFUND_APPROVE, _refunds),
     (Permission.BENEFIT_APPROVE, _applications),
     (Permission.BENEFIT_APPROVE, _deaths),
+    (Permission.BENEFIT_APPROVE, _payee_changes),
     (Permission.BENEFIT_APPROVE, _double_pensions),
 ]
 

@@ -50,8 +50,9 @@ class InboxOut(BaseModel):
 
 @router.get("/inbox", response_model=InboxOut, summary="复核待办（各业务待审核事项）")
 def inbox(session: DbSession, principal: CurrentPrincipal) -> InboxOut:
-    """Pending changes, refunds, pension applications, deaths and double-pension cases in the
-    operator's scope that the operator's role decides; the operator's own marked ``mine``."""
+    """Pending personal-data changes, refunds, pension applications, deaths, payee account
+    changes and double-pension cases in the operator's scope that the operator's role
+    decides; the operator's own marked ``mine``."""
     items = service.pending(session=session, principal=principal)
     return InboxOut(
         total=len(items),

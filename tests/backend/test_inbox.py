@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from backend.db import unit_of_work
+from tests.backend.benefits_support import add_candidate, award
 from tests.backend.money_world import add_resident, load_basics
 from tests.conftest import World
 
@@ -93,3 +94,33 @@ def test_reviewer_sees_pending_changes_and_refunds_and_decides_them(world: World
         f"/api/v1/persons/{person_id}", headers=world.headers("clerk_xzg")
     ).json()
     assert person["name"] == "巴特尔·额尔敦"
+
+
+def test_payee_account_change_waits_in_the_inbox(world: World, session_factory):
+    with unit_of_work(session_factory) as s:
+        load_basics(s, regions=False)
+        person_id = add_candidate(s, sequence=61)
+    award(world, person_id)
+    asked = world.client.put(
+        f"/api/v1/benefits/pensions/{person_id}/bank",
+        json={
+            "bank_code": "RCC",
+            "bank_account": "6230000099998888",
+            "account_holder": "乌云",
+            "reason": "原账户已销户",
+        },
+        headers=world.headers("clerk_xzg"),
+    )
+    assert asked.status_code == 202, asked.text
+    (item,) = _inbox(world, "reviewer_xzg")["items"]
+    assert item["kind"] == "payee_account_change" and item["maker_name"] == "clerk_xzg"
+    assert {"field": "bank_account", "before": "6230000012345678", "after": "6230000099998888"} in (
+        item["changes"]
+    )
+    rejected = world.client.post(
+        f"/api/v1{item['reject_path']}",
+        json={item["reject_reason_field"]: "户名与身份证不符"},
+        headers=world.headers("reviewer_xzg"),
+    )
+    assert rejected.status_code == 200, rejected.text
+    assert _inbox(world, "reviewer_xzg")["items"] == []

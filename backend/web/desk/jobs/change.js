@@ -3,7 +3,7 @@
 // the workspace) until the reviewer decides in the inbox.
 
 import { api } from "../lib/api.js";
-import { codeName, regionChildren, regionPath } from "../lib/codes.js";
+import { codeName, codeOptions, regionChildren, regionPath } from "../lib/codes.js";
 import { LABELS, idNumberProblem, maskAccount } from "../lib/format.js";
 import {
   Submission, busy, clear, clearErrors, field, fieldError, h, section, showProblem, table, values,
@@ -40,12 +40,19 @@ export default {
       clear(form.hukou_region_code, options.map(([c, n]) => h("option", { value: c, selected: c === person.hukou_region_code }, n)));
     }).catch(() => {});
 
+    // The payee account changes only when a reviewer approves (maker-checker, in the inbox).
+    const banks = codeOptions("bank");
+    const bankChoices = banks.some(([code]) => code === pension?.bank_code)
+      ? banks : [...banks, [pension?.bank_code, codeName("bank", pension?.bank_code)]];
     const bankForm = pension ? h("form", { id: "bank-form", novalidate: true },
       h("p", { class: "muted" }, `当前发放账户：${codeName("bank", pension.bank_code)} ${maskAccount(pension.bank_account)}`),
       h("div", { class: "form-grid" },
-        field({ name: "bank_code", label: "开户银行代码", value: pension.bank_code, maxlength: 16 }),
-        field({ name: "bank_account", label: "银行账号", maxlength: 34, inputmode: "numeric" })),
-      h("div", { class: "buttons" }, h("button", { type: "submit", id: "bank-submit" }, "变更发放账户"))) : null;
+        field({ name: "bank_code", label: "开户银行", kind: "select", options: bankChoices, value: pension.bank_code }),
+        field({ name: "bank_account", label: "银行账号", maxlength: 34, inputmode: "numeric" }),
+        field({ name: "account_holder", label: "账户户名（须为本人）", value: person.name, maxlength: 100 }),
+        h("div", { class: "full" }, field({ name: "reason", label: "变更原因（必填）", maxlength: 200 }))),
+      h("div", { class: "buttons" }, h("button", { type: "submit", id: "bank-submit" }, "申请变更发放账户"),
+        h("span", { class: "muted" }, "复核员审核通过后生效"))) : null;
 
     const pendingList = h("div", { id: "change-pending" });
     async function showPending() {
@@ -112,13 +119,13 @@ export default {
         box.hide();
         const v = values(bankForm);
         if (!v.bank_account || !/^\d{8,34}$/.test(v.bank_account)) { fieldError(bankForm, "bank_account", "请输入8至34位数字账号"); return; }
-        const body = { bank_code: v.bank_code, bank_account: v.bank_account };
+        if (!v.reason) { fieldError(bankForm, "reason", "请填写变更原因"); return; }
+        const body = { bank_code: v.bank_code, bank_account: v.bank_account, account_holder: v.account_holder, reason: v.reason };
         await busy(bankForm.querySelector("#bank-submit"), async () => {
           try {
             await api(`/benefits/pensions/${person.id}/bank`, { method: "PUT", body, key: bankSubmission.keyFor(body) });
             bankSubmission.done();
-            await ctx.reload();
-            box.ok("发放账户变更已提交。");
+            box.ok(`发放账户变更已提交：${codeName("bank", v.bank_code)} ${maskAccount(v.bank_account)}，待复核员审核（审核通过前仍发放到原账户）。`);
           } catch (error) { showProblem(box, error, bankForm); }
         });
       });

@@ -1,5 +1,5 @@
 // 复核待办: every pending item of the reviewer's scope (GET /api/v1/inbox: changes, refunds,
-// pension applications, deaths, double pensions), with the maker and before/after; approve
+// pension applications, deaths, payee account changes, double pensions), with the maker and before/after; approve
 // or reject with a reason at the owning endpoint. The maker's own items are shown but
 // cannot be decided by the maker (the backend refuses it too).
 
@@ -27,6 +27,7 @@ async function shown(change) {
     if (change.field === "hukou_region_code") return regionPath(value);
     if (change.field === "ethnicity") return codeName("ethnicity", value);
     if (change.field === "bank_account") return maskAccount(value);
+    if (change.field === "bank_code") return codeName("bank", value);
     if (VALUES[change.field]) return VALUES[change.field][value] || "其他";
     return value;
   };
