@@ -216,7 +216,6 @@ class LocalGuard:
             log.warning("refused %s %s: %s", method, path, code)
             await self._refuse(scope, receive, send, code, detail, status)
             return
-        scope.setdefault("state", {})["agent_session"] = session
         await self.app(scope, receive, send)
 
     def _kiosk_page_file(self, method: str, path: str) -> bool:
