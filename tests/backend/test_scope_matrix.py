@@ -36,6 +36,7 @@ if its scope is decided by the body, add the body to ``BODIES``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import uuid
@@ -62,7 +63,7 @@ from backend.policy.models import PolicyVersion
 from backend.registry.models import Enrolment, Person
 from tests.backend.benefits_support import APPLIED_ON, BANK, add_candidate
 from tests.backend.card_support import add_card
-from tests.backend.money_world import load_basics
+from tests.backend.money_world import add_resident, load_basics
 from tests.backend.pki_support import enrol_device, init_ca
 from tests.backend.registry_support import person_body
 from tests.conftest import PASSWORD, World
@@ -173,10 +174,10 @@ POST   /api/v1/contributions/assessments                          clerk    ok   
 GET    /api/v1/contributions/assessments/{assessment_id}          clerk    ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/persons/{person_id}/assessments                    clerk    ok   404  404  ok   403  401  401  403  401
 POST   /api/v1/contributions/collections                          clerk    ok   404  404  ok   403  401  401  403  401
-POST   /api/v1/contributions/collections/{collection_id}/reversal reviewer 404  404  404  404  403  401  401  403  401
+POST   /api/v1/contributions/collections/{collection_id}/reversal reviewer ok   404  404  ok   403  401  401  403  401
 POST   /api/v1/contributions/refunds                              clerk    ok   404  404  ok   403  401  401  403  401
-POST   /api/v1/contributions/refunds/{refund_id}/approve          reviewer 404  404  404  404  403  401  401  403  401
-POST   /api/v1/contributions/refunds/{refund_id}/reject           reviewer 404  404  404  404  403  401  401  403  401
+POST   /api/v1/contributions/refunds/{refund_id}/approve          reviewer ok   404  404  ok   403  401  401  403  401
+POST   /api/v1/contributions/refunds/{refund_id}/reject           reviewer ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/contributions/day-close                            clerk    ok   ok   ok   ok   403  401  401  403  401
 POST   /api/v1/contributions/day-close                            reviewer ok   ok   ok   ok   403  401  401  403  401
 GET    /api/v1/contributions/quote                                clerk    ok   ok   ok   ok   403  401  401  403  401
@@ -187,8 +188,8 @@ GET    /api/v1/ledger/check                                       clerk    403  
 GET    /api/v1/ledger/balances                                    clerk    403  403  403  403  ok   401  401  403  401
 POST   /api/v1/benefits/deaths                                    clerk    ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/benefits/deaths                                    clerk    ok   ok   ok   ok   ok   401  401  403  401
-POST   /api/v1/benefits/deaths/{case_id}/confirm                  reviewer 404  404  404  404  403  401  401  403  401
-POST   /api/v1/benefits/deaths/{case_id}/reject                   reviewer 404  404  404  404  403  401  401  403  401
+POST   /api/v1/benefits/deaths/{case_id}/confirm                  reviewer ok   404  404  ok   403  401  401  403  401
+POST   /api/v1/benefits/deaths/{case_id}/reject                   reviewer ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/benefits/overpayments                              clerk    ok   ok   ok   ok   ok   401  401  403  401
 GET    /api/v1/benefits/overpayments/{overpayment_id}             clerk    404  404  404  404  404  401  401  403  401
 POST   /api/v1/benefits/overpayments/{overpayment_id}/repayments  clerk    404  404  404  404  403  401  401  403  401
@@ -261,8 +262,12 @@ def _path_values(seeded: Seeded, route: str) -> dict[str, Any]:
 
 
 PATH_OVERRIDES: dict[str, dict[str, Any]] = {
+    # ``case_id`` names the seeded death case; no double-pension case is seeded.
+    "GET /api/v1/transfers/double-pensions/{case_id}": {"case_id": MISSING},
+    "POST /api/v1/transfers/double-pensions/{case_id}/confirm": {"case_id": MISSING},
+    "POST /api/v1/transfers/double-pensions/{case_id}/reject": {"case_id": MISSING},
     "POST /api/v1/cards/{card_id}/actions/{action}": {"action": "report_temporary_loss"},
-    "GET /pki/ocsp/{encoded}": {"encoded": "MAA"},
+    "GET /pki/ocsp/{encoded:path}": {"encoded": "MAA"},
 }
 
 
@@ -554,6 +559,40 @@ def seed(
     seeded.objects["serial"] = enrol_device(world.client, world, name="ws-hbk-matrix").serial
     with unit_of_work(factory) as s:
         seeded.objects["issuer_serial"] = issuing_ca(session=s).serial
+        payer = add_resident(
+            s, sequence=79, village=VILLAGES["A"], birth=dt.date(1990, 3, 1), name="哨兵甲"
+        ).id
+    assessment = _api(
+        world,
+        "POST",
+        "/api/v1/contributions/assessments",
+        "clerk_hbk",
+        {"person_id": payer, "year": dt.date.today().year, "grade_fen": 50000},
+    )
+    collection = _api(
+        world,
+        "POST",
+        "/api/v1/contributions/collections",
+        "clerk_hbk",
+        {"assessment_id": assessment["id"]},
+    )
+    refund = _api(
+        world,
+        "POST",
+        "/api/v1/contributions/refunds",
+        "clerk_hbk",
+        {"assessment_id": assessment["id"], "reason": "employee_overlap"},
+    )
+    death = _api(
+        world,
+        "POST",
+        "/api/v1/benefits/deaths",
+        "clerk_hbk",
+        {"person_id": person_a, "died_on": "2026-11-20"},
+    )
+    seeded.objects.update(
+        collection_id=collection["id"], refund_id=refund["id"], case_id=death["id"]
+    )
     return seeded
 
 
