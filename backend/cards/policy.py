@@ -24,6 +24,7 @@ class CardPolicy:
     challenge_seconds: int
     authorisation_minutes: int
     payout_limit_fen: int
+    daily_payout_limit_fen: int
 
 
 @lru_cache

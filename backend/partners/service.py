@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.audit.service import Actor, record
+from backend.cards.models import Card
 from backend.cards.policy import policy_on
 from backend.cards.service import UNUSABLE_LABELS, bank_card, why_unusable
 from backend.db import is_postgres, utcnow
@@ -43,6 +44,7 @@ DECLINE_LABELS: Final[dict[str, str]] = {
     **{u.value: label for u, label in UNUSABLE_LABELS.items()},
     "card_unknown": "卡号不存在或不是本行的卡",
     "amount_over_limit": "金额超过单笔支付限额",
+    "daily_limit_exceeded": "该卡当日累计支付将超过每日限额",
 }
 
 
@@ -111,6 +113,10 @@ def authorize(
         reason = unusable.value if unusable else None
         if reason is None and request.amount_fen > policy.payout_limit_fen:
             reason = "amount_over_limit"
+        if reason is None:
+            spent = _authorised_today(session, card_id=card.id)
+            if spent + request.amount_fen > policy.daily_payout_limit_fen:
+                reason = "daily_limit_exceeded"
     now = utcnow()
     values = {
         "authorisation_code": secrets.token_hex(8).upper(),
@@ -153,6 +159,32 @@ def authorize(
         chain=audit_chain(bank),
     )
     return authorisation, False
+
+
+#: The payout day is the Beijing calendar day.
+_BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def _authorised_today(session: Session, *, card_id: int) -> int:
+    """What banks were authorised to pay out on a card today (Beijing): confirmed payouts
+    and approvals still awaiting confirmation. The card row is locked first (PostgreSQL),
+    so two payouts on one card are counted one after the other, never both against the
+    same remainder of the limit."""
+    session.execute(select(Card.id).where(Card.id == card_id).with_for_update())
+    now = utcnow()
+    start = dt.datetime.combine(now.astimezone(_BEIJING).date(), dt.time(), tzinfo=_BEIJING)
+    total = session.scalar(
+        select(func.coalesce(func.sum(PayoutAuthorisation.amount_fen), 0)).where(
+            PayoutAuthorisation.card_id == card_id,
+            PayoutAuthorisation.created_at >= start,
+            PayoutAuthorisation.created_at < start + dt.timedelta(days=1),
+            or_(
+                PayoutAuthorisation.state == "confirmed",
+                and_(PayoutAuthorisation.state == "approved", PayoutAuthorisation.expires_at > now),
+            ),
+        )
+    )
+    return int(total or 0)
 
 
 def _by_transaction(

@@ -233,3 +233,24 @@ def test_each_bank_writes_its_own_audit_chain(world: World, banks, session_facto
         ("bank.payout_authorize", f"bank:{OTHER_BANK}"),
     ]
     assert faults == []
+
+
+def test_a_cards_payouts_in_one_day_stop_at_the_daily_limit(world: World, banks, session_factory):
+    """Five payouts of 2,000 yuan reach the card's 10,000 yuan a day (card policy 2019);
+    the sixth is declined with its own code, whichever bank asks; a voided approval frees
+    its amount again. Before: only each single payout was limited."""
+    card = _card(session_factory)
+    answers = [_ask(world, card.card_number, amount=200_000).json() for _ in range(5)]
+    assert [a["decision"] for a in answers] == ["approved"] * 5
+    for answer in answers[:3]:
+        code = answer["authorisation_code"]
+        world.client.post(f"/bank/v1/payouts/{code}/confirm", headers={"X-XNB-Bank": BANK})
+    over = _ask(world, card.card_number, amount=100)
+    assert over.json()["decision"] == "declined"
+    assert over.json()["reason_code"] == "daily_limit_exceeded" and over.json()["reason"]
+    void = answers[4]["authorisation_code"]
+    world.client.post(f"/bank/v1/payouts/{void}/void", headers={"X-XNB-Bank": BANK})
+    assert _ask(world, card.card_number, amount=200_000).json()["decision"] == "approved"
+    assert _ask(world, card.card_number, amount=100).json()["reason_code"] == (
+        "daily_limit_exceeded"
+    )
