@@ -47,7 +47,7 @@ export default {
         { label: "开具收据", value: (c) => c.receipts_issued, class: "money" },
         { label: "作废收据", value: (c) => c.receipts_voided, class: "money" },
         { label: "应缴存现金", value: (c) => yuan(c.deposit_fen), class: "money" },
-      ], day.clerks, { empty: "当日没有收款", caption: `${day.business_date} 各经办人收款` });
+      ], day.clerks, { empty: "当日没有收款" });
       const totals = facts([
         ["收款", `${day.collections_count} 笔，${yuan(day.collected_fen)} 元`],
         ["冲正", `${day.reversals_count} 笔，${yuan(day.reversed_fen)} 元`],
@@ -62,13 +62,13 @@ export default {
         { label: "金额", value: (l) => yuan(l.amount_fen), class: "money" },
         { label: "经办人", value: (l) => l.operator_name },
         { label: "", value: (l) => lineAction(l, day) },
-      ], day.lines, { empty: "当日没有收款记录", caption: "当日收款明细" });
+      ], day.lines, { empty: "当日没有收款记录" });
       const sign = can("day_close:sign") && !day.closed
         ? h("div", { class: "buttons no-print" },
           h("button", { type: "button", class: "primary", id: "day-sign", onclick: (e) => signOff(day, e.currentTarget) }, "核对无误，日结签字"),
           h("span", { class: "muted" }, "签字后当日不能再收款或冲正"))
         : null;
-      clear(body, totals, sign, section("各经办人", clerks), section("收款明细", lines));
+      clear(body, totals, sign, section(`${day.business_date} 各经办人收款`, clerks), section("当日收款明细", lines));
     }
 
     function lineAction(line, day) {
