@@ -352,3 +352,21 @@ def test_the_hsm_and_the_file_vault_give_the_same_bytes_for_the_same_keys(
     assert hsm.personalisation_script(
         data=data, atr=blank.atr, key_version=1
     ) == file.personalisation_script(data=data, atr=blank.atr, key_version=1)
+
+
+def test_production_refuses_an_hsm_store_without_its_pin(tmp_path: Path):
+    from backend.config import Settings
+
+    production = {
+        "env": "production",
+        "database_url": "postgresql+psycopg://xnb@db/xnb",
+        "allow_insecure_http": False,
+        "tls_certfile": tmp_path / "server.pem",
+        "tls_keyfile": tmp_path / "server.key",
+        "tls_client_ca_file": tmp_path / "ca.pem",
+        "pki_passphrase": "a production CA passphrase",
+        "login_requires_certificate": True,
+        "key_store": "pkcs11",
+    }
+    with pytest.raises(ValueError, match="the HSM needs its PIN"):
+        Settings(**production)
