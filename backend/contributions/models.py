@@ -129,6 +129,7 @@ class TaxResultRow(Base):
     resolution: Mapped[str | None] = mapped_column(String(16), comment="applied | exception")
     exception_reason: Mapped[str | None] = mapped_column(String(200))
 
+
 class DayClose(Base):
     """An office's counter day closed (日结): the totals signed off by the office's reviewer.
 

@@ -522,6 +522,7 @@ def decide_refund(
     )
     return refund
 
+
 def pending_refunds(*, session: Session, principal: Principal) -> list[tuple[Refund, int, int]]:
     """Refund requests waiting for a reviewer in the operator's scope, with the person and
     year they are for, oldest first."""
