@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
-from backend.audit.service import record
 from backend.benefits import kiosk
 from backend.benefits.schemas import CertificationOut
 from backend.benefits.survival_rules import FaceCheck, FaceOutcome
@@ -24,7 +23,7 @@ from backend.errors import DomainError, PermissionDenied, invalid, problem_body
 from backend.keys.deps import Vault
 from backend.receipts import service as receipts
 from national_codes.id_number import IdNumberError, parse_id_number
-from receipts import ReceiptKind, mask_id_number
+from receipts import mask_id_number
 
 router = APIRouter(prefix="/kiosk", tags=["kiosk"])
 
@@ -205,22 +204,19 @@ def certify(
     )
     if outcome.refusal is not None:
         return _refused(request, outcome.refusal)
-    assert outcome.person is not None and outcome.receipt_number is not None
-    token, claims = receipts.sign_receipt(
-        settings=settings,
-        kind=ReceiptKind.SURVIVAL,
-        id_number=outcome.person.id_number,
-        amount_fen=None,
-        receipt_number=outcome.receipt_number,
-    )
-    record(
+    assert outcome.certification is not None and outcome.receipt_number is not None
+    # The certification's one receipt: a replay (or a counter asking later) gets the same.
+    receipt, _ = receipts.issue(
         session=session,
+        settings=settings,
+        fact=receipts.certification_fact(
+            session=session,
+            certification=outcome.certification,
+            receipt_number=outcome.receipt_number,
+        ),
         actor=calling.actor,
-        action="receipt.signed",
-        object_type="receipt",
-        object_id=claims.receipt_number,
-        detail={"kind": claims.kind.value, "amount_fen": None, "replayed": outcome.replayed},
+        operator_id=None,
     )
     out = _answer(outcome)
-    out.receipt = ReceiptOut(receipt_number=claims.receipt_number, token=token)
+    out.receipt = ReceiptOut(receipt_number=receipt.receipt_number, token=receipt.token)
     return JSONResponse(out.model_dump(mode="json"), status_code=201)

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.accounts.models import Account, AccountEntry
-from backend.audit.service import record
+from backend.audit.service import Actor, record
 from backend.benefits import service as benefits
 from backend.benefits.models import Pension, SurvivalCertification
 from backend.cards import service as cards
@@ -192,14 +192,7 @@ def find_fact(
         pension = session.get(Pension, certification.pension_id)
         assert pension is not None  # foreign key
         benefits.get_pension(session=session, principal=principal, person_id=pension.person_id)
-        return Fact(
-            kind=kind,
-            key=str(certification.id),
-            person=_person(session, pension.person_id),
-            county_code=certification.county_code,
-            amount_fen=None,
-            receipt_number=None,
-        )
+        return certification_fact(session=session, certification=certification)
     if kind in _CARD_EVENTS:
         principal.require(Permission.CARD_COUNTER)
         event = session.get(CardEvent, fact_id)
@@ -277,6 +270,23 @@ def _account_fact(
     )
 
 
+def certification_fact(
+    *, session: Session, certification: SurvivalCertification, receipt_number: str | None = None
+) -> Fact:
+    """The fact of a survival certification (its caller already checked, e.g. the kiosk that
+    made it), under ``receipt_number`` if the business gave one."""
+    pension = session.get(Pension, certification.pension_id)
+    assert pension is not None  # foreign key
+    return Fact(
+        kind=ReceiptKind.SURVIVAL,
+        key=str(certification.id),
+        person=_person(session, pension.person_id),
+        county_code=certification.county_code,
+        amount_fen=None,
+        receipt_number=receipt_number,
+    )
+
+
 def _issued(session: Session, kind: ReceiptKind, key: str) -> IssuedReceipt | None:
     return session.scalar(
         select(IssuedReceipt).where(IssuedReceipt.kind == kind.value, IssuedReceipt.fact == key)
@@ -292,8 +302,23 @@ def issue_for_fact(
     fact_id: int,
     year: int | None = None,
 ) -> tuple[IssuedReceipt, bool]:
-    """The receipt of a fact, signed on first request; (receipt, whether it is new)."""
+    """The receipt of a fact the operator names, signed on first request; (receipt, new)."""
     fact = find_fact(session=session, principal=principal, kind=kind, fact_id=fact_id, year=year)
+    return issue(
+        session=session,
+        settings=settings,
+        fact=fact,
+        actor=principal.actor,
+        operator_id=principal.operator_id,
+    )
+
+
+def issue(
+    *, session: Session, settings: Settings, fact: Fact, actor: Actor, operator_id: int | None
+) -> tuple[IssuedReceipt, bool]:
+    """The receipt of a fact: signed and recorded the first time, the same one after that
+    (also when two requests race: the unique index decides); (receipt, whether it is new)."""
+    kind = fact.kind
     existing = _issued(session, kind, fact.key)
     if existing is None:
         token, claims = sign_receipt(
@@ -311,7 +336,7 @@ def issue_for_fact(
             county_code=fact.county_code,
             amount_fen=fact.amount_fen,
             token=token,
-            operator_id=principal.operator_id,
+            operator_id=operator_id,
             issued_at=claims.issued_at,
         )
         try:
@@ -325,7 +350,7 @@ def issue_for_fact(
         else:
             record(
                 session=session,
-                actor=principal.actor,
+                actor=actor,
                 action="receipt.signed",
                 object_type="receipt",
                 object_id=receipt.receipt_number,
@@ -334,7 +359,7 @@ def issue_for_fact(
             return receipt, True
     record(
         session=session,
-        actor=principal.actor,
+        actor=actor,
         action="receipt.reissued",
         object_type="receipt",
         object_id=existing.receipt_number,

@@ -17,6 +17,8 @@ from backend.config import Settings
 from backend.db import unit_of_work
 from backend.receipts import service
 from receipts import ReceiptKind
+from tests.backend.benefits_support import add_candidate, award
+from tests.backend.card_support import add_card, add_person
 from tests.backend.money_world import add_resident, load_basics
 from tests.conftest import World
 
@@ -220,3 +222,43 @@ def test_public_check_needs_no_client_certificate_where_the_api_does(
         )
         assert refused.status_code in (401, 403)
         assert strict_client.post(VERIFY, json={"token": token}).json()["genuine"] is True
+
+
+def test_receipt_of_a_survival_certification_once(
+    world: World, session_factory: sessionmaker[Session]
+) -> None:
+    with unit_of_work(session_factory) as s:
+        load_basics(s, regions=False)
+        person_id = add_candidate(s, sequence=21)
+    award(world, person_id)
+    certified = world.client.post(
+        f"/api/v1/benefits/pensions/{person_id}/certifications",
+        json={"method": "counter", "documents_seen": ["social_security_card", "id_card"]},
+        headers=world.headers("clerk_xzg"),
+    )
+    assert certified.status_code == 201, certified.text
+    body = {"kind": "survival", "fact_id": certified.json()["id"]}
+    first = ask(world, "clerk_xzg", body)
+    assert first.status_code == 201, first.text
+    assert first.json()["claims"]["amount_fen"] is None
+    assert ask(world, "clerk_county", body).json() == first.json()
+    assert ask(world, "reviewer_xzg", body).status_code == 403  # certifies nobody
+    assert ask(world, "clerk_hbk", body).status_code == 404
+
+
+def test_receipt_of_a_card_loss_report(world: World, session_factory: sessionmaker[Session]):
+    card = add_card(session_factory, add_person(session_factory), state="active")
+    reported = world.client.post(
+        f"/api/v1/cards/{card.id}/actions/report_loss",
+        json={"reason": "遗失"},
+        headers=world.headers("clerk_hbk"),
+    )
+    assert reported.status_code == 200, reported.text
+    events = world.client.get(f"/api/v1/cards/{card.id}", headers=world.headers("clerk_hbk"))
+    [loss] = [e for e in events.json()["events"] if e["action"] == "report_loss"]
+    signed = ask(world, "clerk_hbk", {"kind": "card_loss", "fact_id": loss["id"]})
+    assert signed.status_code == 201, signed.text
+    assert (
+        ask(world, "clerk_hbk", {"kind": "card_issued", "fact_id": loss["id"]}).status_code == 404
+    )
+    assert ask(world, "clerk_xzg", {"kind": "card_loss", "fact_id": loss["id"]}).status_code == 404
