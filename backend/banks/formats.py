@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import ClassVar, TextIO
 
 from backend.policy.rules import fen_to_yuan, yuan_to_fen
@@ -93,6 +94,25 @@ class BankFileError(ValueError):
     """A file that cannot be read as the layout says (the whole file is refused)."""
 
 
+class UndecodableFileError(BankFileError):
+    """Bytes that are not in the layout's encoding; ``line_no`` names the first such line."""
+
+    def __init__(self, encoding: str, reason: str, line_no: int | None = None) -> None:
+        where = f"第{line_no}行" if line_no else "回盘文件"
+        super().__init__(f"{where}不是{encoding.upper()}编码（{reason}），整个文件未导入")
+        self.encoding, self.reason, self.line_no = encoding, reason, line_no
+
+    def at_line_of(self, path: Path) -> UndecodableFileError:
+        """The same error naming the first line of ``path`` that does not decode."""
+        with path.open("rb") as fh:
+            for line_no, raw in enumerate(fh, start=1):
+                try:
+                    raw.decode(self.encoding)
+                except UnicodeDecodeError:
+                    return UndecodableFileError(self.encoding, self.reason, line_no)
+        return self
+
+
 class BankFileFormat(ABC):
     """A bank's layout: how batch files are written and return files read."""
 
@@ -127,7 +147,7 @@ class BankFileFormat(ABC):
             raise self._undecodable(exc) from exc
 
     def _undecodable(self, exc: UnicodeDecodeError) -> BankFileError:
-        return BankFileError(f"回盘文件不是{self.encoding.upper()}编码：{exc.reason}")
+        return UndecodableFileError(self.encoding, exc.reason)
 
 
 class PipeFormat(BankFileFormat):

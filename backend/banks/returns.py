@@ -30,6 +30,7 @@ from backend.banks.formats import (
     BankFileFormat,
     ReturnHeader,
     ReturnLine,
+    UndecodableFileError,
     get_format,
 )
 from backend.banks.models import BankBatch, BankReturnFile, BankReturnRow
@@ -186,6 +187,8 @@ def _load_file(
     with path.open(encoding=fmt.encoding, newline="") as fh:
         try:
             header, rows = fmt.read_return_file(fh)
+        except UndecodableFileError as exc:
+            raise ReturnFileRejected(str(exc.at_line_of(path))) from exc
         except BankFileError as exc:
             raise ReturnFileRejected(str(exc)) from exc
         batch = session.scalar(select(BankBatch).where(BankBatch.batch_no == header.batch_no))
@@ -202,6 +205,8 @@ def _load_file(
         session.flush()
         try:
             count, total, debited = _load_rows(session, file.id, rows)
+        except UndecodableFileError as exc:
+            raise ReturnFileRejected(str(exc.at_line_of(path)), batch.id) from exc
         except BankFileError as exc:
             raise ReturnFileRejected(str(exc), batch.id) from exc
     if (count, total, debited) != (header.count, header.total_fen, header.debited_fen):

@@ -271,4 +271,8 @@ def test_a_file_not_in_gb18030_is_rejected_not_a_crash(batch, session_factory, t
     header = f"H|{batch['batch_no']}|1|300.00|300.00|{VALUE_DATE:%Y%m%d}\r\n".encode("gb18030")
     path.write_bytes(header + "巴特尔|".encode("utf-16-le") + b"\xff\xff\r\n")
     result = withholding.import_return(factory=session_factory, path=path, actor=ACTOR)
-    assert result.status == "rejected" and "GB18030" in (result.reason or "")
+    assert result.status == "rejected"
+    assert (result.reason or "").startswith("第2行不是GB18030编码")
+    with unit_of_work(session_factory) as s:  # nothing applied
+        assert s.scalar(select(func.count(AccountEntry.id))) == 0
+        assert {row.state for row in s.scalars(select(BankBatchRow))} == {"pending"}
