@@ -505,7 +505,7 @@ def test_a_new_device_enrols_over_https_without_a_client_certificate(
         context.load_cert_chain(tmp_path / "device.pem", tmp_path / "device.key")
         with httpx.Client(verify=context) as device:
             assert device.get(f"{url}/api/v1/auth/me").json()["code"] == "missing_token"
-        with httpx.Client(verify=str(ca_files.chain)) as anonymous:
+        with httpx.Client(verify=ssl.create_default_context(cafile=ca_files.chain)) as anonymous:
             refused = anonymous.get(f"{url}/api/v1/auth/me")
             assert refused.json()["code"] == "client_certificate_required"
             assert anonymous.get(f"{url}/healthz").status_code == 200

@@ -119,6 +119,8 @@ def mark_revoked(
     certificate.state = "revoked"
     certificate.revoked_at = at
     certificate.revocation_reason = reason
+    # Nothing pending any more: the index of due supersessions holds only pending ones.
+    certificate.supersede_due_at = None
     session.execute(
         update(OperatorSession)
         .where(
