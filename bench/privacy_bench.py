@@ -77,6 +77,41 @@ with TestClient(app) as client:
 """
 
 
+# This tree only: the same reads with and without the audit record, interleaved in blocks
+# of 50 so that load changes hit both alike; the difference is what the audit adds.
+_AUDIT_AB = r"""
+import json, random, statistics, sys, time
+import backend.registry.service._common as common
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from backend.app import create_app
+from backend.config import Settings
+from backend.registry.models import Person
+
+url, count = sys.argv[1], int(sys.argv[2])
+app = create_app(Settings(env="test", database_url=url))
+audited = common.record_person_read
+with TestClient(app) as client:
+    with app.state.session_factory() as s:
+        ids = list(s.scalars(select(Person.id)))
+    token = client.post("/api/v1/auth/login",
+                        json={"username": "bench", "password": "Bench-Passw0rd!"}).json()
+    headers = {"Authorization": "Bearer " + token["access_token"]}
+    rng = random.Random(11)
+    times = {True: [], False: []}
+    for block in range(2 * count // 50):
+        audit = block % 2 == 0
+        common.record_person_read = audited if audit else (lambda **kwargs: None)
+        for _ in range(50):
+            started = time.perf_counter()
+            r = client.get(f"/api/v1/persons/{rng.choice(ids)}", headers=headers)
+            assert r.status_code == 200
+            times[audit].append(time.perf_counter() - started)
+    print(json.dumps({"audited_median_ms": 1000 * statistics.median(times[True]),
+                      "unaudited_median_ms": 1000 * statistics.median(times[False])}))
+"""
+
+
 def _env(tree: Path, database_url: str, keys: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -131,6 +166,9 @@ def measure(tree: Path, rows: int, reads: int, admin_url: str, work: Path) -> di
         figures["seed_s"] = seconds
         _, out = _run([sys.executable, "-c", _READS, url, str(reads)], env, tree)
         figures.update(json.loads(out.strip().splitlines()[-1]))
+        if tree == ROOT:
+            _, out = _run([sys.executable, "-c", _AUDIT_AB, url, str(reads)], env, tree)
+            figures.update(json.loads(out.strip().splitlines()[-1]))
     finally:
         _drop(admin_url, url)
     url = _fresh_database(admin_url, tree, env)
@@ -195,6 +233,16 @@ def main() -> None:
     ):
         b, a = before[key] * scale, after[key] * scale
         lines.append(f"| {label} | {b:.1f} {unit} | {a:.1f} {unit} | {a / b:.2f} |")
+    if "audited_median_ms" in after:
+        added = after["audited_median_ms"] - after["unaudited_median_ms"]
+        lines += [
+            "",
+            "The read audit alone (this tree, the same reads with the `person.read` record "
+            "and with it switched off, interleaved in blocks of 50): median "
+            f"{after['audited_median_ms']:.2f} ms audited, "
+            f"{after['unaudited_median_ms']:.2f} ms not: **{added:+.2f} ms** per "
+            "`GET /persons/{id}`.",
+        ]
     lines += [
         "",
         f"Load average (1 min) before/after each run: before {before['load_before_seed']:.1f}"
