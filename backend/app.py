@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             {"name": "accounts", "description": "个人账户与对账单"},
             {"name": "ledger", "description": "基金会计账簿"},
             {"name": "inbox", "description": "复核待办"},
+            {"name": "query", "description": "12333查询：查询密码、电话语音、网上查询"},
         ],
     )
     app.state.settings = settings
@@ -117,6 +118,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.pki.views import public_router as pki_public_router
     from backend.pki.views import router as pki_router
     from backend.policy.views import router as policy_router
+    from backend.query.views import router as query_router
     from backend.receipts.views import public_router as receipts_public_router
     from backend.receipts.views import router as receipts_router
     from backend.registry.code_views import router as codes_router
@@ -162,6 +164,7 @@ def _install_routes(app: FastAPI) -> None:
         contributions_router,
         accounts_router,
         statements_router,
+        query_router,
         ledger_router,
         deaths_router,
         overpayments_router,

@@ -44,6 +44,7 @@ from backend.pki.models import (
     LoginChallenge,
 )
 from backend.policy.models import PolicyVersion
+from backend.query.models import QueryPassword
 from backend.receipts.models import IssuedReceipt
 from backend.registry.models import Enrolment, EnrolmentEvent, Household, Person, PersonChange
 from backend.transfers.models import Transfer
@@ -97,6 +98,7 @@ __all__ = [
     "Person",
     "PersonChange",
     "PolicyVersion",
+    "QueryPassword",
     "Refund",
     "Region",
     "SurvivalCertification",

@@ -40,6 +40,21 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def hash_secret(secret: str) -> str:
+    """Argon2id hash of a secret whose policy the caller checked (a resident's query password)."""
+    return _hasher.hash(secret)
+
+
+def verify_secret(stored_hash: str | None, secret: str) -> bool:
+    """Whether ``secret`` matches ``stored_hash``; without a hash, the same work, then False.
+
+    Verifying against a dummy hash when there is none makes an unknown holder and a wrong
+    secret take the same time.
+    """
+    ok = _verify_password(stored_hash or _DUMMY_HASH, secret)
+    return ok and stored_hash is not None
+
+
 def check_password_policy(password: str) -> None:
     """At least 10 characters from at least three of: lower, upper, digit, symbol."""
     classes = sum(

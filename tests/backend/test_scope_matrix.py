@@ -183,6 +183,8 @@ POST   /api/v1/contributions/day-close                            reviewer ok   
 GET    /api/v1/contributions/quote                                clerk    ok   ok   ok   ok   403  401  401  403  401
 GET    /api/v1/persons/{person_id}/statement                      clerk    ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/persons/{person_id}/statements/{year}.pdf          clerk    ok   404  404  ok   403  401  401  403  401
+PUT    /api/v1/persons/{person_id}/query-password                 clerk    ok   404  404  ok   403  401  401  403  401
+GET    /api/v1/persons/{person_id}/query-password                 clerk    ok   404  404  ok   ok   401  401  ok   401
 GET    /api/v1/persons/{person_id}/contribution-certificate.pdf   clerk    ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/ledger/check                                       clerk    403  403  403  403  ok   401  401  403  401
 GET    /api/v1/ledger/balances                                    clerk    403  403  403  403  ok   401  401  403  401
@@ -384,6 +386,7 @@ BODIES: dict[str, Callable[[Seeded], Any]] = {
         terminal_id="T1",
     ),
     "POST /api/v1/public/receipts/verify": _a(token="XNBR1.e30.AAAA"),
+    "PUT /api/v1/persons/{person_id}/query-password": _a(password="258036"),
 }
 #: Route → its query string.
 QUERIES: dict[str, dict[str, Any]] = {

@@ -930,6 +930,26 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "query_passwords",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("password_hash", sa.String(length=256), nullable=False),
+        sa.Column("set_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_query_passwords_person_id_persons")
+        ),
+        sa.ForeignKeyConstraint(
+            ["set_by"], ["operators.id"], name=op.f("fk_query_passwords_set_by_operators")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_query_passwords")),
+        sa.UniqueConstraint("person_id", name=op.f("uq_query_passwords_person_id")),
+    )
+    op.create_table(
         "withholding_mandates",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -2685,6 +2705,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_withholding_mandates_bank_code"))
 
     op.drop_table("withholding_mandates")
+    op.drop_table("query_passwords")
     with op.batch_alter_table("policy_versions", schema=None) as batch_op:
         batch_op.drop_index("ix_policy_versions_region_from")
 
