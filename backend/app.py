@@ -28,6 +28,7 @@ from backend.migrations import schema_is_current
 log = logging.getLogger("xnb.backend")
 #: The staff application (ES modules over /api/v1, no build step; docs/pages.md).
 DESK_DIR = Path(__file__).parent / "web" / "desk"
+VERIFY_DIR = Path(__file__).parent / "web" / "verify"
 PROBLEM_JSON = "application/problem+json"
 
 API_DESCRIPTION = """
@@ -190,6 +191,8 @@ def _install_routes(app: FastAPI) -> None:
 
     # The staff application: it calls /api/v1 on this origin and the workstation's agent.
     app.mount("/desk", StaticFiles(directory=DESK_DIR, html=True), name="desk")
+    # The public receipt check for phones: a QR code of …/verify/#<token> opens it.
+    app.mount("/verify", StaticFiles(directory=VERIFY_DIR, html=True), name="verify")
 
 
 def _problem(request: Request, error: DomainError) -> JSONResponse:
