@@ -239,10 +239,14 @@ class LocalKeyVault(KeyVault):
         if file_format == LEGACY_FORMAT:
             vault._kdf = _new_kdf(max(DEFAULT_SCRYPT_N, int(document["kdf"]["n"])))
             vault._sealing_key = _kdf(passphrase, vault._kdf)
-            vault._save()
-            log.warning(
-                "sealed the key vault %s anew: format 2, scrypt N=%s", path, vault._kdf["n"]
-            )
+            try:
+                vault._save()
+            except OSError as exc:  # a read-only file still serves; the next rotation seals it
+                log.warning("could not seal the first-format key vault %s anew: %s", path, exc)
+            else:
+                log.warning(
+                    "sealed the key vault %s anew: format 2, scrypt N=%s", path, vault._kdf["n"]
+                )
         return vault
 
     def rotate(self, family: KeyFamily) -> int:
