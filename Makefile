@@ -6,10 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages: building pyscard, the PC/SC stack with the virtual reader driver, the
 # tools used as a second opinion on the card and on certificates, and the browser (with
-# its WebDriver) the page tests drive; SoftHSM2, the embedded and test HSM.
+# its WebDriver) the page tests drive; SoftHSM2, the embedded and test HSM; espeak-ng, which
+# speaks a 12333 phone-menu prompt to WAV in a test.
 APT_PACKAGES := python3-venv python3-dev swig gcc libpcsclite-dev pcscd vsmartcard-vpcd \
                 pcsc-tools opensc openssl fonts-wqy-zenhei fonts-hanazono poppler-utils \
-                chromium chromium-driver softhsm2
+                chromium chromium-driver softhsm2 espeak-ng
 EXTRAS := postgres,agent,hsm,dev
 
 .PHONY: demo test lint system-packages venv clean

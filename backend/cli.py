@@ -461,6 +461,7 @@ def register(app: typer.Typer) -> None:
     from backend.payroll.cli import payroll_app
     from backend.pki.cli import register as register_pki
     from backend.policy.cli import policy_app
+    from backend.query.cli import ivr_app
 
     app.command("serve")(serve)
     app.add_typer(db_app, name="db")
@@ -479,3 +480,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(bank_app, name="bank")
     app.add_typer(pension_app, name="pension")
     app.add_typer(payroll_app, name="payroll")
+    app.add_typer(ivr_app, name="ivr")

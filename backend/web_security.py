@@ -111,7 +111,7 @@ def limits_of(settings: Settings) -> list[Limit]:
     ]
 
 
-class _Buckets:
+class TokenBuckets:
     """Token buckets per client address: ``per_minute`` tokens, refilled continuously."""
 
     def __init__(self, per_minute: int) -> None:
@@ -141,7 +141,7 @@ class RateLimits:
 
     def __init__(self, app: ASGIApp, limits: Iterable[Limit]) -> None:
         self.app = app
-        self.limits = [(limit, _Buckets(limit.per_minute)) for limit in limits]
+        self.limits = [(limit, TokenBuckets(limit.per_minute)) for limit in limits]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

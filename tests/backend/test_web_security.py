@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from backend.app import create_app
 from backend.config import Settings
-from backend.web_security import _Buckets
+from backend.web_security import TokenBuckets
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_limits_are_per_group_and_leave_other_routes_alone(limited: TestClient):
 
 
 def test_bucket_refills_at_its_rate_and_counts_each_client_alone():
-    buckets = _Buckets(per_minute=60)  # one a second
+    buckets = TokenBuckets(per_minute=60)  # one a second
     assert all(buckets.take("10.0.0.1", 100.0) == 0 for _ in range(60))
     assert buckets.take("10.0.0.1", 100.0) == pytest.approx(1.0)
     assert buckets.take("10.0.0.2", 100.0) == 0  # another address has its own bucket
