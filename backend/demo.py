@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.audit.service import Actor
+from backend.banks import codes as bank_codes
 from backend.benefits.models import Pension
 from backend.config import Settings
 from backend.db import unit_of_work
@@ -80,6 +81,8 @@ def build_world(*, session: Session, password: str) -> list[DemoOperator]:
     """Load the tree, create the offices and the demo operators (idempotent)."""
     actor = Actor.system("demo")
     orgs.load_regions(session=session, path=orgs.DATA_DIR / "regions_654226.csv")
+    for table in (bank_codes.NATIONAL, bank_codes.DEMO):
+        bank_codes.load_bank_codes(session=session, path=table)
     existing = set(session.scalars(select(Office.code)))
     for code, name, region in demo_offices(session):
         if code not in existing:

@@ -109,6 +109,16 @@ def invalid(field_name: str, message: str, code: str = "invalid") -> InvalidInpu
     )
 
 
+def rejection_reason(*, approve: bool, reason: str | None) -> str | None:
+    """A maker-checker decision's words: none when approving; when rejecting the reason,
+    required (field ``reason``)."""
+    if approve:
+        return None
+    if not (reason or "").strip():
+        raise invalid("reason", "驳回须说明原因", "required")
+    return (reason or "").strip()
+
+
 def problem_body(error: DomainError, *, instance: str | None = None) -> dict[str, Any]:
     """The RFC 9457 problem document of an error."""
     body: dict[str, Any] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -22,3 +22,9 @@ class Page(BaseModel, Generic[T]):
     offset: int
     limit: int
     items: list[T]
+
+
+class RejectionIn(BaseModel):
+    """Why a reviewer rejects (every maker-checker rejection takes one)."""
+
+    reason: str = Field(min_length=1, max_length=200, description="驳回原因")

@@ -1,4 +1,5 @@
-"""``xnb bank``: withholding batch export, return-file import, exceptions."""
+"""``xnb bank``: the bank code table, withholding batch export, return-file import,
+exceptions."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 import typer
 
 from backend.audit.service import Actor
-from backend.banks import returns, withholding
+from backend.banks import codes, returns, withholding
 from backend.banks.formats import OUTCOME_LABELS, Outcome
 from backend.db import unit_of_work
 from backend.errors import DomainError
@@ -16,6 +17,21 @@ from backend.ledger.jobs import RunSummary
 from backend.policy.rules import fen_to_yuan
 
 bank_app = typer.Typer(help="银行代扣批量文件与回盘", no_args_is_help=True)
+
+
+@bank_app.command("load-codes")
+def load_codes(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)] = codes.NATIONAL,
+) -> None:
+    """Load (insert or rename) the bank code table from a CSV data file (code,name)."""
+    from backend.cli import fail, session_factory
+
+    try:
+        with unit_of_work(session_factory()) as session:
+            count = codes.load_bank_codes(session=session, path=path)
+    except DomainError as e:
+        raise fail(e) from e
+    typer.echo(f"已载入 {count} 个银行代码")
 
 
 @bank_app.command("export")

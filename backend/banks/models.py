@@ -11,6 +11,17 @@ from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcno
 from backend.keys.fields import Encrypted, lookup_hash_column_type
 
 
+class BankCode(Base):
+    """A bank code the system may meet (pensions, cards, mandates, batches) and the bank's
+    Chinese name: loaded from a data file, a partner bank's registered name aside."""
+
+    __tablename__ = "bank_codes"
+
+    id: Mapped[int] = id_column()
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+
 class WithholdingMandate(Base):
     """A resident's consent that a partner bank withholds contributions from the card account."""
 

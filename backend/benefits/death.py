@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend import errors
 from backend.accounts import service as accounts
 from backend.accounts.models import Account, AccountEntry, Source
 from backend.accounts.posting import open_posting
@@ -220,9 +221,12 @@ def decide_death(
     accept: bool,
     heir_name: str | None = None,
     heir_id_number: str | None = None,
+    reason: str | None = None,
 ) -> DeathCase:
-    """A checker (not the maker) confirms a death — pension ended, account closed — or not."""
+    """A checker (not the maker) confirms a death — pension ended, account closed — or
+    rejects it, saying why (``reason``, required to reject)."""
     principal.require(Permission.BENEFIT_APPROVE)
+    rejection_reason = errors.rejection_reason(approve=accept, reason=reason)
     case = get_case(session=session, principal=principal, case_id=case_id)
     session.refresh(case, with_for_update=True)
     if case.status != "pending":
@@ -232,7 +236,7 @@ def decide_death(
     case.checker_id, case.decided_at = principal.operator_id, utcnow()
     pension = session.get(Pension, case.pension_id) if case.pension_id else None
     if not accept:
-        case.status = "rejected"
+        case.status, case.rejection_reason = "rejected", rejection_reason
         if pension is not None and pension.status_code in OPEN:
             # Back to paying; the months held back come as back pay in the next payroll.
             pension.status, pension.status_code, pension.status_reason = "receiving", None, None
@@ -264,6 +268,7 @@ def decide_death(
             "inherited_fen": case.inherited_fen,
             "retained_fen": case.retained_fen,
             "funeral_grant_fen": case.funeral_grant_fen,
+            "reason": rejection_reason,
         },
     )
     return case

@@ -13,6 +13,7 @@ from backend.deps import DbSession, IdempotencyKey, Requires
 from backend.idempotency import respond_once
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
+from backend.schemas import RejectionIn
 
 router = APIRouter(prefix="/benefits/deaths", tags=["benefits"])
 Reader = Annotated[Principal, Depends(Requires(Permission.BENEFIT_READ))]
@@ -57,7 +58,7 @@ def list_cases(
 
 def _decide(
     case_id: int,
-    body: DeathDecisionIn,
+    body: DeathDecisionIn | RejectionIn,
     session: DbSession,
     principal: Principal,
     key: str | None,
@@ -70,8 +71,9 @@ def _decide(
             principal=principal,
             case_id=case_id,
             accept=accept,
-            heir_name=body.heir_name,
-            heir_id_number=body.heir_id_number,
+            heir_name=body.heir_name if isinstance(body, DeathDecisionIn) else None,
+            heir_id_number=body.heir_id_number if isinstance(body, DeathDecisionIn) else None,
+            reason=body.reason if isinstance(body, RejectionIn) else None,
         )
         return 200, DeathCaseOut.model_validate(case).model_dump(mode="json")
 
@@ -101,11 +103,12 @@ def confirm(
 @router.post("/{case_id}/reject", response_model=DeathCaseOut, summary="驳回死亡登记")
 def reject(
     case_id: int,
-    body: DeathDecisionIn,
+    body: RejectionIn,
     session: DbSession,
     principal: Checker,
     key: IdempotencyKey,
     request: Request,
 ) -> JSONResponse:
-    """Not dead after all: payment resumes, with back pay for the months held back."""
+    """Not dead after all (the reviewer says why): payment resumes, with back pay for the
+    months held back."""
     return _decide(case_id, body, session, principal, key, request, False)

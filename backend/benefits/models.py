@@ -236,6 +236,7 @@ class DeathCase(Base):
     maker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
     checker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
     journal_entry_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journal_entries.id"))
+    rejection_reason: Mapped[str | None] = mapped_column(String(200), comment="the checker's")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 

@@ -84,12 +84,6 @@ class BankChangeOut(BaseModel):
     rejected_at: dt.datetime | None
 
 
-class RejectionIn(BaseModel):
-    """Why a reviewer rejects."""
-
-    reason: str = Field(min_length=1, max_length=200, description="驳回原因")
-
-
 class ApplicationIn(BankIn):
     """Apply for the pension on behalf of a person."""
 
@@ -225,6 +219,7 @@ class DeathCaseOut(BaseModel):
     policy_version_id: int | None
     maker_id: int | None
     checker_id: int | None
+    rejection_reason: str | None
 
 
 class OverpaymentOut(BaseModel):

@@ -27,12 +27,12 @@ from backend.benefits.schemas import (
     PensionOut,
     QualificationOut,
     ReasonOut,
-    RejectionIn,
 )
 from backend.deps import DbSession, IdempotencyKey, Requires
 from backend.idempotency import respond_once
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
+from backend.schemas import RejectionIn
 
 router = APIRouter(prefix="/benefits", tags=["benefits"])
 Reader = Annotated[Principal, Depends(Requires(Permission.BENEFIT_READ))]

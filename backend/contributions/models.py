@@ -89,6 +89,7 @@ class Refund(Base):
     status: Mapped[str] = mapped_column(String(16), comment="pending | approved | rejected")
     maker_id: Mapped[int] = mapped_column(IdType, ForeignKey("operators.id"))
     checker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
+    rejection_reason: Mapped[str | None] = mapped_column(String(200), comment="the checker's")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 

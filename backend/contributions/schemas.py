@@ -85,6 +85,7 @@ class RefundOut(Out):
     status: str
     maker_id: int
     checker_id: int | None
+    rejection_reason: str | None
 
 
 class DayCloseIn(BaseModel):

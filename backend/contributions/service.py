@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend import errors
 from backend.accounts import service as accounts
 from backend.accounts.models import Source
 from backend.audit.service import record
@@ -466,10 +467,13 @@ def decide_refund(
     principal: Principal,
     refund_id: int,
     approve: bool,
+    reason: str | None = None,
     on: dt.date | None = None,
 ) -> Refund:
-    """A reviewer (not the maker) approves — the money goes back — or rejects a refund."""
+    """A reviewer (not the maker) approves — the money goes back — or rejects a refund,
+    saying why (``reason``, required to reject)."""
     principal.require(Permission.REFUND_APPROVE)
+    rejection_reason = errors.rejection_reason(approve=approve, reason=reason)
     refund = session.get(Refund, refund_id)
     if refund is None:
         raise NotFound(detail=f"退费申请{refund_id}不存在", code="refund_not_found")
@@ -487,6 +491,7 @@ def decide_refund(
         .values(
             status="approved" if approve else "rejected",
             checker_id=principal.operator_id,
+            rejection_reason=rejection_reason,
             decided_at=decided_at,
         )
         .returning(Refund.id)
@@ -518,7 +523,11 @@ def decide_refund(
         action="refund.approve" if approve else "refund.reject",
         object_type="refund",
         object_id=refund.id,
-        detail={"amount_fen": refund.amount_fen, "maker_id": refund.maker_id},
+        detail={
+            "amount_fen": refund.amount_fen,
+            "maker_id": refund.maker_id,
+            "reason": rejection_reason,
+        },
     )
     return refund
 

@@ -35,6 +35,7 @@ from backend.idempotency import respond_once
 from backend.orgs.models import Operator
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
+from backend.schemas import RejectionIn
 
 router = APIRouter(tags=["contributions"])
 Reader = Annotated[Principal, Depends(Requires(Permission.CONTRIBUTION_READ))]
@@ -186,20 +187,31 @@ def request_refund(
 
 def _decide(
     refund_id: int,
-    approve: bool,
+    rejection: RejectionIn | None,
     session: DbSession,
     principal: Principal,
     key: str | None,
     request: Request,
 ) -> JSONResponse:
+    """Approve (no ``rejection``) or reject with its reason, once per Idempotency-Key."""
+
     def action() -> tuple[int, Any]:
         r = service.decide_refund(
-            session=session, principal=principal, refund_id=refund_id, approve=approve
+            session=session,
+            principal=principal,
+            refund_id=refund_id,
+            approve=rejection is None,
+            reason=rejection.reason if rejection else None,
         )
         return 200, RefundOut.model_validate(r).model_dump(mode="json")
 
     return respond_once(
-        session=session, principal=principal, key=key, request=request, payload={}, action=action
+        session=session,
+        principal=principal,
+        key=key,
+        request=request,
+        payload=rejection.model_dump(mode="json") if rejection else {},
+        action=action,
     )
 
 
@@ -216,7 +228,7 @@ def approve_refund(
     request: Request,
 ) -> JSONResponse:
     """Approve a refund: the money goes back; the maker may not approve."""
-    return _decide(refund_id, True, session, principal, key, request)
+    return _decide(refund_id, None, session, principal, key, request)
 
 
 @router.post(
@@ -224,13 +236,14 @@ def approve_refund(
 )
 def reject_refund(
     refund_id: int,
+    body: RejectionIn,
     session: DbSession,
     principal: RefundChecker,
     key: IdempotencyKey,
     request: Request,
 ) -> JSONResponse:
-    """Reject a refund request."""
-    return _decide(refund_id, False, session, principal, key, request)
+    """Reject a refund request, saying why; the maker may not reject."""
+    return _decide(refund_id, body, session, principal, key, request)
 
 
 def _day_out(session: DbSession, day: day_close.DaySummary) -> DaySummaryOut:

@@ -87,7 +87,7 @@ def _refunds(session: Session, principal: Principal) -> Iterable[InboxItem]:
             approve_path=f"/contributions/refunds/{refund.id}/approve",
             reject_path=f"/contributions/refunds/{refund.id}/reject",
             approve_reason_field=None,
-            reject_reason_field=None,
+            reject_reason_field="reason",
             changes=[Change("refund_reason", None, refund.reason), Change("year", None, str(year))],
             amount_fen=refund.amount_fen,
             note=refund.note,
@@ -127,7 +127,7 @@ def _deaths(session: Session, principal: Principal) -> Iterable[InboxItem]:
             approve_path=f"/benefits/deaths/{case.id}/confirm",
             reject_path=f"/benefits/deaths/{case.id}/reject",
             approve_reason_field=None,
-            reject_reason_field=None,
+            reject_reason_field="reason",
             changes=[
                 Change("died_on", None, case.died_on.isoformat()),
                 Change("death_source", None, case.source),
@@ -166,7 +166,7 @@ def _double_pensions(session: Session, principal: Principal) -> Iterable[InboxIt
             approve_path=f"/transfers/double-pensions/{case.id}/confirm",
             reject_path=f"/transfers/double-pensions/{case.id}/reject",
             approve_reason_field=None,
-            reject_reason_field=None,
+            reject_reason_field="reason",
         )
 
 

@@ -9,12 +9,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
+from backend.banks.codes import bank_names
 from backend.deps import CurrentPrincipal, DbSession, Requires
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
-from backend.pki.models import BankPartner
 from backend.registry.codes import ENROLMENT_STATUS_LABELS, ETHNICITIES, GENDERS, RELATIONSHIPS
 from backend.registry.eligibility import check_eligibility, load_rules
 
@@ -36,18 +35,18 @@ class CodeTablesOut(BaseModel):
     "/registry/codes",
     response_model=CodeTablesOut,
     tags=["persons"],
-    summary="代码表（民族、与户主关系、性别、参保状态、合作银行）",
+    summary="代码表（民族、与户主关系、性别、参保状态、银行）",
 )
 def code_tables(session: DbSession, principal: CurrentPrincipal) -> CodeTablesOut:
-    """What each code the registry stores is called, for any logged-in operator; banks by
-    their registered partner names (pensions and mandates name banks by code)."""
-    banks = session.execute(select(BankPartner.code, BankPartner.name)).all()
+    """What each code the registry stores is called, for any logged-in operator; banks from
+    the bank code table, a registered partner by its own name (pensions, cards and
+    mandates name banks by code)."""
     return CodeTablesOut(
         ethnicity=ETHNICITIES,
         relationship=RELATIONSHIPS,
         gender=GENDERS,
         enrolment_status={status.value: name for status, name in ENROLMENT_STATUS_LABELS.items()},
-        bank={code: name for code, name in banks},
+        bank=bank_names(session=session),
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend import errors
 from backend.audit.service import Actor, record
 from backend.benefits import overpayments, pensioner_lists
 from backend.benefits.death import paid_after_death
@@ -142,10 +143,18 @@ def list_cases(
 
 
 def decide(
-    *, session: Session, principal: Principal, case_id: int, accept: bool, on: dt.date
+    *,
+    session: Session,
+    principal: Principal,
+    case_id: int,
+    accept: bool,
+    on: dt.date,
+    reason: str | None = None,
 ) -> DoublePensionCase:
-    """A checker confirms — pension ended, overpayment recovered, balance sent on — or not."""
+    """A checker confirms — pension ended, overpayment recovered, balance sent on — or
+    rejects, saying why (``reason``, required to reject)."""
     principal.require(Permission.BENEFIT_APPROVE)
+    rejection_reason = errors.rejection_reason(approve=accept, reason=reason)
     case = get_case(session=session, principal=principal, case_id=case_id)
     session.refresh(case, with_for_update=True)
     if case.status != "pending":
@@ -159,7 +168,7 @@ def decide(
         case.status = "confirmed"
         _end(session, case, pension, principal, on)
     else:
-        case.status = "rejected"
+        case.status, case.rejection_reason = "rejected", rejection_reason
         if pension.status_code == STATUS_CODE:
             # Back to paying; the months held back come as back pay in the next payroll.
             pension.status, pension.status_code, pension.status_reason = "receiving", None, None
@@ -177,6 +186,7 @@ def decide(
             "recovered_fen": case.recovered_fen,
             "receivable_fen": case.receivable_fen,
             "transferred_fen": case.transferred_fen,
+            "reason": rejection_reason,
         },
     )
     return case

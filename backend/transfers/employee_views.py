@@ -17,6 +17,7 @@ from backend.deps import DbSession, IdempotencyKey, Requires
 from backend.idempotency import respond_once
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
+from backend.schemas import RejectionIn
 from backend.transfers import double_pension, employee
 from backend.transfers.schemas import TransferOut
 
@@ -78,6 +79,10 @@ class DecisionIn(BaseModel):
     decided_on: dt.date | None = None
 
 
+class CaseRejectionIn(RejectionIn, DecisionIn):
+    """A checker's rejection of a double-pension case, saying why."""
+
+
 class DoublePensionCaseOut(BaseModel):
     """A double-pension case and what its confirmation did."""
 
@@ -96,6 +101,7 @@ class DoublePensionCaseOut(BaseModel):
     overpayment_id: int | None
     transfer_id: int | None
     checker_id: int | None
+    rejection_reason: str | None
 
 
 def _once(
@@ -222,7 +228,7 @@ def get_double_pension(case_id: int, session: DbSession, principal: Reader) -> D
 
 def _decide(
     case_id: int,
-    body: DecisionIn,
+    body: DecisionIn | CaseRejectionIn,
     session: DbSession,
     principal: Principal,
     key: str | None,
@@ -236,6 +242,7 @@ def _decide(
             case_id=case_id,
             accept=accept,
             on=body.decided_on or dt.date.today(),
+            reason=body.reason if isinstance(body, CaseRejectionIn) else None,
         )
         return 200, DoublePensionCaseOut.model_validate(case).model_dump(mode="json")
 
@@ -266,11 +273,12 @@ def confirm(
 )
 def reject(
     case_id: int,
-    body: DecisionIn,
+    body: CaseRejectionIn,
     session: DbSession,
     principal: Checker,
     key: IdempotencyKey,
     request: Request,
 ) -> JSONResponse:
-    """Not an employee pensioner after all: payment resumes with back pay."""
+    """Not an employee pensioner after all (the checker says why): payment resumes with back
+    pay."""
     return _decide(case_id, body, session, principal, key, request, False)

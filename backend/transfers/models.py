@@ -144,5 +144,6 @@ class DoublePensionCase(Base):
     )
     transfer_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("transfers.id"))
     checker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
+    rejection_reason: Mapped[str | None] = mapped_column(String(200), comment="the checker's")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

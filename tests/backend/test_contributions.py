@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from sqlalchemy import func, select
 
 from backend.accounts.models import AccountEntry
+from backend.audit.models import AuditRecord
 from backend.db import unit_of_work
 from backend.ledger import service as ledger
 from backend.policy import service as policy
@@ -267,3 +269,46 @@ def test_duplicate_refund_with_nothing_paid_twice_is_refused(world: World, peopl
         headers=world.headers("clerk_xzg"),
     )
     assert r.status_code == 409 and r.json()["code"] == "nothing_to_refund"
+
+
+def test_refund_is_rejected_only_with_a_reason_that_is_kept_audited_and_shown(
+    world: World, people, session_factory
+):
+    a = _assess(world, "clerk_xzg", people["young"]).json()
+    world.client.post(
+        "/api/v1/contributions/collections",
+        json={"assessment_id": a["id"]},
+        headers=world.headers("clerk_xzg"),
+    )
+    refund = world.client.post(
+        "/api/v1/contributions/refunds",
+        json={"assessment_id": a["id"], "reason": "employee_overlap"},
+        headers=world.headers("clerk_xzg"),
+    ).json()
+    url = f"/api/v1/contributions/refunds/{refund['id']}/reject"
+    [item] = world.client.get("/api/v1/inbox", headers=world.headers("reviewer_xzg")).json()[
+        "items"
+    ]
+    assert (item["reject_path"], item["reject_reason_field"]) == (
+        url.removeprefix("/api/v1"),
+        "reason",
+    )
+    for body in ({}, {"reason": "  "}):
+        refused = world.client.post(url, json=body, headers=world.headers("reviewer_xzg"))
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in refused.json()["errors"]] == ["reason"]
+    rejected = world.client.post(
+        url, json={"reason": "职工养老保险未参保"}, headers=world.headers("reviewer_xzg")
+    )
+    assert rejected.status_code == 200, rejected.text
+    assert rejected.json()["status"] == "rejected"
+    assert rejected.json()["rejection_reason"] == "职工养老保险未参保"
+    assert (
+        world.client.get("/api/v1/inbox", headers=world.headers("reviewer_xzg")).json()["items"]
+        == []
+    )
+    with unit_of_work(session_factory) as s:
+        [detail] = s.scalars(
+            select(AuditRecord.detail).where(AuditRecord.action == "refund.reject")
+        ).all()
+    assert json.loads(detail)["reason"] == "职工养老保险未参保"

@@ -188,3 +188,46 @@ def test_a_counter_report_keeps_its_evidence_with_the_record(
             select(AuditRecord.detail).where(AuditRecord.action == "death.report")
         ).all()
     assert json.loads(detail)["evidence"] == evidence
+
+
+def test_a_death_report_is_rejected_only_with_a_reason_and_payment_resumes(
+    world: World, pensioners, session_factory
+):
+    alive = pensioners[1]
+    case_id = world.client.post(
+        "/api/v1/benefits/deaths",
+        json={"person_id": alive, "died_on": "2026-06-20"},
+        headers=world.headers("clerk_xzg"),
+    ).json()["id"]
+    [item] = [
+        i
+        for i in world.client.get("/api/v1/inbox", headers=world.headers("reviewer_xzg")).json()[
+            "items"
+        ]
+        if i["kind"] == "death"
+    ]
+    assert (item["id"], item["reject_reason_field"]) == (case_id, "reason")
+    url = f"/api/v1/benefits/deaths/{case_id}/reject"
+    refused = world.client.post(url, json={}, headers=world.headers("reviewer_xzg"))
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["reason"]
+    with unit_of_work(session_factory) as s:
+        assert s.scalar(select(Pension.status).where(Pension.person_id == alive)) != "receiving"
+    rejected = world.client.post(
+        url, json={"reason": "本人到柜面，确认健在"}, headers=world.headers("reviewer_xzg")
+    )
+    assert rejected.status_code == 200, rejected.text
+    assert (rejected.json()["status"], rejected.json()["rejection_reason"]) == (
+        "rejected",
+        "本人到柜面，确认健在",
+    )
+    [shown] = world.client.get(
+        "/api/v1/benefits/deaths", params={"status": "rejected"}, headers=world.headers("clerk_xzg")
+    ).json()
+    assert (shown["id"], shown["rejection_reason"]) == (case_id, "本人到柜面，确认健在")
+    with unit_of_work(session_factory) as s:
+        assert s.scalar(select(Pension.status).where(Pension.person_id == alive)) == "receiving"
+        [detail] = s.scalars(
+            select(AuditRecord.detail).where(AuditRecord.action == "death.reject")
+        ).all()
+    assert json.loads(detail)["reason"] == "本人到柜面，确认健在"

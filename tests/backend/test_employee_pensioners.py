@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from backend.audit.models import AuditRecord
 from backend.audit.service import Actor
 from backend.benefits.models import Pension
 from backend.benefits.service import account_balance
@@ -67,7 +69,7 @@ def _cases(world: World, user: str = "reviewer_xzg") -> dict[int, dict[str, obje
 def _decide(world: World, case_id: object, verb: str, user: str = "reviewer_xzg", key=None):
     return world.client.post(
         f"/api/v1/transfers/double-pensions/{case_id}/{verb}",
-        json={"decided_on": "2026-11-20"},
+        json={"decided_on": "2026-11-20", "reason": "核实未领取职工养老金"},
         headers=world.headers(user, key=key),
     )
 
@@ -179,9 +181,26 @@ def test_rejected_case_resumes_payment_and_cases_are_scoped(
     )
     assert _decide(world, case_id, "reject", user="reviewer_hbk").status_code == 404
     assert _decide(world, case_id, "confirm", user="clerk_xzg").status_code == 403
+    no_reason = world.client.post(
+        f"/api/v1/transfers/double-pensions/{case_id}/reject",
+        json={"decided_on": "2026-11-20"},
+        headers=world.headers("reviewer_xzg"),
+    )
+    assert no_reason.status_code == 422
+    assert [e["field"] for e in no_reason.json()["errors"]] == ["reason"]
+    [item] = world.client.get("/api/v1/inbox", headers=world.headers("reviewer_xzg")).json()[
+        "items"
+    ]
+    assert (item["kind"], item["reject_reason_field"]) == ("double_pension", "reason")
     r = _decide(world, case_id, "reject")
     assert r.status_code == 200 and r.json()["status"] == "rejected"
+    assert r.json()["rejection_reason"] == "核实未领取职工养老金"
     assert _pension(session_factory, rich).status == "receiving"
+    with unit_of_work(session_factory) as s:
+        [detail] = s.scalars(
+            select(AuditRecord.detail).where(AuditRecord.action == "double_pension.reject")
+        ).all()
+    assert json.loads(detail)["reason"] == "核实未领取职工养老金"
     _books_ok(session_factory)
 
 

@@ -86,9 +86,12 @@ def test_reviewer_sees_pending_changes_and_refunds_and_decides_them(world: World
     )
     assert approved.status_code == 200, approved.text
     rejected = world.client.post(
-        f"/api/v1{kinds['refund']['reject_path']}", headers=world.headers("reviewer_xzg")
+        f"/api/v1{kinds['refund']['reject_path']}",
+        json={kinds["refund"]["reject_reason_field"]: "未重复缴费"},
+        headers=world.headers("reviewer_xzg"),
     )
     assert rejected.status_code == 200, rejected.text
+    assert rejected.json()["rejection_reason"] == "未重复缴费"
     assert _inbox(world, "reviewer_xzg")["items"] == []
     person = world.client.get(
         f"/api/v1/persons/{person_id}", headers=world.headers("clerk_xzg")

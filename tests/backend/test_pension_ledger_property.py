@@ -507,6 +507,7 @@ def test_random_pension_events_keep_the_books_and_the_payroll_true(
                     principal=self.ops["reviewer_xzg"],
                     case_id=known.case_id,
                     accept=accept,
+                    reason=None if accept else "户籍核实仍健在",
                 )
             known.status = "confirmed" if accept else "rejected"
 

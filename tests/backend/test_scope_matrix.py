@@ -361,6 +361,9 @@ BODIES: dict[str, Callable[[Seeded], Any]] = {
     ),
     "PUT /api/v1/benefits/pensions/{person_id}/bank": _a(**NEW_BANK),
     "POST /api/v1/benefits/bank-changes/{bank_change_id}/reject": _a(reason="户名不符"),
+    "POST /api/v1/contributions/refunds/{refund_id}/reject": _a(reason="未重复缴费"),
+    "POST /api/v1/benefits/deaths/{case_id}/reject": _a(reason="本人仍健在"),
+    "POST /api/v1/transfers/double-pensions/{case_id}/reject": _a(reason="未领职工养老金"),
     "POST /api/v1/transfers": _a(person_id="person_id"),
     "POST /api/v1/transfers/employee-scheme/years": _a(
         person_id="person_id", agency="矩阵", years=[2001]

@@ -368,6 +368,7 @@ def test_change_and_refund_pending_until_the_reviewer_decides(desk: Desk) -> Non
     refund.find_element(By.CSS_SELECTOR, "input[name=reason]").send_keys("未提供职工参保证明")
     refund.find_element(By.CSS_SELECTOR, "button.danger").click()
     desk.wait().until(lambda _: "没有待复核的事项" in desk.text("#inbox-list"))
+    assert "已驳回：退费申请" in desk.message() and "原因：未提供职工参保证明" in desk.message()
     decided = desk.sql(
         "SELECT c.status, c.maker_id <> c.checker_id FROM person_changes c WHERE c.person_id = :p "
         "AND c.field = 'name'",
@@ -375,10 +376,10 @@ def test_change_and_refund_pending_until_the_reviewer_decides(desk: Desk) -> Non
     )
     assert decided == [("applied", True)]
     assert desk.sql(
-        "SELECT status FROM contribution_refunds r JOIN contribution_assessments a "
-        "ON a.id = r.assessment_id WHERE a.person_id = :p",
+        "SELECT status, rejection_reason FROM contribution_refunds r "
+        "JOIN contribution_assessments a ON a.id = r.assessment_id WHERE a.person_id = :p",
         p=desk.rare_id,
-    ) == [("rejected",)]
+    ) == [("rejected", "未提供职工参保证明")]
 
 
 def test_end_of_day_totals_reversal_and_sign_off(desk: Desk) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 07:29:18.857544
+Create Date: 2026-12-02 07:52:14.753913
 """
 
 from collections.abc import Sequence
@@ -83,6 +83,14 @@ def upgrade() -> None:
             batch_op.f("ix_bank_batches_county_code"), ["county_code"], unique=False
         )
 
+    op.create_table(
+        "bank_codes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("code", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_codes")),
+        sa.UniqueConstraint("code", name=op.f("uq_bank_codes_code")),
+    )
     op.create_table(
         "calendar_months",
         sa.Column("month", sa.Date(), nullable=False),
@@ -1725,6 +1733,9 @@ def upgrade() -> None:
         sa.Column(
             "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column(
+            "rejection_reason", sa.String(length=200), nullable=True, comment="the checker's"
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -1986,6 +1997,9 @@ def upgrade() -> None:
         ),
         sa.Column(
             "journal_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "rejection_reason", sa.String(length=200), nullable=True, comment="the checker's"
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
@@ -2287,6 +2301,9 @@ def upgrade() -> None:
         ),
         sa.Column(
             "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "rejection_reason", sa.String(length=200), nullable=True, comment="the checker's"
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
@@ -2825,6 +2842,7 @@ def downgrade() -> None:
     op.drop_table("payroll_counties")
     op.drop_table("job_runs")
     op.drop_table("calendar_months")
+    op.drop_table("bank_codes")
     with op.batch_alter_table("bank_batches", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bank_batches_county_code"))
 

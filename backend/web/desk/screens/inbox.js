@@ -1,7 +1,8 @@
 // 复核待办: every pending item of the reviewer's scope (GET /api/v1/inbox: changes, refunds,
 // pension applications, deaths, payee account changes, double pensions), with the maker and before/after; approve
-// or reject with a reason at the owning endpoint. The maker's own items are shown but
-// cannot be decided by the maker (the backend refuses it too).
+// or reject with a reason at the owning endpoint (sent in the body field the item names;
+// the backend keeps and audits it). The maker's own items are shown but cannot be decided
+// by the maker (the backend refuses it too).
 
 import { api, session } from "../lib/api.js";
 import { codeName, regionPath } from "../lib/codes.js";
@@ -72,7 +73,8 @@ export default {
         await busy(button, async () => {
           try {
             await api(path, { method: "POST", body, key: submission.keyFor({ path, body }) });
-            box.ok(`已${approve ? "通过" : "驳回"}：${KINDS[item.kind] || "事项"}（${item.person_name}）。`);
+            const said = note ? `，${approve ? "意见" : "原因"}：${note}` : "";
+            box.ok(`已${approve ? "通过" : "驳回"}：${KINDS[item.kind] || "事项"}（${item.person_name}）${said}。`);
             await load();
           } catch (error) { showProblem(box, error); }
         });
