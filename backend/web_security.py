@@ -9,10 +9,10 @@ Two pieces of ASGI middleware, installed by :func:`install` in the app factory:
   gets ``default-src 'none'``); ``Cache-Control: no-store`` on every API answer (they
   carry personal data: no browser or proxy may keep a copy) unless the route chose its
   own caching; ``Strict-Transport-Security`` on answers sent over TLS.
-* :class:`RateLimits` — log-in, the public receipt check, the public CA service and the
-  kiosk are limited per client address by a token bucket (``rate_limit_*_per_minute``
-  settings); past the limit the answer is ``429 rate_limited`` (problem+json) with
-  ``Retry-After`` in whole seconds.
+* :class:`RateLimits` — log-in, the public API (receipt check, residents' queries), the
+  public CA service and the kiosk are limited per client address by a token bucket
+  (``rate_limit_*_per_minute`` settings); past the limit the answer is
+  ``429 rate_limited`` (problem+json) with ``Retry-After`` in whole seconds.
 
 The buckets live in the process. ``xnb serve`` runs one process (every listener in one
 event loop), so the limit is exact there; a deployment that runs *k* backend processes
@@ -98,14 +98,20 @@ class Limit:
 
 
 def limits_of(settings: Settings) -> list[Limit]:
-    """The limited endpoint groups and their figures from the settings."""
+    """The limited endpoint groups and their figures from the settings.
+
+    Everything anyone may call without a log-in lives under ``/api/v1/public/`` (the
+    receipt check, the residents' queries) or ``/pki/`` and is limited here; a public
+    endpoint elsewhere needs its prefix added.
+    """
     return [
         Limit(
             "login",
             ("/api/v1/auth/login", "/api/v1/auth/challenge"),
             settings.rate_limit_login_per_minute,
         ),
-        Limit("receipt_verify", ("/api/v1/public/",), settings.rate_limit_public_per_minute),
+        Limit("public_api", ("/api/v1/public/",), settings.rate_limit_public_per_minute),
+        Limit("query_web", ("/12333/",), settings.rate_limit_public_per_minute),
         Limit("public_pki", ("/pki/",), settings.rate_limit_public_per_minute),
         Limit("kiosk", ("/api/v1/benefits/kiosk/",), settings.rate_limit_kiosk_per_minute),
     ]
