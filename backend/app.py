@@ -126,6 +126,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.registry.import_views import router as import_router
     from backend.registry.views import router as registry_router
     from backend.statements.views import router as statements_router
+    from backend.statistics.views import router as statistics_router
     from backend.transfers.views import router as transfers_router
 
     @app.get("/healthz", tags=["health"], summary="进程存活")
@@ -165,6 +166,7 @@ def _install_routes(app: FastAPI) -> None:
         contributions_router,
         accounts_router,
         statements_router,
+        statistics_router,
         query_router,
         ledger_router,
         deaths_router,

@@ -462,6 +462,7 @@ def register(app: typer.Typer) -> None:
     from backend.pki.cli import register as register_pki
     from backend.policy.cli import policy_app
     from backend.query.cli import ivr_app
+    from backend.statistics.cli import stats_app
 
     app.command("serve")(serve)
     app.add_typer(db_app, name="db")
@@ -481,3 +482,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(pension_app, name="pension")
     app.add_typer(payroll_app, name="payroll")
     app.add_typer(ivr_app, name="ivr")
+    app.add_typer(stats_app, name="stats")

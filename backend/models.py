@@ -47,6 +47,7 @@ from backend.policy.models import PolicyVersion
 from backend.query.models import QueryPassword
 from backend.receipts.models import IssuedReceipt
 from backend.registry.models import Enrolment, EnrolmentEvent, Household, Person, PersonChange
+from backend.statistics.models import StatisticsReport
 from backend.transfers.models import Transfer
 
 __all__ = [
@@ -101,6 +102,7 @@ __all__ = [
     "QueryPassword",
     "Refund",
     "Region",
+    "StatisticsReport",
     "SurvivalCertification",
     "TaxResultFile",
     "TaxResultRow",

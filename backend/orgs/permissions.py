@@ -45,6 +45,9 @@ class Permission(StrEnum):
     PAYROLL_BUILD = "payroll:build"
     PAYROLL_REVIEW = "payroll:review"
     PAYROLL_APPROVE = "payroll:approve"
+    STATS_READ = "stats:read"
+    REPORT_MAKE = "report:make"
+    REPORT_SIGN = "report:sign"
 
 
 #: What each permission is called at the counter (error messages, operator listings).
@@ -81,6 +84,9 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.PAYROLL_BUILD: "生成发放名册",
     Permission.PAYROLL_REVIEW: "复核发放名册",
     Permission.PAYROLL_APPROVE: "审批发放名册",
+    Permission.STATS_READ: "查询统计指标",
+    Permission.REPORT_MAKE: "编制统计报表",
+    Permission.REPORT_SIGN: "签发统计报表",
 }
 
 
@@ -184,6 +190,18 @@ _BENEFIT_GRANTS: dict[Role, frozenset[Permission]] = {
 }
 ROLE_PERMISSIONS = {
     role: ROLE_PERMISSIONS[role] | _BENEFIT_GRANTS.get(role, frozenset()) for role in Role
+}
+
+# Statistics (decision support). Reviewers and administrators read indicators; a reviewer
+# or an administrator makes a report form; a county or province administrator other than
+# the maker signs it off, which freezes it.
+_STATS_GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.REVIEWER: frozenset({_P.STATS_READ, _P.REPORT_MAKE}),
+    Role.COUNTY_ADMIN: frozenset({_P.STATS_READ, _P.REPORT_MAKE, _P.REPORT_SIGN}),
+    Role.PROVINCE_ADMIN: frozenset({_P.STATS_READ, _P.REPORT_MAKE, _P.REPORT_SIGN}),
+}
+ROLE_PERMISSIONS = {
+    role: ROLE_PERMISSIONS[role] | _STATS_GRANTS.get(role, frozenset()) for role in Role
 }
 
 #: The three administrators of protection level 3 (三员). None of them may create, change,

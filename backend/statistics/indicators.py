@@ -243,6 +243,7 @@ def _contributions(
     per_person = (
         select(
             key.label("region"),
+            Account.person_id.label("person_id"),
             total(own).label("own"),
             total(AccountEntry.source == "government_subsidy").label("subsidy"),
             total(AccountEntry.source == "government_paid").label("government_paid"),
@@ -293,16 +294,17 @@ def _contributions(
             *(f"contributors_{channel}" for channel in CHANNELS.values()),
         ),
     )
-    # Contributors by grade: residents who paid for the period's year, by its grade.
+    # Contributors by grade: the residents who paid in the period, by the grade of their
+    # assessment of the period's year (one per person and year). Someone who paid only
+    # for past years (make-up) has none and appears under no grade.
     grade = (
-        select(key, Assessment.grade_fen, func.count(distinct(Assessment.person_id)))
-        .join(Person, Person.id == Assessment.person_id)
-        .where(
-            Person.hukou_region_code.startswith(prefix),
-            Assessment.year == period.year,
-            Assessment.paid_fen > 0,
+        select(c.region, Assessment.grade_fen, func.count())
+        .join(
+            Assessment,
+            and_(Assessment.person_id == c.person_id, Assessment.year == period.year),
         )
-        .group_by(key, Assessment.grade_fen)
+        .where(c.own > 0)
+        .group_by(c.region, Assessment.grade_fen)
     )
     for region, grade_fen, count in session.execute(grade):
         name = f"grade_{grade_fen}"

@@ -188,6 +188,13 @@ GET    /api/v1/persons/{person_id}/query-password                 clerk    ok   
 GET    /api/v1/persons/{person_id}/contribution-certificate.pdf   clerk    ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/ledger/check                                       clerk    403  403  403  403  ok   401  401  403  401
 GET    /api/v1/ledger/balances                                    clerk    403  403  403  403  ok   401  401  403  401
+GET    /api/v1/statistics/indicators                              reviewer ok   ok   ok   ok   ok   401  401  403  401
+POST   /api/v1/statistics/reports                                 reviewer ok   404  404  ok   ok   401  401  403  401
+GET    /api/v1/statistics/reports                                 reviewer ok   ok   ok   ok   ok   401  401  403  401
+GET    /api/v1/statistics/reports/{report_id}                     reviewer ok   404  404  ok   ok   401  401  403  401
+POST   /api/v1/statistics/reports/{report_id}/sign                reviewer 403  403  403  403  ok   401  401  403  401
+GET    /api/v1/statistics/reports/{report_id}/verify              reviewer ok   404  404  ok   ok   401  401  403  401
+GET    /api/v1/statistics/reports/{report_id}/xlsx                reviewer ok   404  404  ok   ok   401  401  403  401
 POST   /api/v1/benefits/deaths                                    clerk    ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/benefits/deaths                                    clerk    ok   ok   ok   ok   ok   401  401  403  401
 POST   /api/v1/benefits/deaths/{case_id}/confirm                  reviewer ok   404  404  ok   403  401  401  403  401
@@ -298,6 +305,9 @@ ZERO_HANDLE = "0" * 32
 #: Route → the JSON body it is sent (default ``{}``): enough to pass validation, so the
 #: scope and permission checks behind it are what answers.
 BODIES: dict[str, Callable[[Seeded], Any]] = {
+    "POST /api/v1/statistics/reports": _a(
+        period=lambda: f"{dt.date.today():%Y-%m}", region_code="654226100000"
+    ),
     "POST /api/v1/orgs/offices": _a(
         code=lambda: f"M-{_unique()}", name="矩阵测试所", region_code="654226100000"
     ),
@@ -599,6 +609,14 @@ def seed(
     seeded.objects.update(
         collection_id=collection["id"], refund_id=refund["id"], case_id=death["id"]
     )
+    report = _api(
+        world,
+        "POST",
+        "/api/v1/statistics/reports",
+        "reviewer_hbk",
+        {"period": f"{dt.date.today():%Y-%m}", "region_code": "654226100000"},
+    )
+    seeded.objects["report_id"] = report["id"]
     return seeded
 
 

@@ -63,7 +63,15 @@ def _every_region_totals_the_sum_of_its_children(session_factory) -> None:
         year = compute(session=s, prefix=COUNTY, key_length=6, period=Period(2026))[COUNTY]
     # Eight collections, the third reversed in its own month: seven residents paid.
     assert year["contributors"] == 7
-    assert sum(v for n, v in year.items() if n.startswith("grade_")) == 7
+    assert {n: v for n, v in year.items() if n.startswith("grade_")} == {
+        "grade_10000": 3,
+        "grade_30000": 3,
+        "grade_50000": 1,  # the third collection, reversed
+    }
+    assert {n: v for n, v in june.items() if n.startswith("grade_")} == {
+        "grade_30000": 1,
+        "grade_50000": 1,
+    }
     assert year["contribution_fen"] == 10000 + 30000 + 10000 + 25000 + 50000 + 10000 + 30000
     assert year["fund_expenditure_fen"] > 0  # the June payroll, paid out in November
 

@@ -958,6 +958,49 @@ def upgrade() -> None:
         sa.UniqueConstraint("person_id", name=op.f("uq_query_passwords_person_id")),
     )
     op.create_table(
+        "statistics_reports",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("form", sa.String(length=16), nullable=False, comment="monthly | annual"),
+        sa.Column("period", sa.String(length=7), nullable=False, comment="YYYY-MM or YYYY"),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column(
+            "row_length", sa.SmallInteger(), nullable=False, comment="deepest row prefix length"
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="draft | signed"),
+        sa.Column("data_cutoff", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("query_version", sa.String(length=32), nullable=False),
+        sa.Column(
+            "policy_versions", sa.Text(), nullable=False, comment="JSON list of policy version ids"
+        ),
+        sa.Column("figures", sa.Text(), nullable=False, comment="canonical JSON of the figures"),
+        sa.Column("figures_sha256", sa.String(length=64), nullable=False),
+        sa.Column("maker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("signed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["checker_id"],
+            ["operators.id"],
+            name=op.f("fk_statistics_reports_checker_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["maker_id"], ["operators.id"], name=op.f("fk_statistics_reports_maker_id_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["region_code"],
+            ["regions.code"],
+            name=op.f("fk_statistics_reports_region_code_regions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_statistics_reports")),
+    )
+    with op.batch_alter_table("statistics_reports", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_statistics_reports_region_code"), ["region_code"], unique=False
+        )
+
+    op.create_table(
         "withholding_mandates",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -2722,6 +2765,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_withholding_mandates_bank_code"))
 
     op.drop_table("withholding_mandates")
+    with op.batch_alter_table("statistics_reports", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_statistics_reports_region_code"))
+
+    op.drop_table("statistics_reports")
     op.drop_table("query_passwords")
     with op.batch_alter_table("policy_versions", schema=None) as batch_op:
         batch_op.drop_index("ix_policy_versions_region_from")
