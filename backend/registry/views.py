@@ -110,6 +110,7 @@ def _page(page: service.PersonPage, offset: int, limit: int) -> Page[PersonListI
 
 @router.get("/persons", response_model=Page[PersonListItem], tags=["persons"], summary="人员列表")
 def list_persons(
+    request: Request,
     session: DbSession,
     principal: PersonReader,
     region: RegionPrefix = None,
@@ -125,6 +126,11 @@ def list_persons(
     Searching by ID number, name or household is ``POST /persons/search``: personal data
     never travels in a query string (access logs keep query strings).
     """
+    for moved in ("id_number", "name", "household_number"):
+        if moved in request.query_params:  # an old client: say so instead of listing everyone
+            raise invalid(
+                moved, "按身份证号码、姓名或户号查找请用 POST /persons/search", "use_search"
+            )
     search = service.PersonSearch(region=region, status=status, offset=offset, limit=limit)
     page = service.search_persons(session=session, principal=principal, search=search)
     return _page(page, offset, limit)

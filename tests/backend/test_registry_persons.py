@@ -218,6 +218,14 @@ def test_search_by_id_number_and_by_village(world: World, residents: dict[str, d
     assert _list(world, region="654226100")["total"] == 4
 
 
+def test_the_list_refuses_search_keys_in_the_query_string(world: World):
+    for key in ("id_number", "name"):
+        r = world.client.get(
+            "/api/v1/persons", params={key: "x"}, headers=world.headers("clerk_hbk")
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == "use_search"
+
+
 def test_search_by_name_narrowed_by_region_and_birth_year(world: World, residents: dict[str, dict]):
     wang = residents["wang"]
     year = int(wang["birth_date"][:4])
