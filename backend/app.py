@@ -119,6 +119,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.pki.views import public_router as pki_public_router
     from backend.pki.views import router as pki_router
     from backend.policy.views import router as policy_router
+    from backend.query.pages import router as query_pages_router
     from backend.query.views import router as query_router
     from backend.receipts.views import public_router as receipts_public_router
     from backend.receipts.views import router as receipts_router
@@ -182,6 +183,7 @@ def _install_routes(app: FastAPI) -> None:
     app.include_router(pki_public_router)
     app.include_router(partners_router)
     app.include_router(receipts_public_router)
+    app.include_router(query_pages_router)
 
     # The single-purpose counter page became the staff application: old bookmarks (and
     # their ?agent=) land on the desk.

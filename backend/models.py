@@ -44,7 +44,7 @@ from backend.pki.models import (
     LoginChallenge,
 )
 from backend.policy.models import PolicyVersion
-from backend.query.models import QueryPassword
+from backend.query.models import QueryCode, QueryPassword, QueryWebSession
 from backend.receipts.models import IssuedReceipt
 from backend.registry.models import Enrolment, EnrolmentEvent, Household, Person, PersonChange
 from backend.statistics.models import StatisticsReport
@@ -99,7 +99,9 @@ __all__ = [
     "Person",
     "PersonChange",
     "PolicyVersion",
+    "QueryCode",
     "QueryPassword",
+    "QueryWebSession",
     "Refund",
     "Region",
     "StatisticsReport",

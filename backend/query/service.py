@@ -259,3 +259,51 @@ def facts(*, session: Session, person: Person, today: dt.date) -> Facts:
 def source_label(source: str) -> str:
     """A source of money in the account, in words."""
     return SOURCE_LABELS[Source(source)]
+
+
+@dataclass(frozen=True)
+class YearContribution:
+    """One contribution year as the resident sees it."""
+
+    year: int
+    grade_fen: int
+    paid_fen: int
+    subsidy_fen: int
+    settled: bool
+
+
+@dataclass(frozen=True)
+class Payment:
+    """One pension payment line: the month it is for, the amount, paid or failed."""
+
+    month: dt.date
+    amount_fen: int
+    state: str
+
+
+def contributions_by_year(*, session: Session, person_id: int) -> list[YearContribution]:
+    """Every contribution year of the person, newest first."""
+    rows = session.scalars(
+        select(Assessment).where(Assessment.person_id == person_id).order_by(Assessment.year.desc())
+    )
+    return [
+        YearContribution(
+            year=a.year,
+            grade_fen=a.grade_fen,
+            paid_fen=a.paid_fen,
+            subsidy_fen=a.government_subsidy_fen + a.collective_fen + a.donation_fen,
+            settled=a.settled,
+        )
+        for a in rows
+    ]
+
+
+def pension_payments(*, session: Session, person_id: int, limit: int = 24) -> list[Payment]:
+    """The person's latest pension payment lines, newest first."""
+    rows = session.execute(
+        select(PayrollLine.month, PayrollLine.amount_fen, PayrollLine.state)
+        .where(PayrollLine.person_id == person_id)
+        .order_by(PayrollLine.month.desc(), PayrollLine.id.desc())
+        .limit(limit)
+    ).all()
+    return [Payment(month, int(amount), state) for month, amount, state in rows]

@@ -253,6 +253,11 @@ POST   /bank/v1/payouts/authorize                                 clerk    401  
 POST   /bank/v1/payouts/{authorisation_code}/confirm              clerk    401  401  401  401  401  404  401  401  401
 POST   /bank/v1/payouts/{authorisation_code}/void                 clerk    401  401  401  401  401  404  401  401  401
 POST   /api/v1/public/receipts/verify                             clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /12333/                                                    clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
+POST   /12333/code                                                clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
+POST   /12333/login                                               clerk    401  401  401  401  401  401  401  401  401
+POST   /12333/logout                                              clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /12333/me                                                  clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 """  # noqa: E501
 
 

@@ -938,6 +938,27 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "query_codes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("request_key", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_query_codes_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_query_codes")),
+        sa.UniqueConstraint("request_key", name=op.f("uq_query_codes_request_key")),
+    )
+    with op.batch_alter_table("query_codes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_query_codes_person_id"), ["person_id"], unique=False)
+
+    op.create_table(
         "query_passwords",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -957,6 +978,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_query_passwords")),
         sa.UniqueConstraint("person_id", name=op.f("uq_query_passwords_person_id")),
     )
+    op.create_table(
+        "query_web_sessions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_query_web_sessions_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_query_web_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_query_web_sessions_token_hash")),
+    )
+    with op.batch_alter_table("query_web_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_query_web_sessions_person_id"), ["person_id"], unique=False
+        )
+
     op.create_table(
         "statistics_reports",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -2769,7 +2811,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_statistics_reports_region_code"))
 
     op.drop_table("statistics_reports")
+    with op.batch_alter_table("query_web_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_query_web_sessions_person_id"))
+
+    op.drop_table("query_web_sessions")
     op.drop_table("query_passwords")
+    with op.batch_alter_table("query_codes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_query_codes_person_id"))
+
+    op.drop_table("query_codes")
     with op.batch_alter_table("policy_versions", schema=None) as batch_op:
         batch_op.drop_index("ix_policy_versions_region_from")
 
