@@ -51,10 +51,16 @@ class Jobs(Desk):
     candidate_id: int
 
     def wait(self, seconds: float = 10) -> WebDriverWait:
-        """Wait, reading again what a re-render replaced meanwhile."""
+        """Wait, reading again what a re-render replaced meanwhile; at least 30 s, as the
+        card's online checks and the printer are slow on a loaded machine."""
         return WebDriverWait(
-            self.browser, seconds, ignored_exceptions=(StaleElementReferenceException,)
+            self.browser, max(seconds, 30), ignored_exceptions=(StaleElementReferenceException,)
         )
+
+    def press(self, *keys: str) -> None:
+        """A function key to the page (the body is never re-rendered; keys reach the
+        document's handlers from it, whichever element had the focus)."""
+        self.el("body").send_keys(*keys)
 
     def go(self, person_id: int, job: str) -> None:
         """Open a job of a resident without reloading the page (the visit's checks stay)."""
@@ -72,6 +78,10 @@ class Jobs(Desk):
         )
         self.press(Keys.F3)
         self.wait(20).until(lambda _: "身份证已读" in self.text("#check-idcard"))
+        # The ID card read opens the resident's overview: let it land before going on.
+        landed = f"#/person/{self.pensioner.person_id}"
+        self.wait().until(lambda _: self.browser.current_url.endswith(landed))
+        self.wait().until(lambda _: self.has("#tab-overview[aria-selected=true]"))
 
     def audit(self, action: str) -> list[dict[str, Any]]:
         rows = self.sql("SELECT detail FROM audit_records WHERE action = :a ORDER BY id", a=action)
