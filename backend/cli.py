@@ -463,6 +463,7 @@ def register(app: typer.Typer) -> None:
     from backend.policy.cli import policy_app
     from backend.query.cli import ivr_app
     from backend.statistics.cli import stats_app
+    from backend.supervision.cli import supervision_app
 
     app.command("serve")(serve)
     app.add_typer(db_app, name="db")
@@ -483,3 +484,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(payroll_app, name="payroll")
     app.add_typer(ivr_app, name="ivr")
     app.add_typer(stats_app, name="stats")
+    app.add_typer(supervision_app, name="supervision")

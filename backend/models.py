@@ -48,6 +48,7 @@ from backend.query.models import QueryCode, QueryPassword, QueryWebSession
 from backend.receipts.models import IssuedReceipt
 from backend.registry.models import Enrolment, EnrolmentEvent, Household, Person, PersonChange
 from backend.statistics.models import StatisticsReport
+from backend.supervision.models import Finding, Run, RunChunk, ThresholdVersion
 from backend.transfers.models import Transfer
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "Enrolment",
     "EnrolmentEvent",
     "EnrolmentToken",
+    "Finding",
     "Household",
     "IdempotencyRecord",
     "IssuedReceipt",
@@ -104,10 +106,13 @@ __all__ = [
     "QueryWebSession",
     "Refund",
     "Region",
+    "Run",
+    "RunChunk",
     "StatisticsReport",
     "SurvivalCertification",
     "TaxResultFile",
     "TaxResultRow",
+    "ThresholdVersion",
     "Transfer",
     "WithholdingMandate",
 ]

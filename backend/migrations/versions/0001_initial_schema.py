@@ -183,6 +183,47 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_regions_parent_code"), ["parent_code"], unique=False)
 
     op.create_table(
+        "supervision_runs",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "params_key",
+            sa.String(length=64),
+            nullable=False,
+            comment="sha256 of rule, region, as_of",
+        ),
+        sa.Column("rule", sa.String(length=64), nullable=True, comment="one rule, or all"),
+        sa.Column("region_prefix", sa.String(length=12), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False, comment="the date the rules judge on"),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="running | done"),
+        sa.Column("summary_json", sa.Text(), nullable=False, comment="per rule counts, fen"),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_runs")),
+    )
+    with op.batch_alter_table("supervision_runs", schema=None) as batch_op:
+        batch_op.create_index("ix_supervision_runs_params", ["params_key", "status"], unique=False)
+
+    op.create_table(
+        "supervision_thresholds",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "region_prefix", sa.String(length=6), nullable=False, comment="'' national, 65, 654226"
+        ),
+        sa.Column("valid_from", sa.Date(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=300), nullable=False),
+        sa.Column(
+            "values_json", sa.Text(), nullable=False, comment="complete thresholds, fen/days/months"
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_thresholds")),
+    )
+    with op.batch_alter_table("supervision_thresholds", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_supervision_thresholds_region_from", ["region_prefix", "valid_from"], unique=True
+        )
+
+    op.create_table(
         "tax_result_files",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
@@ -282,6 +323,92 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("offices", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_offices_region_code"), ["region_code"], unique=False)
+
+    op.create_table(
+        "supervision_findings",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("finding_key", sa.String(length=64), nullable=False),
+        sa.Column("rule", sa.String(length=64), nullable=False),
+        sa.Column("rule_version", sa.SmallInteger(), nullable=False),
+        sa.Column(
+            "subject_type",
+            sa.String(length=16),
+            nullable=False,
+            comment="person | pension | operator",
+        ),
+        sa.Column(
+            "subject_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column(
+            "evidence_json", sa.Text(), nullable=False, comment="canonical JSON; ids, no clear PII"
+        ),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False, comment="amount at stake"),
+        sa.Column(
+            "threshold_version_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="open | resolved | cleared"
+        ),
+        sa.Column(
+            "first_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "last_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["first_run_id"],
+            ["supervision_runs.id"],
+            name=op.f("fk_supervision_findings_first_run_id_supervision_runs"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["last_run_id"],
+            ["supervision_runs.id"],
+            name=op.f("fk_supervision_findings_last_run_id_supervision_runs"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["threshold_version_id"],
+            ["supervision_thresholds.id"],
+            name=op.f("fk_supervision_findings_threshold_version_id_supervision_thresholds"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_findings")),
+        sa.UniqueConstraint("finding_key", name=op.f("uq_supervision_findings_finding_key")),
+    )
+    with op.batch_alter_table("supervision_findings", schema=None) as batch_op:
+        batch_op.create_index("ix_supervision_findings_region", ["region_code"], unique=False)
+        batch_op.create_index(
+            "ix_supervision_findings_rule_county", ["rule", "county_code", "status"], unique=False
+        )
+
+    op.create_table(
+        "supervision_run_chunks",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("rule", sa.String(length=64), nullable=False),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("new_count", sa.Integer(), nullable=False),
+        sa.Column("open_count", sa.Integer(), nullable=False, comment="raised before, still found"),
+        sa.Column("resolved_count", sa.Integer(), nullable=False),
+        sa.Column("new_fen", sa.BigInteger(), nullable=False),
+        sa.Column("open_fen", sa.BigInteger(), nullable=False),
+        sa.Column("resolved_fen", sa.BigInteger(), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["supervision_runs.id"],
+            name=op.f("fk_supervision_run_chunks_run_id_supervision_runs"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_run_chunks")),
+    )
+    with op.batch_alter_table("supervision_run_chunks", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_supervision_run_chunks", ["run_id", "rule", "county_code"], unique=True
+        )
 
     op.create_table(
         "tax_result_rows",
@@ -2913,6 +3040,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tax_result_rows_file_id"))
 
     op.drop_table("tax_result_rows")
+    with op.batch_alter_table("supervision_run_chunks", schema=None) as batch_op:
+        batch_op.drop_index("uq_supervision_run_chunks")
+
+    op.drop_table("supervision_run_chunks")
+    with op.batch_alter_table("supervision_findings", schema=None) as batch_op:
+        batch_op.drop_index("ix_supervision_findings_rule_county")
+        batch_op.drop_index("ix_supervision_findings_region")
+
+    op.drop_table("supervision_findings")
     with op.batch_alter_table("offices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_offices_region_code"))
 
@@ -2928,6 +3064,14 @@ def downgrade() -> None:
     op.drop_table("households")
     op.drop_table("bank_return_files")
     op.drop_table("tax_result_files")
+    with op.batch_alter_table("supervision_thresholds", schema=None) as batch_op:
+        batch_op.drop_index("uq_supervision_thresholds_region_from")
+
+    op.drop_table("supervision_thresholds")
+    with op.batch_alter_table("supervision_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_supervision_runs_params")
+
+    op.drop_table("supervision_runs")
     with op.batch_alter_table("regions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_regions_parent_code"))
 

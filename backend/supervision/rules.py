@@ -1,0 +1,184 @@
+"""The supervision rules: each a set-based query over one county's operational data.
+
+A rule reads the owners' tables directly (read-side), joins on surrogate ids and lookup
+hashes only, and puts ids, dates and amounts in the evidence, never clear personal data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.accounts.models import Account, AccountEntry
+from backend.benefits.models import DeathCase
+from backend.cards.models import Card
+from backend.payroll.models import PayrollLine
+from backend.registry.models import Enrolment
+from backend.supervision.framework import Candidate, Rule
+from backend.supervision.thresholds import Thresholds
+
+DEAD_CARD_STATES = ("replaced", "cancelled", "spoiled")
+
+
+def _known_deaths(county_code: str, as_of: dt.date) -> Any:
+    """Death cases of the county known on ``as_of`` and not rejected (any source)."""
+    return (
+        select(
+            DeathCase.id.label("death_case_id"),
+            DeathCase.person_id,
+            DeathCase.region_code,
+            DeathCase.died_on,
+            DeathCase.source,
+            DeathCase.status,
+        )
+        .where(
+            DeathCase.county_code == county_code,
+            DeathCase.status != "rejected",
+            DeathCase.died_on <= as_of,
+        )
+        .subquery()
+    )
+
+
+def paid_after_death(
+    session: Session, county_code: str, as_of: dt.date, thresholds: Thresholds
+) -> Iterator[Candidate]:
+    """Pension paid for months after the month of a known death: the amount overpaid.
+
+    Payroll lines carry the first day of the month they pay, so ``month > died_on`` is
+    exactly "a month after the month of death" (a death on the 30th of June leaves June
+    owed, July not). Lines kept back to recover an overpayment are no payment.
+    """
+    deaths = _known_deaths(county_code, as_of)
+    rows = session.execute(
+        select(
+            deaths.c.person_id,
+            deaths.c.death_case_id,
+            deaths.c.region_code,
+            deaths.c.died_on,
+            deaths.c.source,
+            deaths.c.status,
+            PayrollLine.id,
+            PayrollLine.pension_id,
+            PayrollLine.month,
+            PayrollLine.amount_fen,
+        )
+        .join(PayrollLine, PayrollLine.person_id == deaths.c.person_id)
+        .where(
+            PayrollLine.county_code == county_code,
+            PayrollLine.month > deaths.c.died_on,
+            PayrollLine.state == "paid",
+            PayrollLine.kind != "recovery",
+        )
+        .order_by(deaths.c.person_id, PayrollLine.month, PayrollLine.id)
+    ).all()
+    by_person: dict[int, list[Any]] = {}
+    for row in rows:
+        by_person.setdefault(row.person_id, []).append(row)
+    for person_id, lines in by_person.items():
+        months = sorted({line.month for line in lines})
+        if len(months) < thresholds.death_paid_min_months:
+            continue
+        first = lines[0]
+        yield Candidate(
+            subject_type="person",
+            subject_id=person_id,
+            region_code=first.region_code,
+            evidence={
+                "death_case_id": first.death_case_id,
+                "died_on": first.died_on.isoformat(),
+                "death_source": first.source,
+                "death_case_status": first.status,
+                "months_paid_after_death": [m.strftime("%Y-%m") for m in months],
+                "payroll_lines": [
+                    {
+                        "id": line.id,
+                        "pension_id": line.pension_id,
+                        "month": line.month.strftime("%Y-%m"),
+                        "amount_fen": line.amount_fen,
+                    }
+                    for line in lines
+                ],
+            },
+            amount_fen=sum(line.amount_fen for line in lines),
+        )
+
+
+def dead_still_open(
+    session: Session, county_code: str, as_of: dt.date, thresholds: Thresholds
+) -> Iterator[Candidate]:
+    """Dead for more than the threshold's days with an enrolment, a card or a balance still open.
+
+    The amount at stake is the account balance not yet settled (inherited or retained).
+    """
+    deaths = _known_deaths(county_code, as_of)
+    cutoff = as_of - dt.timedelta(days=thresholds.dead_open_after_days)
+    long_dead = select(deaths).where(deaths.c.died_on < cutoff).subquery()
+    open_items: dict[int, dict[str, Any]] = {}
+
+    def item(row: Any) -> dict[str, Any]:
+        return open_items.setdefault(
+            row.person_id,
+            {
+                "death": row,
+                "enrolments": [],
+                "cards": [],
+                "account": None,
+            },
+        )
+
+    for row in session.execute(
+        select(long_dead, Enrolment.id.label("enrolment_id"), Enrolment.status.label("e_status"))
+        .join(Enrolment, Enrolment.person_id == long_dead.c.person_id)
+        .where(Enrolment.status != "terminated")
+        .order_by(Enrolment.id)
+    ):
+        item(row)["enrolments"].append({"id": row.enrolment_id, "status": row.e_status})
+    for row in session.execute(
+        select(long_dead, Card.id.label("card_id"), Card.state.label("card_state"))
+        .join(Card, Card.person_id == long_dead.c.person_id)
+        .where(Card.state.not_in(DEAD_CARD_STATES))
+        .order_by(Card.id)
+    ):
+        item(row)["cards"].append({"id": row.card_id, "state": row.card_state})
+    for row in session.execute(
+        select(
+            long_dead,
+            Account.id.label("account_id"),
+            func.sum(AccountEntry.amount_fen).label("balance_fen"),
+        )
+        .join(Account, Account.person_id == long_dead.c.person_id)
+        .join(AccountEntry, AccountEntry.account_id == Account.id)
+        .group_by(*long_dead.c, Account.id)
+        .having(func.sum(AccountEntry.amount_fen) != 0)
+    ):
+        item(row)["account"] = {"id": row.account_id, "balance_fen": int(row.balance_fen)}
+    for person_id in sorted(open_items):
+        found = open_items[person_id]
+        death = found["death"]
+        account = found["account"]
+        yield Candidate(
+            subject_type="person",
+            subject_id=person_id,
+            region_code=death.region_code,
+            evidence={
+                "death_case_id": death.death_case_id,
+                "died_on": death.died_on.isoformat(),
+                "death_source": death.source,
+                "open_enrolments": found["enrolments"],
+                "live_cards": found["cards"],
+                "account": account,
+            },
+            amount_fen=account["balance_fen"] if account else 0,
+        )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("paid_after_death", 1, "死亡后仍发放养老金", paid_after_death),
+    Rule("dead_still_open", 1, "死亡超过期限仍未注销参保、账户或社保卡", dead_still_open),
+)
+BY_NAME = {rule.name: rule for rule in RULES}

@@ -1,0 +1,227 @@
+"""Fund supervision: the rule framework (stable keys, runs, thresholds) and the first rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from backend.benefits import death
+from backend.benefits.models import DeathCase
+from backend.config import get_settings
+from backend.db import unit_of_work
+from backend.errors import Conflict, InvalidInput
+from backend.supervision import framework, thresholds
+from backend.supervision.framework import FindingStatus
+from backend.supervision.models import Finding, Run
+from backend.supervision.rules import BY_NAME, RULES
+from tests.backend.benefits_support import three_pensioners
+from tests.backend.payroll_support import pay_month, principal
+from tests.conftest import World
+
+
+def _report_deaths(factory, ids: list[int]) -> None:
+    """The first dies 30 June 2026 (last day of the month: July overpaid), the second 1 July
+    (July is owed: nothing overpaid); the national thresholds are loaded."""
+    clerk = principal(factory, "clerk_xzg")
+    with unit_of_work(factory) as s:
+        death.report_death(
+            session=s, principal=clerk, person_id=ids[0], died_on=dt.date(2026, 6, 30)
+        )
+        death.report_death(
+            session=s, principal=clerk, person_id=ids[1], died_on=dt.date(2026, 7, 1)
+        )
+        thresholds.load(session=s)
+
+
+def _run(factory, rule: str, as_of: dt.date) -> dict[str, int]:
+    run_id = framework.run(
+        factory=factory, rules=[BY_NAME[rule]], region_prefix="654226", as_of=as_of, only_rule=rule
+    )
+    with unit_of_work(factory) as s:
+        run = s.get_one(Run, run_id)
+        assert run.status == "done"
+        summary: dict[str, int] = json.loads(run.summary_json)[rule]
+        return summary
+
+
+def _findings(factory, rule: str) -> list[Finding]:
+    with unit_of_work(factory) as s:
+        found = list(s.scalars(select(Finding).where(Finding.rule == rule).order_by(Finding.id)))
+        s.expunge_all()
+        return found
+
+
+def test_paid_after_death_found_once_cleared_raised_again_on_new_evidence_resolved(
+    world: World, session_factory, tmp_path: Path
+) -> None:
+    ids = three_pensioners(world, session_factory)
+    pay_month(world, session_factory, "2026-06", tmp_path)
+    pay_month(world, session_factory, "2026-07", tmp_path)
+    _report_deaths(session_factory, ids)
+
+    summary = _run(session_factory, "paid_after_death", dt.date(2026, 8, 1))
+    [finding] = _findings(session_factory, "paid_after_death")
+    assert (finding.subject_type, finding.subject_id) == ("person", ids[0])
+    evidence = json.loads(finding.evidence_json)
+    assert evidence["died_on"] == "2026-06-30"
+    assert evidence["months_paid_after_death"] == ["2026-07"]
+    assert finding.amount_fen == sum(line["amount_fen"] for line in evidence["payroll_lines"]) > 0
+    assert summary["new_count"] == 1 and summary["new_fen"] == finding.amount_fen
+
+    # The same data again: nothing new, the finding still open, the same row.
+    again = _run(session_factory, "paid_after_death", dt.date(2026, 8, 2))
+    assert (again["new_count"], again["open_count"], again["resolved_count"]) == (0, 1, 0)
+    assert [f.id for f in _findings(session_factory, "paid_after_death")] == [finding.id]
+
+    # Cleared by a supervisor (the case module, not built yet, will record it): not raised
+    # again on the same evidence.
+    with unit_of_work(session_factory) as s:
+        s.get_one(Finding, finding.id).status = FindingStatus.CLEARED
+    assert _run(session_factory, "paid_after_death", dt.date(2026, 8, 3))["new_count"] == 0
+
+    # The death date is corrected to 31 May: June and July were both paid after it.
+    with unit_of_work(session_factory) as s:
+        case = s.scalars(select(DeathCase).where(DeathCase.person_id == ids[0])).one()
+        case.died_on = dt.date(2026, 5, 31)
+        case_id = case.id
+    assert _run(session_factory, "paid_after_death", dt.date(2026, 8, 4))["new_count"] == 1
+    cleared, raised = _findings(session_factory, "paid_after_death")
+    assert cleared.status == FindingStatus.CLEARED and raised.status == FindingStatus.OPEN
+    assert json.loads(raised.evidence_json)["months_paid_after_death"] == ["2026-06", "2026-07"]
+    assert raised.amount_fen > cleared.amount_fen
+
+    # The report proves wrong and is rejected: the open finding is resolved.
+    with unit_of_work(session_factory) as s:
+        death.decide_death(
+            session=s,
+            principal=principal(session_factory, "reviewer_xzg"),
+            case_id=case_id,
+            accept=False,
+            reason="误报，本人健在",
+        )
+    summary = _run(session_factory, "paid_after_death", dt.date(2026, 8, 5))
+    assert (summary["new_count"], summary["open_count"], summary["resolved_count"]) == (0, 0, 1)
+    assert summary["resolved_fen"] == raised.amount_fen
+    assert _findings(session_factory, "paid_after_death")[1].status == FindingStatus.RESOLVED
+
+
+def test_dead_more_than_a_year_with_enrolment_and_balance_open_and_county_threshold(
+    world: World, session_factory, tmp_path: Path
+) -> None:
+    ids = three_pensioners(world, session_factory)
+    _report_deaths(session_factory, ids)
+    # Exactly 365 days after the death of 30 June 2026: not yet "more than a year".
+    assert _run(session_factory, "dead_still_open", dt.date(2027, 6, 30))["new_count"] == 0
+    summary = _run(session_factory, "dead_still_open", dt.date(2027, 7, 1))
+    [finding] = _findings(session_factory, "dead_still_open")
+    assert finding.subject_id == ids[0]
+    evidence = json.loads(finding.evidence_json)
+    assert [e["status"] for e in evidence["open_enrolments"]] == ["receiving"]
+    assert evidence["account"]["balance_fen"] == finding.amount_fen > 0
+    assert summary["new_fen"] == finding.amount_fen
+    # The next day the second person (died 1 July 2026) is past the year too.
+    assert _run(session_factory, "dead_still_open", dt.date(2027, 7, 2))["new_count"] == 1
+
+    # A county version from 2028 flags after 30 days; before its date the national one holds.
+    county = tmp_path / "county.toml"
+    county.write_text(
+        '[[version]]\nregion = "654226"\nvalid_from = 2028-01-01\nname = "县阈值"\n'
+        'source = "测试"\n[version.values]\ndeath_paid_min_months = 1\n'
+        "dead_open_after_days = 30\n",
+        encoding="utf-8",
+    )
+    with unit_of_work(session_factory) as s:
+        assert thresholds.load(session=s, path=county) == 1
+        assert thresholds.load(session=s, path=county) == 0  # the same file twice: nothing
+        national = thresholds.thresholds_on(
+            session=s, region_code="654226", on=dt.date(2027, 12, 31)
+        )
+        local = thresholds.thresholds_on(session=s, region_code="654226001", on=dt.date(2028, 1, 1))
+    assert national.thresholds.dead_open_after_days == 365
+    assert local.thresholds.dead_open_after_days == 30 and local.version_id != national.version_id
+
+
+def test_an_interrupted_run_resumes_where_it_stopped_and_the_command_reports_it(
+    world: World, session_factory, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = three_pensioners(world, session_factory)
+    _report_deaths(session_factory, ids)
+    as_of = dt.date(2027, 7, 2)
+    done: list[str] = []
+
+    def crash_after_first(rule: str, county: str, counts: framework.ChunkCounts) -> None:
+        done.append(rule)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        framework.run(
+            factory=session_factory,
+            rules=list(RULES),
+            region_prefix="654226",
+            as_of=as_of,
+            progress=crash_after_first,
+        )
+    assert done == ["paid_after_death"]
+    with unit_of_work(session_factory) as s:
+        [interrupted] = s.scalars(select(Run)).all()
+        assert interrupted.status == "running"
+
+    monkeypatch.setenv("XNB_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        from xnb.cli import app
+
+        result = CliRunner().invoke(app, ["supervision", "thresholds"])
+        assert result.exit_code == 0 and "新增阈值版本 0 个" in result.output, result.output
+        result = CliRunner().invoke(
+            app, ["supervision", "run", "--region", "654226", "--as-of", as_of.isoformat()]
+        )
+        assert result.exit_code == 0, result.output
+        # Only the chunk not done before ran: the first rule's county is not reported again.
+        assert f"运行 {interrupted.id}（654226，{as_of}）完成" in result.output
+        assert "死亡超过期限仍未注销参保、账户或社保卡：新增 2" in result.output
+        assert "县 654226：" in result.output and result.output.count("县 654226：") == 1
+        result = CliRunner().invoke(app, ["supervision", "run", "--rule", "no_such_rule"])
+        assert result.exit_code == 2 and "rule" in result.output
+    finally:
+        get_settings.cache_clear()
+    with unit_of_work(session_factory) as s:
+        assert [r.status for r in s.scalars(select(Run))] == ["done"]
+
+
+def test_bad_threshold_files_are_refused_whole(session_factory, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[version]]\nregion = ""\nvalid_from = 2030-01-01\nname = "a"\nsource = "b"\n'
+        "[version.values]\ndeath_paid_min_months = -1\ndead_open_after_days = 30\n",
+        encoding="utf-8",
+    )
+    with unit_of_work(session_factory) as s, pytest.raises(InvalidInput) as refused:
+        thresholds.load(session=s, path=bad)
+    assert refused.value.fields[0].field == "version[0].values.death_paid_min_months"
+    with unit_of_work(session_factory) as s:
+        thresholds.load(session=s)
+    changed = thresholds.DEFAULT_FILE.read_text(encoding="utf-8").replace(
+        "dead_open_after_days = 365", "dead_open_after_days = 366"
+    )
+    bad.write_text(changed, encoding="utf-8")
+    with unit_of_work(session_factory) as s, pytest.raises(Conflict):
+        thresholds.load(session=s, path=bad)
+
+
+def test_a_run_refuses_a_region_that_is_not_a_prefix(session_factory) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        framework.run(
+            factory=session_factory,
+            rules=list(RULES),
+            region_prefix="65422",
+            as_of=dt.date(2026, 1, 1),
+        )
+    assert refused.value.fields[0].field == "region"
+    with unit_of_work(session_factory) as s:
+        assert s.scalars(select(Run)).all() == []
