@@ -13,7 +13,8 @@ rotate receipt keys while old receipts stay verifiable.
 
 The person is carried as the masked ID number printed on the receipt (first six and
 last four characters), never the whole number: the QR code is on paper the resident
-takes home. The backend, which keeps the receipt, compares the rest.
+takes home. The backend, which keeps the receipt, compares the rest. A day-close slip
+(日结单) is for no person: it carries the office's code there.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class ReceiptKind(StrEnum):
     PENSION_STATEMENT = "pension_statement"  # 养老金对账单
     ACCOUNT_STATEMENT = "account_statement"  # 个人账户对账单
     CONTRIBUTION_CERTIFICATE = "contribution_certificate"  # 缴费证明
+    DAY_CLOSE = "day_close"  # 日结单 (an office's signed day: ``per`` is the office code)
 
 
 class ReceiptTokenError(ValueError):

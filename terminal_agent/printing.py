@@ -3,8 +3,8 @@
 A print request names a layout and its fields. The signed token either comes with
 the request (the page got it from the backend with the operation) or the agent asks
 the backend to sign one (``POST /api/v1/receipts``) with the operator's session, naming
-the business fact (``fact_id``: the collection, certification, card event or pension)
-whose person and amount the backend vouches for.
+the business fact (``fact_id``: the collection, certification, card event, pension or the
+office's signed day close) whose person (office) and amount the backend vouches for.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from device_drivers.printer import (
+    ClerkCash,
     Counter,
     PensionMonth,
     Receipt,
@@ -22,6 +23,7 @@ from device_drivers.printer import (
     account_statement,
     card_receipt,
     contribution_receipt,
+    day_close_slip,
     pension_statement,
     survival_receipt,
 )
@@ -103,10 +105,36 @@ class AccountStatementFields(_Person):
     closing_fen: int
 
 
-ReceiptFields = Annotated[
-    ContributionFields | CardFields | SurvivalFields | StatementFields | AccountStatementFields,
-    Field(discriminator="layout"),
-]
+class ClerkIn(_In):
+    """One clerk's drawer on the day-close slip."""
+
+    name: Annotated[str, Field(min_length=1, max_length=60)]
+    collections_count: Annotated[int, Field(ge=0)]
+    collected_fen: Annotated[int, Field(ge=0)]
+    reversals_count: Annotated[int, Field(ge=0)]
+    reversed_fen: Annotated[int, Field(ge=0)]
+    deposit_fen: int
+
+
+class DayCloseFields(_In):
+    """柜面日结单 of a signed day (the fact is the day-close record; no person)."""
+
+    layout: Literal["day_close"]
+    business_date: dt.date
+    clerks: Annotated[list[ClerkIn], Field(max_length=50)]
+    deposit_fen: int
+    signed_by: Annotated[str, Field(min_length=1, max_length=60)]
+
+
+AnyFields = (
+    ContributionFields
+    | CardFields
+    | SurvivalFields
+    | StatementFields
+    | AccountStatementFields
+    | DayCloseFields
+)
+ReceiptFields = Annotated[AnyFields, Field(discriminator="layout")]
 
 
 class PrintRequest(_In):
@@ -117,11 +145,6 @@ class PrintRequest(_In):
     token: Annotated[str | None, Field(max_length=2000)] = None
     # The business fact the backend signs for when no token came (see ``sign_body``).
     fact_id: Annotated[int | None, Field(ge=1)] = None
-
-
-AnyFields = (
-    ContributionFields | CardFields | SurvivalFields | StatementFields | AccountStatementFields
-)
 
 
 def receipt_kind(fields: AnyFields) -> str:
@@ -176,6 +199,15 @@ def build_receipt(request: PrintRequest, token: str) -> Receipt:
             id_number=fields.id_number,
             method=fields.method,
             valid_until=fields.valid_until,
+        )
+    if isinstance(fields, DayCloseFields):
+        return day_close_slip(
+            token=token,
+            counter=counter,
+            business_date=fields.business_date,
+            clerks=[ClerkCash(**c.model_dump()) for c in fields.clerks],
+            deposit_fen=fields.deposit_fen,
+            signed_by=fields.signed_by,
         )
     if isinstance(fields, AccountStatementFields):
         return account_statement(

@@ -57,6 +57,7 @@ def load_bank_codes(*, session: Session, path: Path) -> int:
 
 def bank_names(*, session: Session) -> dict[str, str]:
     """Every known bank code → its Chinese name (a registered partner's name first)."""
-    names = dict(session.execute(select(BankCode.code, BankCode.name)).tuples().all())
-    names.update(session.execute(select(BankPartner.code, BankPartner.name)).tuples().all())
+    names = {code: name for code, name in session.execute(select(BankCode.code, BankCode.name))}
+    for code, name in session.execute(select(BankPartner.code, BankPartner.name)):
+        names[code] = name
     return names

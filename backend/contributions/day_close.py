@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from backend.audit.service import record
 from backend.contributions.models import Assessment, Collection, DayClose
-from backend.errors import Conflict, invalid
+from backend.errors import Conflict, NotFound, invalid
 from backend.orgs.models import Office, Operator
 from backend.orgs.permissions import Permission
 from backend.orgs.service import Principal
@@ -122,6 +122,18 @@ def _closed(session: Session, office_id: int, on: dt.date) -> DayClose | None:
     return session.scalar(
         select(DayClose).where(DayClose.office_id == office_id, DayClose.business_date == on)
     )
+
+
+def signed_day(
+    *, session: Session, principal: Principal, day_close_id: int
+) -> tuple[DayClose, Office]:
+    """A signed-off day of the operator's own office (another office's is not found)."""
+    principal.require(Permission.CONTRIBUTION_READ)
+    office = _office_of(session, principal.operator_id)
+    close = session.get(DayClose, day_close_id)
+    if close is None or close.office_id != office.id:
+        raise NotFound(detail=f"没有已签字的日结{day_close_id}", code="fact_not_found")
+    return close, office
 
 
 def ensure_open(*, session: Session, principal: Principal, on: dt.date) -> None:

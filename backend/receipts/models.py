@@ -11,7 +11,8 @@ from backend.db import Base, IdType, UtcDateTime, id_column, money_column, utcno
 
 
 class IssuedReceipt(Base):
-    """The receipt of one fact (a collection, certification, card event or statement).
+    """The receipt of one fact (a collection, certification, card event, statement or an
+    office's signed day close).
 
     ``(kind, fact)`` is unique: a second request for the same fact gets this token back,
     so there is never more than one genuine receipt of one payment.
@@ -26,7 +27,9 @@ class IssuedReceipt(Base):
         String(40), comment="the fact's id (a statement: pension id/year)"
     )
     receipt_number: Mapped[str] = mapped_column(String(40), unique=True)
-    person_id: Mapped[int] = mapped_column(IdType, ForeignKey("persons.id"), index=True)
+    person_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("persons.id"), index=True, comment="none for a day close"
+    )
     county_code: Mapped[str] = mapped_column(String(6))
     amount_fen: Mapped[int | None] = money_column(nullable=True)
     token: Mapped[str] = mapped_column(Text)

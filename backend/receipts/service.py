@@ -2,7 +2,8 @@
 
 ``issue_for_fact`` is what ``POST /receipts`` does: the operator names a fact — a counter
 collection, a survival certification, a card event, a year's pension statement, a year's
-account statement or the contribution certificate of a person — and the
+account statement, the contribution certificate of a person or the office's signed day
+close (日结单) — and the
 receipt's person and amount are taken from the fact itself, after the operator's scope
 and permission for that business are checked. One fact has one receipt
 (``issued_receipts`` unique on kind and fact): asking again returns the same token.
@@ -35,6 +36,7 @@ from backend.cards import service as cards
 from backend.cards.lifecycle import CardAction
 from backend.cards.models import CardEvent
 from backend.config import Settings
+from backend.contributions import day_close
 from backend.contributions import service as contributions
 from backend.contributions.models import Assessment
 from backend.errors import Conflict, NotFound, invalid
@@ -110,19 +112,21 @@ def sign_receipt(
     *,
     settings: Settings,
     kind: ReceiptKind,
-    id_number: str,
+    id_number: str | None,
     amount_fen: int | None,
     receipt_number: str | None,
     now: dt.datetime | None = None,
+    holder: str | None = None,
 ) -> tuple[str, ReceiptClaims]:
-    """Sign the claims of one receipt; return the token and what it vouches for."""
+    """Sign the claims of one receipt (for a person by ``id_number``, else for ``holder``,
+    e.g. an office); return the token and what it vouches for."""
     issued_at = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     receipt_signer = signer(settings)
     claims = ReceiptClaims(
         receipt_number=receipt_number or new_receipt_number(issued_at),
         kind=kind,
         amount_fen=amount_fen,
-        person=mask_id_number(id_number),
+        person=mask_id_number(id_number) if id_number else holder or "",
         issued_at=issued_at,
         key_id=receipt_signer.key_id,
     )
@@ -144,10 +148,11 @@ class Fact:
 
     kind: ReceiptKind
     key: str
-    person: Person
+    person: Person | None  # none for a day close, which is the office's
     county_code: str
     amount_fen: int | None
     receipt_number: str | None  # the business's own number (a collection's 收据号)
+    holder: str | None = None  # who it is for when no person: the office's code
 
 
 def _missing(kind: ReceiptKind, fact_id: int) -> NotFound:
@@ -207,6 +212,8 @@ def find_fact(
             amount_fen=None,
             receipt_number=None,
         )
+    if kind is ReceiptKind.DAY_CLOSE:
+        return _day_close_fact(session=session, principal=principal, day_close_id=fact_id)
     if kind in (ReceiptKind.ACCOUNT_STATEMENT, ReceiptKind.CONTRIBUTION_CERTIFICATE):
         return _account_fact(
             session=session, principal=principal, kind=kind, person_id=fact_id, year=year
@@ -250,6 +257,12 @@ def _account_fact(
     if kind is ReceiptKind.ACCOUNT_STATEMENT and year is None:
         raise invalid("year", "个人账户对账单须指明年度", "required")
     person = get_person(session=session, principal=principal, person_id=person_id)
+    return account_fact(session=session, person=person, kind=kind, year=year)
+
+
+def account_fact(*, session: Session, person: Person, kind: ReceiptKind, year: int | None) -> Fact:
+    """The account document's fact for a person already found (by an operator in scope, or
+    the resident signed in to the 12333 web query)."""
     account = session.scalar(select(Account).where(Account.person_id == person.id))
     if account is None:
         raise NotFound(detail=f"{person.name}尚无个人账户", code="account_not_found")
@@ -267,6 +280,23 @@ def _account_fact(
         county_code=account.county_code,
         amount_fen=max(int(balance or 0), 0),
         receipt_number=None,
+    )
+
+
+def _day_close_fact(*, session: Session, principal: Principal, day_close_id: int) -> Fact:
+    """An office's signed day (日结单): only a day the reviewer signed off, only of the
+    operator's own office; the amount is the cash to deposit as signed."""
+    close, office = day_close.signed_day(
+        session=session, principal=principal, day_close_id=day_close_id
+    )
+    return Fact(
+        kind=ReceiptKind.DAY_CLOSE,
+        key=str(close.id),
+        person=None,
+        county_code=office.region_code[:6],
+        amount_fen=close.deposit_fen,
+        receipt_number=None,
+        holder=office.code,
     )
 
 
@@ -324,15 +354,16 @@ def issue(
         token, claims = sign_receipt(
             settings=settings,
             kind=kind,
-            id_number=fact.person.id_number,
+            id_number=fact.person.id_number if fact.person else None,
             amount_fen=fact.amount_fen,
             receipt_number=fact.receipt_number,
+            holder=fact.holder,
         )
         receipt = IssuedReceipt(
             kind=kind.value,
             fact=fact.key,
             receipt_number=claims.receipt_number,
-            person_id=fact.person.id,
+            person_id=fact.person.id if fact.person else None,
             county_code=fact.county_code,
             amount_fen=fact.amount_fen,
             token=token,

@@ -9,6 +9,7 @@ from device_drivers.printer.capture import CapturePrinter, MemoryPrinter
 from device_drivers.printer.decode import DecodedReceipt, decode_escpos
 from device_drivers.printer.errors import PrinterError
 from device_drivers.printer.receipt import (
+    ClerkCash,
     Counter,
     PensionMonth,
     Receipt,
@@ -16,6 +17,7 @@ from device_drivers.printer.receipt import (
     account_statement,
     card_receipt,
     contribution_receipt,
+    day_close_slip,
     pension_statement,
     survival_receipt,
 )
@@ -23,6 +25,7 @@ from device_drivers.printer.render import render_receipt
 
 __all__ = [
     "CapturePrinter",
+    "ClerkCash",
     "Counter",
     "DecodedReceipt",
     "MemoryPrinter",
@@ -34,6 +37,7 @@ __all__ = [
     "account_statement",
     "card_receipt",
     "contribution_receipt",
+    "day_close_slip",
     "decode_escpos",
     "pension_statement",
     "render_receipt",

@@ -247,3 +247,44 @@ def account_statement(
     return _frame(
         "个人账户对账单", token, counter, body, expected_kind=ReceiptKind.ACCOUNT_STATEMENT
     )
+
+
+@dataclass(frozen=True)
+class ClerkCash:
+    """One clerk's drawer on a day-close slip: collections, reversals, cash to deposit."""
+
+    name: str
+    collections_count: int
+    collected_fen: int
+    reversals_count: int
+    reversed_fen: int
+    deposit_fen: int
+
+
+def day_close_slip(
+    *,
+    token: str,
+    counter: Counter,
+    business_date: dt.date,
+    clerks: list[ClerkCash],
+    deposit_fen: int,
+    signed_by: str,
+) -> Receipt:
+    """柜面日结单: each clerk's collections, reversals and cash to deposit, the office's total
+    to deposit and the reviewer who signed the day off (the token vouches for that total)."""
+    body: list[Element] = [Pair("日结日期", f"{business_date:%Y-%m-%d}")]
+    for clerk in clerks:
+        body += [
+            Line(f"经办人 {clerk.name}", bold=True),
+            Pair("收款", f"{clerk.collections_count}笔 {yuan(clerk.collected_fen)}"),
+            Pair("冲正", f"{clerk.reversals_count}笔 {yuan(clerk.reversed_fen)}"),
+            Pair("应缴存", yuan(clerk.deposit_fen)),
+        ]
+    if not clerks:
+        body.append(Line("当日没有收款"))
+    body += [
+        Rule(),
+        Line(f"应缴存现金合计：{yuan(deposit_fen)}", bold=True),
+        Pair("日结签字", signed_by),
+    ]
+    return _frame("柜面日结单", token, counter, body, expected_kind=ReceiptKind.DAY_CLOSE)

@@ -15,8 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.config import Settings
 from backend.db import unit_of_work
+from backend.orgs.models import Office
 from backend.receipts import service
+from device_drivers.printer import MemoryPrinter, decode_escpos
+from firmware_profiles.printers import printer_profile
 from receipts import ReceiptKind
+from terminal_agent.printing import PrintRequest, build_receipt, sign_body
 from tests.backend.benefits_support import add_candidate, award
 from tests.backend.card_support import add_card, add_person
 from tests.backend.money_world import add_resident, load_basics
@@ -262,3 +266,79 @@ def test_receipt_of_a_card_loss_report(world: World, session_factory: sessionmak
         ask(world, "clerk_hbk", {"kind": "card_issued", "fact_id": loss["id"]}).status_code == 404
     )
     assert ask(world, "clerk_xzg", {"kind": "card_loss", "fact_id": loss["id"]}).status_code == 404
+
+
+def test_day_close_slip_is_signed_only_for_the_signed_day_of_the_own_office(
+    world: World,
+    client: TestClient,
+    collection: dict[str, Any],
+    session_factory: sessionmaker[Session],
+) -> None:
+    today = dt.date.today().isoformat()
+    open_day = world.client.get(
+        "/api/v1/contributions/day-close",
+        params={"business_date": today},
+        headers=world.headers("reviewer_xzg"),
+    ).json()
+    assert open_day["closed"] is None
+    # Nothing to sign before the reviewer signs the day off.
+    assert ask(world, "reviewer_xzg", {"kind": "day_close", "fact_id": 1}).status_code == 404
+    signed_day = world.client.post(
+        "/api/v1/contributions/day-close",
+        json={"business_date": today},
+        headers=world.headers("reviewer_xzg", key=str(uuid.uuid4())),
+    )
+    assert signed_day.status_code == 201, signed_day.text
+    day = signed_day.json()
+    body = {"kind": "day_close", "fact_id": day["closed"]["id"]}
+    # Another township's office does not see this office's day.
+    assert ask(world, "reviewer_hbk", body).status_code == 404
+    signed = ask(world, "clerk_xzg", body)
+    assert signed.status_code == 201, signed.text
+    claims = signed.json()["claims"]
+    assert (claims["kind"], claims["amount_fen"]) == ("day_close", 20000)
+    with unit_of_work(session_factory) as s:
+        office = s.get_one(Office, day["office_id"])
+        assert claims["person"] == office.code
+    assert ask(world, "reviewer_xzg", body).json()["token"] == signed.json()["token"]
+    check = client.post(VERIFY, json={"token": signed.json()["token"]})
+    assert check.json()["genuine"] is True
+
+    # The workstation agent's layout of that slip, as it goes to the printer and back.
+    request = PrintRequest.model_validate(
+        {
+            "receipt": {
+                "layout": "day_close",
+                "business_date": today,
+                "clerks": [
+                    {
+                        "name": clerk["operator_name"],
+                        **{
+                            k: clerk[k]
+                            for k in (
+                                "collections_count",
+                                "collected_fen",
+                                "reversals_count",
+                                "reversed_fen",
+                                "deposit_fen",
+                            )
+                        },
+                    }
+                    for clerk in day["clerks"]
+                ],
+                "deposit_fen": day["deposit_fen"],
+                "signed_by": day["signed_by_name"],
+            },
+            "counter": {"office": day["office_name"], "operator": "复核员"},
+            "fact_id": day["closed"]["id"],
+        }
+    )
+    assert sign_body(request) == body
+    printer = MemoryPrinter(profile=printer_profile("capture_80"))
+    printer.print_receipt(build_receipt(request, signed.json()["token"]))
+    decoded = decode_escpos(bytes(printer.output))
+    assert "柜面日结单" in decoded.text
+    assert f"日结日期 {today}" in " ".join(decoded.text.split())
+    assert "应缴存现金合计：200.00元" in decoded.text
+    printed = client.post(VERIFY, json={"token": decoded.qr_payloads[0]}).json()
+    assert printed["genuine"] and printed["claims"]["receipt_number"] == claims["receipt_number"]

@@ -418,6 +418,15 @@ def test_end_of_day_totals_reversal_and_sign_off(desk: Desk) -> None:
     )
     assert signed == [(total, collected[1], 1)]
     screenshot(desk.browser, "desk-day-signed")
+    # The signed day's slip on the workstation's receipt printer, signed for the day close.
+    desk.el("#day-slip-print").click()
+    desk.wait().until(lambda _: "日结单已打印" in desk.text("#day-slip"))
+    [slip] = desk.new_receipts()
+    assert "柜面日结单" in slip.text
+    assert f"应缴存现金合计：{total // 100:,}.{total % 100:02d}元" in slip.text
+    check = desk.verify(slip.qr_payloads[0])
+    assert check["genuine"] and check["claims"]["kind"] == "day_close"
+    assert check["claims"]["amount_fen"] == total
 
     # The clerk can take no more cash today: said next to the job, in Chinese.
     desk.login(CLERK)

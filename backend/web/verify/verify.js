@@ -8,6 +8,9 @@ const KINDS = {
   card_loss: "社保卡挂失回执",
   survival: "领取待遇资格认证回执",
   pension_statement: "养老金发放对账单",
+  account_statement: "个人账户对账单",
+  contribution_certificate: "缴费证明",
+  day_close: "柜面日结单",
 };
 const REASONS = {
   malformed: "二维码内容不完整或不是本系统的回执",
@@ -39,7 +42,8 @@ function show(answer) {
     $("verdict").textContent = "回执真实有效";
     row(list, "回执类别", KINDS[c.kind] || "社保经办回执");
     row(list, "回执号", c.receipt_number);
-    row(list, "身份证号", c.person);
+    // A day-close slip is the office's, not a person's: it carries the office code.
+    row(list, c.kind === "day_close" ? "经办机构代码" : "身份证号", c.person);
     if (c.amount_fen !== null) row(list, "金额", `${(c.amount_fen / 100).toFixed(2)}元`);
     row(list, "签发时间", new Date(c.issued_at).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" }));
   } else {

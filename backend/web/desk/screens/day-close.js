@@ -1,9 +1,11 @@
 // 日结: the office's counter day — each clerk's cash by kind (本年度 / 补缴), count and
 // amount, reversals, receipts issued and voided, the cash to deposit — with the day's
-// collections (a reviewer reverses a wrong one here, never their own), printed, and
-// signed off by the office's reviewer; a signed day takes no more collections.
+// collections (a reviewer reverses a wrong one here, never their own), printed on A4, and
+// signed off by the office's reviewer; a signed day takes no more collections and its
+// slip (日结单) prints on the workstation's receipt printer.
 
 import { api, can, session } from "../lib/api.js";
+import { receiptPanel } from "../lib/receipt.js";
 import { dateTime, today, yuan } from "../lib/format.js";
 import {
   Submission, busy, clear, empty, facts, field, h, loading, section, showProblem, table, values,
@@ -22,7 +24,7 @@ export default {
     const picker = h("form", { id: "day-form", class: "inline no-print", novalidate: true },
       field({ name: "business_date", label: "日结日期", kind: "date", value: today(), max: today() }),
       h("button", { type: "submit" }, "查看"),
-      h("button", { type: "button", id: "day-print", onclick: () => window.print() }, "打印日结单"));
+      h("button", { type: "button", id: "day-print", onclick: () => window.print() }, "打印A4日结单"));
     const body = h("div", { id: "day-body" }, loading());
     clear(view, box, h("h2", {}, `日结 · ${session.me.office_name}`), picker, body);
 
@@ -68,7 +70,27 @@ export default {
           h("button", { type: "button", class: "primary", id: "day-sign", onclick: (e) => signOff(day, e.currentTarget) }, "核对无误，日结签字"),
           h("span", { class: "muted" }, "签字后当日不能再收款或冲正"))
         : null;
-      clear(body, totals, sign, section(`${day.business_date} 各经办人收款`, clerks), section("当日收款明细", lines));
+      clear(body, totals, sign, slip(day), section(`${day.business_date} 各经办人收款`, clerks), section("当日收款明细", lines));
+    }
+
+    // A signed day's slip on the workstation's receipt printer, signed by the backend for
+    // the day-close record (an unsigned day has none).
+    function slip(day) {
+      if (!day.closed) return null;
+      const receipt = receiptPanel({
+        factId: day.closed.id, what: "日结单",
+        fields: {
+          layout: "day_close", business_date: day.business_date, deposit_fen: day.deposit_fen,
+          signed_by: day.signed_by_name,
+          clerks: day.clerks.map((c) => ({
+            name: c.operator_name, collections_count: c.collections_count, collected_fen: c.collected_fen,
+            reversals_count: c.reversals_count, reversed_fen: c.reversed_fen, deposit_fen: c.deposit_fen,
+          })),
+        },
+      });
+      return h("div", { class: "buttons no-print", id: "day-slip" },
+        h("button", { type: "button", class: "primary", id: "day-slip-print", onclick: (e) => busy(e.currentTarget, receipt.print) }, "打印日结单"),
+        receipt.element);
     }
 
     function lineAction(line, day) {
