@@ -183,6 +183,47 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_regions_parent_code"), ["parent_code"], unique=False)
 
     op.create_table(
+        "supervision_runs",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "params_key",
+            sa.String(length=64),
+            nullable=False,
+            comment="sha256 of rule, region, as_of",
+        ),
+        sa.Column("rule", sa.String(length=64), nullable=True, comment="one rule, or all"),
+        sa.Column("region_prefix", sa.String(length=12), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False, comment="the date the rules judge on"),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="running | done"),
+        sa.Column("summary_json", sa.Text(), nullable=False, comment="per rule counts, fen"),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_runs")),
+    )
+    with op.batch_alter_table("supervision_runs", schema=None) as batch_op:
+        batch_op.create_index("ix_supervision_runs_params", ["params_key", "status"], unique=False)
+
+    op.create_table(
+        "supervision_thresholds",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "region_prefix", sa.String(length=6), nullable=False, comment="'' national, 65, 654226"
+        ),
+        sa.Column("valid_from", sa.Date(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=300), nullable=False),
+        sa.Column(
+            "values_json", sa.Text(), nullable=False, comment="complete thresholds, fen/days/months"
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_thresholds")),
+    )
+    with op.batch_alter_table("supervision_thresholds", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_supervision_thresholds_region_from", ["region_prefix", "valid_from"], unique=True
+        )
+
+    op.create_table(
         "tax_result_files",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
@@ -282,6 +323,92 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("offices", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_offices_region_code"), ["region_code"], unique=False)
+
+    op.create_table(
+        "supervision_findings",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("finding_key", sa.String(length=64), nullable=False),
+        sa.Column("rule", sa.String(length=64), nullable=False),
+        sa.Column("rule_version", sa.SmallInteger(), nullable=False),
+        sa.Column(
+            "subject_type",
+            sa.String(length=16),
+            nullable=False,
+            comment="person | pension | operator",
+        ),
+        sa.Column(
+            "subject_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column(
+            "evidence_json", sa.Text(), nullable=False, comment="canonical JSON; ids, no clear PII"
+        ),
+        sa.Column("amount_fen", sa.BigInteger(), nullable=False, comment="amount at stake"),
+        sa.Column(
+            "threshold_version_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="open | resolved | cleared"
+        ),
+        sa.Column(
+            "first_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "last_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["first_run_id"],
+            ["supervision_runs.id"],
+            name=op.f("fk_supervision_findings_first_run_id_supervision_runs"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["last_run_id"],
+            ["supervision_runs.id"],
+            name=op.f("fk_supervision_findings_last_run_id_supervision_runs"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["threshold_version_id"],
+            ["supervision_thresholds.id"],
+            name=op.f("fk_supervision_findings_threshold_version_id_supervision_thresholds"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_findings")),
+        sa.UniqueConstraint("finding_key", name=op.f("uq_supervision_findings_finding_key")),
+    )
+    with op.batch_alter_table("supervision_findings", schema=None) as batch_op:
+        batch_op.create_index("ix_supervision_findings_region", ["region_code"], unique=False)
+        batch_op.create_index(
+            "ix_supervision_findings_rule_county", ["rule", "county_code", "status"], unique=False
+        )
+
+    op.create_table(
+        "supervision_run_chunks",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("rule", sa.String(length=64), nullable=False),
+        sa.Column("county_code", sa.String(length=6), nullable=False),
+        sa.Column("new_count", sa.Integer(), nullable=False),
+        sa.Column("open_count", sa.Integer(), nullable=False, comment="raised before, still found"),
+        sa.Column("resolved_count", sa.Integer(), nullable=False),
+        sa.Column("new_fen", sa.BigInteger(), nullable=False),
+        sa.Column("open_fen", sa.BigInteger(), nullable=False),
+        sa.Column("resolved_fen", sa.BigInteger(), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["supervision_runs.id"],
+            name=op.f("fk_supervision_run_chunks_run_id_supervision_runs"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervision_run_chunks")),
+    )
+    with op.batch_alter_table("supervision_run_chunks", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_supervision_run_chunks", ["run_id", "rule", "county_code"], unique=True
+        )
 
     op.create_table(
         "tax_result_rows",
@@ -941,6 +1068,27 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "query_codes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("request_key", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_query_codes_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_query_codes")),
+        sa.UniqueConstraint("request_key", name=op.f("uq_query_codes_request_key")),
+    )
+    with op.batch_alter_table("query_codes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_query_codes_person_id"), ["person_id"], unique=False)
+
+    op.create_table(
         "query_passwords",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -960,6 +1108,70 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_query_passwords")),
         sa.UniqueConstraint("person_id", name=op.f("uq_query_passwords_person_id")),
     )
+    op.create_table(
+        "query_web_sessions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_query_web_sessions_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_query_web_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_query_web_sessions_token_hash")),
+    )
+    with op.batch_alter_table("query_web_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_query_web_sessions_person_id"), ["person_id"], unique=False
+        )
+
+    op.create_table(
+        "statistics_reports",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("form", sa.String(length=16), nullable=False, comment="monthly | annual"),
+        sa.Column("period", sa.String(length=7), nullable=False, comment="YYYY-MM or YYYY"),
+        sa.Column("region_code", sa.String(length=12), nullable=False),
+        sa.Column(
+            "row_length", sa.SmallInteger(), nullable=False, comment="deepest row prefix length"
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="draft | signed"),
+        sa.Column("data_cutoff", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("query_version", sa.String(length=32), nullable=False),
+        sa.Column(
+            "policy_versions", sa.Text(), nullable=False, comment="JSON list of policy version ids"
+        ),
+        sa.Column("figures", sa.Text(), nullable=False, comment="canonical JSON of the figures"),
+        sa.Column("figures_sha256", sa.String(length=64), nullable=False),
+        sa.Column("maker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("signed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["checker_id"],
+            ["operators.id"],
+            name=op.f("fk_statistics_reports_checker_id_operators"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["maker_id"], ["operators.id"], name=op.f("fk_statistics_reports_maker_id_operators")
+        ),
+        sa.ForeignKeyConstraint(
+            ["region_code"],
+            ["regions.code"],
+            name=op.f("fk_statistics_reports_region_code_regions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_statistics_reports")),
+    )
+    with op.batch_alter_table("statistics_reports", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_statistics_reports_region_code"), ["region_code"], unique=False
+        )
+
     op.create_table(
         "withholding_mandates",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -2725,7 +2937,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_withholding_mandates_bank_code"))
 
     op.drop_table("withholding_mandates")
+    with op.batch_alter_table("statistics_reports", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_statistics_reports_region_code"))
+
+    op.drop_table("statistics_reports")
+    with op.batch_alter_table("query_web_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_query_web_sessions_person_id"))
+
+    op.drop_table("query_web_sessions")
     op.drop_table("query_passwords")
+    with op.batch_alter_table("query_codes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_query_codes_person_id"))
+
+    op.drop_table("query_codes")
     with op.batch_alter_table("policy_versions", schema=None) as batch_op:
         batch_op.drop_index("ix_policy_versions_region_from")
 
@@ -2819,6 +3043,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tax_result_rows_file_id"))
 
     op.drop_table("tax_result_rows")
+    with op.batch_alter_table("supervision_run_chunks", schema=None) as batch_op:
+        batch_op.drop_index("uq_supervision_run_chunks")
+
+    op.drop_table("supervision_run_chunks")
+    with op.batch_alter_table("supervision_findings", schema=None) as batch_op:
+        batch_op.drop_index("ix_supervision_findings_rule_county")
+        batch_op.drop_index("ix_supervision_findings_region")
+
+    op.drop_table("supervision_findings")
     with op.batch_alter_table("offices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_offices_region_code"))
 
@@ -2834,6 +3067,14 @@ def downgrade() -> None:
     op.drop_table("households")
     op.drop_table("bank_return_files")
     op.drop_table("tax_result_files")
+    with op.batch_alter_table("supervision_thresholds", schema=None) as batch_op:
+        batch_op.drop_index("uq_supervision_thresholds_region_from")
+
+    op.drop_table("supervision_thresholds")
+    with op.batch_alter_table("supervision_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_supervision_runs_params")
+
+    op.drop_table("supervision_runs")
     with op.batch_alter_table("regions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_regions_parent_code"))
 
