@@ -25,10 +25,10 @@ GRADES = (10000, 30000, 50000)
 
 
 def statistics_county(world: World, session_factory, tmp_path: Path) -> None:
-    """Three pensioners paid June 2026, 300 seeded residents, eight collections, one reversed."""
+    """Three pensioners paid June 2026, 150 seeded residents, eight collections, one reversed."""
     three_pensioners(world, session_factory)
     with unit_of_work(session_factory) as s:
-        seed_residents(session=s, county=COUNTY, residents=300, seed=16, actor=Actor.system("t"))
+        seed_residents(session=s, county=COUNTY, residents=150, seed=16, actor=Actor.system("t"))
         clerk = Principal.of(s.get(Operator, world.operator_ids["clerk_county"]), Actor.system())
         reviewer = Principal.of(
             s.get(Operator, world.operator_ids["reviewer_county"]), Actor.system()

@@ -17,6 +17,7 @@ from backend.db import unit_of_work
 from backend.orgs.models import Operator
 from backend.orgs.service import Principal
 from backend.registry.models import Enrolment
+from tests.backend.benefits_support import three_pensioners
 from tests.backend.statistics_support import statistics_county
 from tests.conftest import World
 
@@ -130,10 +131,8 @@ def test_monthly_report_is_made_signed_by_another_administrator_frozen_and_verif
     assert "已签发" in rows[1][0]
 
 
-def test_reports_are_scoped_and_a_period_without_data_says_so(
-    world: World, session_factory, tmp_path: Path
-):
-    statistics_county(world, session_factory, tmp_path)
+def test_reports_are_scoped_and_a_period_without_data_says_so(world: World, session_factory):
+    three_pensioners(world, session_factory)  # in 夏孜盖乡, from June 2026
     # A township's reviewer reports on the township, not on the county.
     assert _make(world, "reviewer_xzg", "2026-06").status_code == 404
     r = _make(world, "reviewer_xzg", "2026-06", region="654226200000")
