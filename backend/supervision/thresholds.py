@@ -28,6 +28,8 @@ class Thresholds:
 
     death_paid_min_months: int  # rule 1: months paid after the month of death to flag
     dead_open_after_days: int  # rule 2: days dead before an open record is flagged
+    back_pay_fen: int  # rule 8: back pay of one pension in one payroll above this
+    payee_change_days: int  # rule 6: payee account changed this many days before back pay
 
 
 FIELDS = tuple(Thresholds.__dataclass_fields__)

@@ -15,26 +15,25 @@ from backend.benefits.models import DeathCase
 from backend.config import get_settings
 from backend.db import unit_of_work
 from backend.errors import Conflict, InvalidInput
+from backend.payroll.models import PayrollLine
 from backend.supervision import framework, thresholds
 from backend.supervision.framework import FindingStatus
 from backend.supervision.models import Finding, Run
 from backend.supervision.rules import BY_NAME, RULES
-from tests.backend.benefits_support import three_pensioners
+from tests.backend.benefits_support import change_payee_account, three_pensioners
 from tests.backend.payroll_support import pay_month, principal
 from tests.conftest import World
 
 
 def _report_deaths(factory, ids: list[int]) -> None:
-    """The first dies 30 June 2026 (last day of the month: July overpaid), the second 1 July
-    (July is owed: nothing overpaid); the national thresholds are loaded."""
+    """The first dies 30 June 2026 (last day of the month: July overpaid), the second (if
+    given) 1 July (July is owed: nothing overpaid); the national thresholds are loaded."""
     clerk = principal(factory, "clerk_xzg")
     with unit_of_work(factory) as s:
-        death.report_death(
-            session=s, principal=clerk, person_id=ids[0], died_on=dt.date(2026, 6, 30)
-        )
-        death.report_death(
-            session=s, principal=clerk, person_id=ids[1], died_on=dt.date(2026, 7, 1)
-        )
+        for person_id, died_on in zip(
+            ids, (dt.date(2026, 6, 30), dt.date(2026, 7, 1)), strict=False
+        ):
+            death.report_death(session=s, principal=clerk, person_id=person_id, died_on=died_on)
         thresholds.load(session=s)
 
 
@@ -132,7 +131,7 @@ def test_dead_more_than_a_year_with_enrolment_and_balance_open_and_county_thresh
     county.write_text(
         '[[version]]\nregion = "654226"\nvalid_from = 2028-01-01\nname = "县阈值"\n'
         'source = "测试"\n[version.values]\ndeath_paid_min_months = 1\n'
-        "dead_open_after_days = 30\n",
+        "dead_open_after_days = 30\nback_pay_fen = 200000\npayee_change_days = 30\n",
         encoding="utf-8",
     )
     with unit_of_work(session_factory) as s:
@@ -185,7 +184,8 @@ def test_an_interrupted_run_resumes_where_it_stopped_and_the_command_reports_it(
         # Only the chunk not done before ran: the first rule's county is not reported again.
         assert f"运行 {interrupted.id}（654226，{as_of}）完成" in result.output
         assert "死亡超过期限仍未注销参保、账户或社保卡：新增 2" in result.output
-        assert "县 654226：" in result.output and result.output.count("县 654226：") == 1
+        assert "死亡后仍发放养老金 县 654226：" not in result.output
+        assert result.output.count(" 县 654226：") == len(RULES) - 1
         result = CliRunner().invoke(app, ["supervision", "run", "--rule", "no_such_rule"])
         assert result.exit_code == 2 and "rule" in result.output
     finally:
@@ -198,7 +198,8 @@ def test_bad_threshold_files_are_refused_whole(session_factory, tmp_path: Path) 
     bad = tmp_path / "bad.toml"
     bad.write_text(
         '[[version]]\nregion = ""\nvalid_from = 2030-01-01\nname = "a"\nsource = "b"\n'
-        "[version.values]\ndeath_paid_min_months = -1\ndead_open_after_days = 30\n",
+        "[version.values]\ndeath_paid_min_months = -1\ndead_open_after_days = 30\n"
+        "back_pay_fen = 200000\npayee_change_days = 30\n",
         encoding="utf-8",
     )
     with unit_of_work(session_factory) as s, pytest.raises(InvalidInput) as refused:
@@ -225,3 +226,69 @@ def test_a_run_refuses_a_region_that_is_not_a_prefix(session_factory) -> None:
     assert refused.value.fields[0].field == "region"
     with unit_of_work(session_factory) as s:
         assert s.scalars(select(Run)).all() == []
+
+
+def _county_thresholds(factory, tmp_path: Path, versions: list[tuple[str, int, int]]) -> None:
+    """County 654226 versions: (valid_from, back_pay_fen, payee_change_days)."""
+    text = "".join(
+        f'[[version]]\nregion = "654226"\nvalid_from = {valid_from}\nname = "县阈值"\n'
+        f'source = "测试"\n[version.values]\ndeath_paid_min_months = 1\n'
+        f"dead_open_after_days = 365\nback_pay_fen = {back_pay}\npayee_change_days = {days}\n"
+        for valid_from, back_pay, days in versions
+    )
+    path = tmp_path / "county.toml"
+    path.write_text(text, encoding="utf-8")
+    with unit_of_work(factory) as s:
+        thresholds.load(session=s, path=path)
+
+
+def test_back_pay_above_threshold_and_payee_changed_just_before_it(
+    world: World, session_factory, tmp_path: Path
+) -> None:
+    ids = three_pensioners(world, session_factory)
+    pay_month(world, session_factory, "2026-06", tmp_path)
+    _report_deaths(session_factory, ids[:1])
+    pay_month(world, session_factory, "2026-07", tmp_path)  # the first is held back
+    with unit_of_work(session_factory) as s:
+        case = s.scalars(select(DeathCase).where(DeathCase.person_id == ids[0])).one()
+        death.decide_death(
+            session=s,
+            principal=principal(session_factory, "reviewer_xzg"),
+            case_id=case.id,
+            accept=False,
+            reason="误报，本人健在",
+        )
+    change_payee_account(
+        world, ids[0], holder="乌云", bank_code="RCC", bank_account="6230000099998888"
+    )
+    pay_month(world, session_factory, "2026-08", tmp_path)  # July comes as back pay
+    with unit_of_work(session_factory) as s:
+        [back_pay] = s.scalars(
+            select(PayrollLine.amount_fen).where(PayrollLine.kind == "back_pay")
+        ).all()
+    # National threshold (2,000 yuan) not passed; a county threshold equal to the back pay is
+    # not passed either ("above"); one fen below it is; a zero-day window sees no change.
+    _county_thresholds(
+        session_factory,
+        tmp_path,
+        [
+            ("2026-09-01", back_pay, 30),
+            ("2026-10-01", back_pay - 1, 30),
+            ("2026-11-01", back_pay - 1, 0),
+        ],
+    )
+    rules = ("back_pay_above_threshold", "payee_changed_before_back_pay")
+    for as_of in (dt.date(2026, 8, 31), dt.date(2026, 9, 1)):
+        assert [_run(session_factory, rule, as_of)["new_count"] for rule in rules] == [0, 0]
+    assert [_run(session_factory, rule, dt.date(2026, 10, 1))["new_count"] for rule in rules] == [
+        1,
+        1,
+    ]
+    above, changed = _findings(session_factory, rules[0]) + _findings(session_factory, rules[1])
+    assert (above.subject_type, above.amount_fen) == ("pension", back_pay)
+    assert json.loads(above.evidence_json)["months"] == ["2026-07", "2026-07"]
+    evidence = json.loads(changed.evidence_json)
+    assert evidence["back_pay_fen"] == back_pay and evidence["payee_change_id"] > 0
+    assert evidence["maker_id"] != evidence["checker_id"]
+    summary = _run(session_factory, rules[1], dt.date(2026, 11, 1))
+    assert (summary["new_count"], summary["resolved_count"]) == (0, 1)
