@@ -123,6 +123,8 @@ class StatementLine:
     amount_fen: int
     policy_version_id: int | None
     reverses_id: int | None
+    #: The business the entry came from (``payroll``, ``transfer``, ``job_chunk`` …).
+    ref_type: str
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,14 @@ def build_statement(*, session: Session, person: Person, year: int) -> Statement
         opening_fen=sum(opening.values()),
         opening_by_source=opening,
         lines=[
-            StatementLine(e.entry_date, e.source, e.amount_fen, e.policy_version_id, e.reverses_id)
+            StatementLine(
+                e.entry_date,
+                e.source,
+                e.amount_fen,
+                e.policy_version_id,
+                e.reverses_id,
+                e.ref_type,
+            )
             for e in entries
         ],
         credits_by_source=credits,

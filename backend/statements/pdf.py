@@ -239,6 +239,18 @@ def _render(flowables: list[Flowable], *, title: str) -> bytes:
     return out.getvalue()
 
 
+#: What an entry was for, by the business that made it (the rest are contributions).
+_ENTRY_NOTES = {
+    "payroll_line": "支付养老金",
+    "pension_recompute": "养老金调整",
+    "overpayment": "多发追回",
+    "death_case": "死亡结算",
+    "transfer": "转移",
+    "employee_transfer_in": "职工养老保险转入",
+    "double_pension_case": "重复领取处理",
+}
+
+
 def _label(source: str) -> str:
     return SOURCE_LABELS[Source(source)]
 
@@ -277,7 +289,9 @@ def statement_pdf(annual: AnnualStatement) -> bytes:
     if s.lines:
         rows = [["记账日期", "资金来源", "金额", "说明"]]
         for line in s.lines:
-            note = "冲正" if line.reverses_id else ("年末结息" if line.source == "interest" else "")
+            note = "冲正" if line.reverses_id else _ENTRY_NOTES.get(line.ref_type, "")
+            if line.source == Source.INTEREST.value and not line.reverses_id:
+                note = "年末结息"
             rows.append(
                 [
                     f"{line.entry_date:%Y-%m-%d}",
