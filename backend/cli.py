@@ -462,7 +462,7 @@ def register(app: typer.Typer) -> None:
     from backend.pki.cli import register as register_pki
     from backend.policy.cli import policy_app
     from backend.query.cli import ivr_app
-    from backend.statistics.cli import stats_app
+    from backend.statistics.cli import projection_app, stats_app
     from backend.supervision.cli import supervision_app
 
     app.command("serve")(serve)
@@ -484,4 +484,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(payroll_app, name="payroll")
     app.add_typer(ivr_app, name="ivr")
     app.add_typer(stats_app, name="stats")
+    app.add_typer(projection_app, name="projection")
     app.add_typer(supervision_app, name="supervision")

@@ -1,7 +1,9 @@
-"""``xnb stats``: make, sign off, export and verify the report forms of the residents' scheme."""
+"""``xnb stats``: the report forms (make, sign off, export, verify); ``xnb projection run``."""
 
 from __future__ import annotations
 
+import datetime as dt
+import tomllib
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +12,10 @@ import typer
 from backend.db import unit_of_work
 from backend.errors import DomainError
 from backend.payroll.cli import Operator, principal_for
-from backend.statistics import forms, reports
+from backend.policy.rules import fen_to_yuan
+from backend.statistics import forms, projection, reports
 from backend.statistics.models import StatisticsReport
+from backend.statistics.population import starting_population
 
 stats_app = typer.Typer(help="统计报表：编制、签发、导出、复算", no_args_is_help=True)
 report_app = typer.Typer(help="统计报表", no_args_is_help=True)
@@ -113,3 +117,50 @@ def verify(report_id: int) -> None:
             fg="red",
         )
     raise typer.Exit(code=1)
+
+
+projection_app = typer.Typer(help="基金长期测算", no_args_is_help=True)
+
+
+@projection_app.command("run")
+def run_projection(
+    scenario: Annotated[Path, typer.Option(help="测算方案文件（TOML）")],
+    region: Annotated[str, typer.Option(help="区划代码前缀（县6位、省2位）")],
+) -> None:
+    """Project the scheme of a region from today's registry and accounts under a scenario."""
+    from backend.cli import fail, session_factory
+
+    try:
+        with scenario.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        typer.secho(f"无法读取测算方案文件：{e}", fg="red", err=True)
+        raise typer.Exit(code=2) from e
+    try:
+        parsed = projection.parse_scenario(data)
+    except DomainError as e:
+        raise fail(e) from e
+    mortality = projection.load_mortality()
+    with unit_of_work(session_factory()) as session:
+        start, entrants = starting_population(
+            session=session,
+            prefix=region,
+            on=dt.date(parsed.start_year - 1, 12, 31),
+            years=parsed.years,
+        )
+    if not start.alive:
+        typer.secho(
+            f"区划 {region} 在 {parsed.start_year - 1} 年末没有参保人员", fg="red", err=True
+        )
+        raise typer.Exit(code=2)
+    if not mortality.confirmed:
+        typer.echo(f"注意：死亡率表未经确认（{mortality.source}）")
+    typer.echo(
+        "年份  参保人数  缴费人数  领取人数  个人账户结余（元）  账户支付（元）  政府兜底（元）"
+    )
+    for y in projection.project(start, scenario=parsed, mortality=mortality, entrants=entrants):
+        typer.echo(
+            f"{y.year}  {y.alive:.0f}  {y.contributors:.0f}  {y.pensioners:.0f}  "
+            f"{fen_to_yuan(y.balance_fen)}  {fen_to_yuan(y.account_pension_paid_fen)}  "
+            f"{fen_to_yuan(y.government_basic_fen + y.government_after_exhaustion_fen)}"
+        )

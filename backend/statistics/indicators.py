@@ -160,7 +160,8 @@ def _years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years, day=28)
 
 
-def _alive_on(day: dt.date) -> ColumnElement[bool]:
+def alive_on(day: dt.date) -> ColumnElement[bool]:
+    """The person (``Person``) has no confirmed death on or before ``day``."""
     return ~exists().where(
         DeathCase.person_id == Person.id,
         DeathCase.status == "confirmed",
@@ -168,7 +169,8 @@ def _alive_on(day: dt.date) -> ColumnElement[bool]:
     )
 
 
-def _enrolled_on(day: dt.date) -> ColumnElement[bool]:
+def enrolled_on(day: dt.date) -> ColumnElement[bool]:
+    """The enrolment (``Enrolment``) has begun by ``day`` and not ended by then."""
     return and_(
         Enrolment.enrolled_on <= day,
         or_(Enrolment.ended_on.is_(None), Enrolment.ended_on > day),
@@ -182,7 +184,7 @@ def _eligible_on(day: dt.date) -> ColumnElement[bool]:
         Person.in_employee_scheme.is_(False),
         Person.is_student.is_(False),
         Person.is_civil_servant.is_(False),
-        _alive_on(day),
+        alive_on(day),
     )
 
 
@@ -223,7 +225,7 @@ def _population(session: Session, figures: Figures, prefix: str, length: int, en
     enrolled = (
         select(enrolment_key, func.count(distinct(Enrolment.person_id)))
         .join(Person, Person.id == Enrolment.person_id)
-        .where(Enrolment.region_code.startswith(prefix), _enrolled_on(end), _alive_on(end))
+        .where(Enrolment.region_code.startswith(prefix), enrolled_on(end), alive_on(end))
         .group_by(enrolment_key)
     )
     _add(figures, session.execute(enrolled), ("enrolled",))
@@ -430,7 +432,7 @@ def by_sex_and_age(*, session: Session, prefix: str, period: Period) -> dict[str
     enrolled = (
         select(Person.gender, birth_year, func.count(distinct(Person.id)))
         .join(Enrolment, Enrolment.person_id == Person.id)
-        .where(Enrolment.region_code.startswith(prefix), _enrolled_on(end), _alive_on(end))
+        .where(Enrolment.region_code.startswith(prefix), enrolled_on(end), alive_on(end))
         .group_by(Person.gender, birth_year)
     )
     pensioners = (
