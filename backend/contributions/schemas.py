@@ -86,6 +86,14 @@ class RefundOut(Out):
     maker_id: int
     checker_id: int | None
     rejection_reason: str | None
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+
+
+class PersonRefundOut(RefundOut):
+    """A refund request in a person's history, with the year it is for."""
+
+    year: int
 
 
 class DayCloseIn(BaseModel):

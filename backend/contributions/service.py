@@ -257,6 +257,22 @@ def list_assessments(*, session: Session, principal: Principal, person_id: int) 
     )
 
 
+def list_refunds(
+    *, session: Session, principal: Principal, person_id: int
+) -> list[tuple[Refund, int]]:
+    """A person's refund requests with the year each is for, newest first (with the
+    reviewer's reason where one was rejected)."""
+    principal.require(Permission.CONTRIBUTION_READ)
+    person = get_person(session=session, principal=principal, person_id=person_id)
+    rows = session.execute(
+        select(Refund, Assessment.year)
+        .join(Assessment, Assessment.id == Refund.assessment_id)
+        .where(Assessment.person_id == person.id)
+        .order_by(Refund.id.desc())
+    ).all()
+    return [(refund, year) for refund, year in rows]
+
+
 def _locked(assessment: Assessment, session: Session) -> Assessment:
     """The assessment re-read under a row lock (PostgreSQL; SQLite has one writer)."""
     session.refresh(assessment, with_for_update=True)

@@ -25,6 +25,7 @@ from backend.contributions.schemas import (
     GradeOptionOut,
     HardshipChoiceOut,
     KindTotalOut,
+    PersonRefundOut,
     QuoteOut,
     RefundIn,
     RefundOut,
@@ -95,6 +96,19 @@ def person_assessments(
     return [
         AssessmentOut.model_validate(a)
         for a in service.list_assessments(session=session, principal=principal, person_id=person_id)
+    ]
+
+
+@router.get(
+    "/persons/{person_id}/refunds", response_model=list[PersonRefundOut], summary="人员退费申请记录"
+)
+def person_refunds(person_id: int, session: DbSession, principal: Reader) -> list[PersonRefundOut]:
+    """A person's refund requests, newest first, each with its decision and the reason of a
+    rejection."""
+    found = service.list_refunds(session=session, principal=principal, person_id=person_id)
+    return [
+        PersonRefundOut(**RefundOut.model_validate(refund).model_dump(), year=year)
+        for refund, year in found
     ]
 
 

@@ -307,6 +307,14 @@ def test_refund_is_rejected_only_with_a_reason_that_is_kept_audited_and_shown(
         world.client.get("/api/v1/inbox", headers=world.headers("reviewer_xzg")).json()["items"]
         == []
     )
+    [history] = world.client.get(
+        f"/api/v1/persons/{people['young']}/refunds", headers=world.headers("clerk_xzg")
+    ).json()
+    assert (history["year"], history["status"], history["rejection_reason"]) == (
+        a["year"],
+        "rejected",
+        "职工养老保险未参保",
+    )
     with unit_of_work(session_factory) as s:
         [detail] = s.scalars(
             select(AuditRecord.detail).where(AuditRecord.action == "refund.reject")

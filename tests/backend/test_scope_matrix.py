@@ -173,6 +173,7 @@ POST   /api/v1/policy/versions/{version_id}/reject                clerk    403  
 POST   /api/v1/contributions/assessments                          clerk    ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/contributions/assessments/{assessment_id}          clerk    ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/persons/{person_id}/assessments                    clerk    ok   404  404  ok   403  401  401  403  401
+GET    /api/v1/persons/{person_id}/refunds                        clerk    ok   404  404  ok   403  401  401  403  401
 POST   /api/v1/contributions/collections                          clerk    ok   404  404  ok   403  401  401  403  401
 POST   /api/v1/contributions/collections/{collection_id}/reversal reviewer ok   404  404  ok   403  401  401  403  401
 POST   /api/v1/contributions/refunds                              clerk    ok   404  404  ok   403  401  401  403  401
@@ -195,6 +196,9 @@ GET    /api/v1/statistics/reports/{report_id}                     reviewer ok   
 POST   /api/v1/statistics/reports/{report_id}/sign                reviewer 403  403  403  403  ok   401  401  403  401
 GET    /api/v1/statistics/reports/{report_id}/verify              reviewer ok   404  404  ok   ok   401  401  403  401
 GET    /api/v1/statistics/reports/{report_id}/xlsx                reviewer ok   404  404  ok   ok   401  401  403  401
+GET    /api/v1/supervision/findings                               reviewer 403  403  403  403  ok   401  401  403  401
+GET    /api/v1/supervision/findings/{finding_id}                  reviewer 403  403  403  403  404  401  401  403  401
+GET    /api/v1/supervision/runs                                   reviewer 403  403  403  403  ok   401  401  403  401
 POST   /api/v1/benefits/deaths                                    clerk    ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/benefits/deaths                                    clerk    ok   ok   ok   ok   ok   401  401  403  401
 POST   /api/v1/benefits/deaths/{case_id}/confirm                  reviewer ok   404  404  ok   403  401  401  403  401
@@ -258,6 +262,7 @@ POST   /12333/code                                                clerk    ok   
 POST   /12333/login                                               clerk    401  401  401  401  401  401  401  401  401
 POST   /12333/logout                                              clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 GET    /12333/me                                                  clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /12333/statements/{year}.pdf                               clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 """  # noqa: E501
 
 

@@ -380,6 +380,11 @@ def test_change_and_refund_pending_until_the_reviewer_decides(desk: Desk) -> Non
         "JOIN contribution_assessments a ON a.id = r.assessment_id WHERE a.person_id = :p",
         p=desk.rare_id,
     ) == [("rejected", "未提供职工参保证明")]
+    # The clerk sees the decision and the reviewer's reason with the resident's refunds.
+    desk.login(CLERK)
+    desk.browser.get(f"{desk.backend.url}/desk/#/person/{desk.rare_id}/refund")
+    desk.wait().until(lambda _: "未提供职工参保证明" in desk.text("#refund-history"))
+    assert "已驳回" in desk.text("#refund-history")
 
 
 def test_end_of_day_totals_reversal_and_sign_off(desk: Desk) -> None:

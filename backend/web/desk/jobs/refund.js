@@ -1,12 +1,14 @@
 // 退费申请: ask for a year's own contribution back (paid twice, or the year also covered by
-// the employee scheme); nothing moves until a reviewer approves it in the inbox.
+// the employee scheme); nothing moves until a reviewer approves it in the inbox. The
+// person's earlier requests are listed with their decision and a rejection's reason.
 
 import { api } from "../lib/api.js";
-import { yuan } from "../lib/format.js";
+import { dateTime, yuan } from "../lib/format.js";
 import {
   Submission, busy, clear, clearErrors, field, fieldError, h, loading, section, showProblem, table, values,
 } from "../lib/ui.js";
 
+const STATUS = { pending: "待复核", approved: "已退费", rejected: "已驳回" };
 const REASONS = [["employee_overlap", "该年度已参加职工养老保险（退还全部个人缴费）"], ["duplicate", "重复缴费（退还多缴部分）"]];
 
 export default {
@@ -16,6 +18,7 @@ export default {
   async render(view, ctx) {
     const { person, box } = ctx;
     const years = h("div", {}, loading());
+    const history = h("div", { id: "refund-history" }, loading());
     const form = h("form", { id: "refund-form", novalidate: true },
       h("div", { class: "form-grid" },
         field({ name: "assessment_id", label: "退费年度", kind: "select", options: [["", "正在加载…"]] }),
@@ -23,7 +26,19 @@ export default {
         h("div", { class: "full" }, field({ name: "note", label: "说明（如职工养老保险参保地、凭证号）", maxlength: 200 }))),
       h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", id: "refund-submit" }, "提交退费申请"),
         h("span", { class: "muted" }, "提交后由复核员审批，审批通过才退款")));
-    clear(view, box, h("div", { class: "columns wide-left" }, section("退费申请", form), section("已缴年度", years)));
+    clear(view, box, h("div", { class: "columns wide-left" }, section("退费申请", form), section("已缴年度", years)),
+      section("退费记录", history));
+    async function loadHistory() {
+      const refunds = await api(`/persons/${person.id}/refunds`).catch((error) => { showProblem(box, error); return []; });
+      clear(history, table([
+        { label: "年度", value: (r) => `${r.year}` },
+        { label: "金额", value: (r) => yuan(r.amount_fen), class: "money" },
+        { label: "申请时间", value: (r) => dateTime(r.created_at) },
+        { label: "状态", value: (r) => STATUS[r.status] || "其他" },
+        { label: "驳回原因", value: (r) => r.rejection_reason || "" },
+      ], refunds, { empty: "没有退费申请" }));
+    }
+    loadHistory();
 
     const list = await api(`/persons/${person.id}/assessments`).catch((error) => { showProblem(box, error); return []; });
     const paid = list.filter((a) => a.paid_fen > 0).reverse();
@@ -48,6 +63,7 @@ export default {
         try {
           const refund = await api("/contributions/refunds", { method: "POST", body, key: submission.keyFor(body) });
           submission.done();
+          loadHistory();
           box.ok(`退费申请已提交：退还 ${yuan(refund.amount_fen)} 元，待复核员审批（审批前不退款）。`);
         } catch (error) { showProblem(box, error, form); }
       });
