@@ -12,22 +12,26 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from html import escape
-from pathlib import Path
+from pathlib import Path as FilePath
+from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from backend.audit.service import Actor
 from backend.deps import AppSettings, DbSession, PublicActor, capped_body
 from backend.query import service, web
 from backend.query.ivr import answer_text
 from backend.query.sender import CodeSender, LogFileSender
+from backend.statements import service as statements
+from backend.statements.pdf import statement_pdf as statement_pdf_bytes
 
 router = APIRouter(prefix="/12333", tags=["query"], include_in_schema=False)
 COOKIE = "xnb12333"
 FORM_LIMIT = 4096
 #: Where codes go when no SMS gateway is configured (development only).
-DEV_CODE_LOG = Path("var/12333-codes.log")
+DEV_CODE_LOG = FilePath("var/12333-codes.log")
 STATES = {"paid": "已发放", "failed": "发放失败", "built": "发放中", "unknown": "发放中"}
 
 STYLE = """
@@ -201,13 +205,40 @@ def _money(fen: int) -> str:
     return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d} 元"
 
 
+@router.get("/statements/{year}.pdf", response_class=Response)
+def statement_pdf(
+    year: Annotated[int, Path(ge=2009, le=2100)],
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    actor: PublicActor,
+) -> Response:
+    """The resident's annual statement (个人账户对账单), the counter's document, as A4 PDF."""
+    person = web.session_person(session=session, token=request.cookies.get(COOKIE))
+    if person is None:
+        return RedirectResponse("/12333/", status_code=303)
+    resident = Actor(username="12333-web", device="web", address=actor.address)
+    annual = statements.resident_annual_statement(
+        session=session, settings=settings, person=person, year=year, actor=resident
+    )
+    return Response(
+        statement_pdf_bytes(annual),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f"attachment; filename=statement-{year}.pdf",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.get("/me", response_class=HTMLResponse)
 def my_records(request: Request, session: DbSession) -> Response:
     """The resident's own records: balance by source, contributions, payments, certification."""
     person = web.session_person(session=session, token=request.cookies.get(COOKIE))
     if person is None:
         return RedirectResponse("/12333/", status_code=303)
-    facts = service.facts(session=session, person=person, today=dt.date.today())
+    today = dt.date.today()
+    facts = service.facts(session=session, person=person, today=today)
     years = service.contributions_by_year(session=session, person_id=person.id)
     payments = service.pension_payments(session=session, person_id=person.id)
     sources = _rows(
@@ -241,6 +272,13 @@ def my_records(request: Request, session: DbSession) -> Response:
         3,
     )
     certification = escape(answer_text("4", facts))
+    statement_links = (
+        "".join(
+            f'<li><a href="/12333/statements/{year}.pdf">{year}年度对账单</a></li>'
+            for year in service.statement_years(session=session, person_id=person.id, today=today)
+        )
+        or "<li>尚无个人账户</li>"
+    )
     body = f"""<p>{escape(person.name)}，您好。以下为您本人的参保信息，仅供查询。</p>
 <section aria-labelledby="h-balance">
 <h3 id="h-balance">个人账户余额：{escape(_money(facts.balance_fen))}</h3>
@@ -255,6 +293,8 @@ def my_records(request: Request, session: DbSession) -> Response:
 <table><thead><tr><th scope="col">月份</th><th scope="col">金额</th>
 <th scope="col">状态</th></tr></thead>
 <tbody>{paid}</tbody></table></section>
+<section aria-labelledby="h-statements"><h3 id="h-statements">个人账户对账单（PDF）</h3>
+<ul>{statement_links}</ul></section>
 <section aria-labelledby="h-cert"><h3 id="h-cert">待遇资格认证</h3><p>{certification}</p></section>
 <p><a href="/verify/">核验社保回执或凭证的真伪</a></p>
 <form method="post" action="/12333/logout"><button type="submit">退出查询</button></form>"""

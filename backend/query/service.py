@@ -307,3 +307,11 @@ def pension_payments(*, session: Session, person_id: int, limit: int = 24) -> li
         .limit(limit)
     ).all()
     return [Payment(month, int(amount), state) for month, amount, state in rows]
+
+
+def statement_years(*, session: Session, person_id: int, today: dt.date) -> list[int]:
+    """The years a statement can be had for: from the account's opening to this year."""
+    opened = session.scalar(select(Account.opened_on).where(Account.person_id == person_id))
+    if opened is None:
+        return []
+    return list(range(today.year, opened.year - 1, -1))

@@ -10,6 +10,7 @@ on a reprint while the account has not changed.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from backend.accounts import service as accounts
 from backend.accounts.models import Account
+from backend.audit.service import Actor
 from backend.benefits.service import account_balance, contribution_years
 from backend.config import Settings
 from backend.contributions.models import Assessment
@@ -28,7 +30,8 @@ from backend.orgs.service import Principal
 from backend.payroll.models import PayrollLine
 from backend.policy import service as policy
 from backend.policy.rules import InterestConvention
-from backend.receipts.service import issue_for_fact
+from backend.receipts.service import account_fact, issue_for_fact
+from backend.receipts.service import issue as issue_receipt
 from backend.registry.models import Enrolment, Person
 from backend.registry.service import get_person
 from receipts import ReceiptKind
@@ -157,10 +160,83 @@ def annual_statement(
 ) -> AnnualStatement:
     """The statement of a person and a past or current year, issued and audited."""
     today = today or dt.date.today()
-    if year > today.year:
-        raise invalid("year", f"年度不能晚于{today.year}年", "future_year")
+    _check_year(year, today)
     person = get_person(session=session, principal=principal, person_id=person_id)
     statement = accounts.build_statement(session=session, person=person, year=year)
+    return _annual(
+        session=session,
+        person=person,
+        statement=statement,
+        today=today,
+        issue=lambda: _issue(
+            session=session,
+            settings=settings,
+            principal=principal,
+            kind=ReceiptKind.ACCOUNT_STATEMENT,
+            person=person,
+            year=year,
+        ),
+    )
+
+
+#: Who "printed" a statement the resident downloaded from the 12333 web query.
+SELF_SERVICE_OFFICE = "12333网上查询"
+SELF_SERVICE_OPERATOR = "本人下载"
+
+
+def resident_annual_statement(
+    *,
+    session: Session,
+    settings: Settings,
+    person: Person,
+    year: int,
+    actor: Actor,
+    today: dt.date | None = None,
+) -> AnnualStatement:
+    """The statement the resident signed in to the 12333 web query downloads: the same
+    document, its receipt issued to no operator and audited with the resident's actor."""
+    today = today or dt.date.today()
+    _check_year(year, today)
+    statement = accounts.build_statement(session=session, person=person, year=year)
+
+    def issue() -> Issue:
+        receipt, _ = issue_receipt(
+            session=session,
+            settings=settings,
+            fact=account_fact(
+                session=session, person=person, kind=ReceiptKind.ACCOUNT_STATEMENT, year=year
+            ),
+            actor=actor,
+            operator_id=None,
+        )
+        return Issue(
+            receipt_number=receipt.receipt_number,
+            token=receipt.token,
+            issued_at=utcnow(),
+            office=SELF_SERVICE_OFFICE,
+            operator=SELF_SERVICE_OPERATOR,
+        )
+
+    return _annual(session=session, person=person, statement=statement, today=today, issue=issue)
+
+
+def _check_year(year: int, today: dt.date) -> None:
+    if year > today.year:
+        raise invalid("year", f"年度不能晚于{today.year}年", "future_year")
+
+
+def _annual(
+    *,
+    session: Session,
+    person: Person,
+    statement: accounts.Statement,
+    today: dt.date,
+    issue: Callable[[], Issue],
+) -> AnnualStatement:
+    """The statement's figures beside the books (the rate and convention, the pension paid),
+    then its receipt: issuing audits, which on PostgreSQL holds the audit chain's head until
+    the commit, so it comes last."""
+    year = statement.year
     account = session.scalar(select(Account).where(Account.person_id == person.id))
     assert account is not None  # build_statement found it
     resolved = policy.rules_on(
@@ -180,21 +256,13 @@ def annual_statement(
         .group_by(PayrollLine.month)
         .order_by(PayrollLine.month)
     ).all()
-    issue = _issue(
-        session=session,
-        settings=settings,
-        principal=principal,
-        kind=ReceiptKind.ACCOUNT_STATEMENT,
-        person=person,
-        year=year,
-    )
     return AnnualStatement(
         statement=statement,
         region_name=_region_name(session, person.hukou_region_code),
         interest_rate=rates.get(year),
         interest_convention=resolved.rules.interest_convention,
         pension_months=[PensionMonth(month, int(amount)) for month, amount in pension],
-        issue=issue,
+        issue=issue(),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -17,6 +18,7 @@ from backend.query.sender import MemorySender
 from backend.registry.models import Person
 from tests.backend.money_world import OTHER_TOWNSHIP_VILLAGE, add_resident, id_number, load_basics
 from tests.backend.test_interest import credit
+from tests.backend.test_statements import pdf_text
 from tests.conftest import World
 
 PHONE = "13912345678"
@@ -82,7 +84,7 @@ def _code(sink: MemorySender) -> str:
 
 
 def test_resident_signs_in_with_a_code_and_sees_own_records(
-    world: World, session_factory: sessionmaker[Session], sink: MemorySender
+    world: World, session_factory: sessionmaker[Session], sink: MemorySender, tmp_path: Path
 ):
     number = _resident(world, session_factory)
     key = _request_key(world)
@@ -103,9 +105,16 @@ def test_resident_signs_in_with_a_code_and_sees_own_records(
     assert "<td>2025</td>" in text and "未到账" in text
     assert "没有养老金发放记录" in text and "无需资格认证" in text
     assert number not in text  # the ID number is not shown back
+    assert '<a href="/12333/statements/2025.pdf">2025年度对账单</a>' in text
+    pdf = world.client.get("/12333/statements/2025.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    printed = pdf_text(pdf.content, tmp_path)
+    assert NAME in printed and "12333网上查询" in printed and "本人下载" in printed
+    assert "345.60" in printed  # the closing balance, as in the books
     assert _log_in(world, number, _code(sink)).status_code == 401  # a code works once
     world.client.post("/12333/logout")
-    assert world.client.get("/12333/me", follow_redirects=False).headers["location"] == "/12333/"
+    for page in ("/12333/me", "/12333/statements/2025.pdf"):
+        assert world.client.get(page, follow_redirects=False).headers["location"] == "/12333/"
 
 
 def test_unknown_person_wrong_name_and_wrong_code_get_the_same_answer(

@@ -259,6 +259,7 @@ POST   /12333/code                                                clerk    ok   
 POST   /12333/login                                               clerk    401  401  401  401  401  401  401  401  401
 POST   /12333/logout                                              clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 GET    /12333/me                                                  clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /12333/statements/{year}.pdf                               clerk    ok   ok   ok   ok   ok   ok   ok   ok   ok
 """  # noqa: E501
 
 
