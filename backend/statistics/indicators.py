@@ -31,11 +31,12 @@ from backend.contributions.models import Assessment
 from backend.errors import FieldError, InvalidInput
 from backend.ledger import chart
 from backend.ledger.models import JournalEntry, JournalLine
+from backend.payroll.models import PayrollLine
 from backend.registry.models import Enrolment, Person
 
 # Bump whenever a definition below changes: reports store it so that a recomputation
 # under another definition is recognised as such.
-QUERY_VERSION = "2026-12-02.1"
+QUERY_VERSION = "2026-12-02.2"
 
 ELIGIBLE_AGE = 16
 # Age bands of the statistical forms (lower bounds; the last is open).
@@ -59,19 +60,25 @@ INDICATORS: dict[str, str] = {
     "contributors_withholding": "银行代扣缴费人数",
     "contributors_tax": "税务征收缴费人数",
     "hardship_payers": "政府代缴人数",
-    "contribution_fen": "个人缴费金额（分）",
-    "subsidy_fen": "政府缴费补贴（分）",
-    "government_paid_fen": "政府代缴金额（分）",
-    "collective_fen": "集体补助及捐助（分）",
-    "refund_fen": "退费金额（分）",
+    "contribution_fen": "个人缴费金额",
+    "subsidy_fen": "政府缴费补贴",
+    "government_paid_fen": "政府代缴金额",
+    "collective_fen": "集体补助及捐助",
+    "refund_fen": "退费金额",
     "pensioners": "领取待遇人数",
     "new_awards": "新增领取人数",
     "suspensions": "本期暂停人数",
     "terminations": "本期终止人数",
-    "pension_total_fen": "月养老金合计（分）",
-    "fund_income_fen": "基金收入（分）",
-    "fund_expenditure_fen": "基金支出（分）",
-    "fund_balance_fen": "期末基金结余（分）",
+    "pension_total_fen": "月养老金合计",
+    "certification_due": "本期应认证人数",
+    "certification_overdue": "认证逾期人数",
+    "payouts_paid": "发放成功笔数",
+    "payouts_paid_fen": "发放成功金额",
+    "payouts_failed": "发放失败笔数",
+    "payouts_failed_fen": "发放失败金额",
+    "fund_income_fen": "基金收入",
+    "fund_expenditure_fen": "基金支出",
+    "fund_balance_fen": "期末基金结余",
 }
 
 
@@ -358,6 +365,19 @@ def _pensions(session: Session, figures: Figures, prefix: str, length: int, peri
                 case((and_(Pension.end_month >= period.start, Pension.end_month <= last), 1))
             ),
             func.sum(case((receiving, func.coalesce(current.c.total_fen, 0)), else_=0)),
+            func.count(
+                case(
+                    (
+                        and_(
+                            receiving,
+                            Pension.certified_until >= period.start,
+                            Pension.certified_until <= period.end,
+                        ),
+                        1,
+                    )
+                )
+            ),
+            func.count(case((and_(receiving, Pension.certified_until < period.end), 1))),
         )
         .join(current, current.c.pension_id == Pension.id, isouter=True)
         .where(Pension.region_code.startswith(prefix))
@@ -366,7 +386,37 @@ def _pensions(session: Session, figures: Figures, prefix: str, length: int, peri
     _add(
         figures,
         session.execute(rows),
-        ("pensioners", "new_awards", "suspensions", "terminations", "pension_total_fen"),
+        (
+            "pensioners",
+            "new_awards",
+            "suspensions",
+            "terminations",
+            "pension_total_fen",
+            "certification_due",
+            "certification_overdue",
+        ),
+    )
+    line_key = _key(Pension.region_code, length)
+    payouts = (
+        select(
+            line_key,
+            func.count(case((PayrollLine.state == "paid", 1))),
+            func.sum(case((PayrollLine.state == "paid", PayrollLine.amount_fen), else_=0)),
+            func.count(case((PayrollLine.state == "failed", 1))),
+            func.sum(case((PayrollLine.state == "failed", PayrollLine.amount_fen), else_=0)),
+        )
+        .join(Pension, Pension.id == PayrollLine.pension_id)
+        .where(
+            Pension.region_code.startswith(prefix),
+            PayrollLine.month >= period.start,
+            PayrollLine.month <= last,
+        )
+        .group_by(line_key)
+    )
+    _add(
+        figures,
+        session.execute(payouts),
+        ("payouts_paid", "payouts_paid_fen", "payouts_failed", "payouts_failed_fen"),
     )
 
 

@@ -58,6 +58,10 @@ def _every_region_totals_the_sum_of_its_children(session_factory) -> None:
     assert 0 < june["enrolled"] < june["eligible"]
     assert june["contributors"] == june["contributors_counter"] == 2
     assert june["hardship_payers"] == 1 and june["government_paid_fen"] > 0
+    # The June payroll: one line per pensioner, all paid by the bank's return file.
+    assert june["payouts_paid"] == 3 and "payouts_failed" not in june
+    assert june["payouts_paid_fen"] == june["pension_total_fen"]
+    assert "certification_overdue" not in june
     assert june["fund_income_fen"] == 75000 + june["subsidy_fen"] + june["government_paid_fen"]
     with unit_of_work(session_factory) as s:
         year = compute(session=s, prefix=COUNTY, key_length=6, period=Period(2026))[COUNTY]

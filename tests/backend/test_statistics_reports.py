@@ -124,6 +124,7 @@ def test_monthly_report_is_made_signed_by_another_administrator_frozen_and_verif
     rows = list(sheet.iter_rows(values_only=True))
     header = rows[3]
     assert header[0] == "区划名称" and "参保人数" in header and "参保率（%）" in header
+    assert "个人缴费金额（元）" in header and "发放成功金额（元）" in header
     enrolled = header.index("参保人数")
     body = [row for row in rows[4:] if row[1]]
     assert body[0][1] == COUNTY_REGION and body[0][0]
