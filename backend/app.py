@@ -128,6 +128,7 @@ def _install_routes(app: FastAPI) -> None:
     from backend.registry.views import router as registry_router
     from backend.statements.views import router as statements_router
     from backend.statistics.views import router as statistics_router
+    from backend.supervision.views import router as supervision_router
     from backend.transfers.views import router as transfers_router
 
     @app.get("/healthz", tags=["health"], summary="进程存活")
@@ -168,6 +169,7 @@ def _install_routes(app: FastAPI) -> None:
         accounts_router,
         statements_router,
         statistics_router,
+        supervision_router,
         query_router,
         ledger_router,
         deaths_router,

@@ -48,6 +48,7 @@ class Permission(StrEnum):
     STATS_READ = "stats:read"
     REPORT_MAKE = "report:make"
     REPORT_SIGN = "report:sign"
+    SUPERVISION_READ = "supervision:read"
 
 
 #: What each permission is called at the counter (error messages, operator listings).
@@ -87,6 +88,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.STATS_READ: "查询统计指标",
     Permission.REPORT_MAKE: "编制统计报表",
     Permission.REPORT_SIGN: "签发统计报表",
+    Permission.SUPERVISION_READ: "查询基金监管疑点",
 }
 
 
@@ -101,6 +103,7 @@ class Role(StrEnum):
     SECURITY_ADMIN = "security_admin"
     AUDIT_ADMIN = "audit_admin"
     CARD_CENTRE = "card_centre"
+    SUPERVISOR = "supervisor"
 
 
 ROLE_LABELS: dict[Role, str] = {
@@ -112,6 +115,7 @@ ROLE_LABELS: dict[Role, str] = {
     Role.SECURITY_ADMIN: "安全管理员",
     Role.AUDIT_ADMIN: "审计管理员",
     Role.CARD_CENTRE: "制卡中心操作员",
+    Role.SUPERVISOR: "基金监管员",
 }
 
 _P = Permission
@@ -204,6 +208,17 @@ ROLE_PERMISSIONS = {
     role: ROLE_PERMISSIONS[role] | _STATS_GRANTS.get(role, frozenset()) for role in Role
 }
 
+# Fund supervision (基金监管). The supervisor reads findings across its office's region and
+# changes nothing in case handling; county and province administrators read them too.
+_SUPERVISION_GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.SUPERVISOR: frozenset({_P.ORG_READ, _P.SUPERVISION_READ}),
+    Role.COUNTY_ADMIN: frozenset({_P.SUPERVISION_READ}),
+    Role.PROVINCE_ADMIN: frozenset({_P.SUPERVISION_READ}),
+}
+ROLE_PERMISSIONS = {
+    role: ROLE_PERMISSIONS[role] | _SUPERVISION_GRANTS.get(role, frozenset()) for role in Role
+}
+
 #: The three administrators of protection level 3 (三员). None of them may create, change,
 #: unlock or reset the password of any of the three: those accounts are made and changed
 #: only on the host, by the two-person console procedure (``xnb operator … --performed-by
@@ -217,7 +232,7 @@ THREE_ADMINISTRATORS: frozenset[Role] = frozenset(
 MANAGEABLE_ROLES: dict[Role, frozenset[Role]] = {
     Role.COUNTY_ADMIN: frozenset({Role.CLERK, Role.REVIEWER}),
     Role.PROVINCE_ADMIN: frozenset(
-        {Role.CLERK, Role.REVIEWER, Role.COUNTY_ADMIN, Role.CARD_CENTRE}
+        {Role.CLERK, Role.REVIEWER, Role.COUNTY_ADMIN, Role.CARD_CENTRE, Role.SUPERVISOR}
     ),
     Role.SYSTEM_ADMIN: frozenset(Role) - THREE_ADMINISTRATORS,
 }

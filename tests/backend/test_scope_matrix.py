@@ -196,6 +196,9 @@ GET    /api/v1/statistics/reports/{report_id}                     reviewer ok   
 POST   /api/v1/statistics/reports/{report_id}/sign                reviewer 403  403  403  403  ok   401  401  403  401
 GET    /api/v1/statistics/reports/{report_id}/verify              reviewer ok   404  404  ok   ok   401  401  403  401
 GET    /api/v1/statistics/reports/{report_id}/xlsx                reviewer ok   404  404  ok   ok   401  401  403  401
+GET    /api/v1/supervision/findings                               reviewer 403  403  403  403  ok   401  401  403  401
+GET    /api/v1/supervision/findings/{finding_id}                  reviewer 403  403  403  403  404  401  401  403  401
+GET    /api/v1/supervision/runs                                   reviewer 403  403  403  403  ok   401  401  403  401
 POST   /api/v1/benefits/deaths                                    clerk    ok   404  404  ok   403  401  401  403  401
 GET    /api/v1/benefits/deaths                                    clerk    ok   ok   ok   ok   ok   401  401  403  401
 POST   /api/v1/benefits/deaths/{case_id}/confirm                  reviewer ok   404  404  ok   403  401  401  403  401

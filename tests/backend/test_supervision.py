@@ -10,11 +10,14 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from backend.audit.service import Actor
 from backend.benefits import death
 from backend.benefits.models import DeathCase
 from backend.config import get_settings
 from backend.db import unit_of_work
 from backend.errors import Conflict, InvalidInput
+from backend.orgs import service as orgs
+from backend.orgs.permissions import Role
 from backend.payroll.models import PayrollLine
 from backend.supervision import framework, thresholds
 from backend.supervision.framework import FindingStatus
@@ -22,7 +25,7 @@ from backend.supervision.models import Finding, Run
 from backend.supervision.rules import BY_NAME, RULES
 from tests.backend.benefits_support import change_payee_account, three_pensioners
 from tests.backend.payroll_support import pay_month, principal
-from tests.conftest import World
+from tests.conftest import PASSWORD, World
 
 
 def _report_deaths(factory, ids: list[int]) -> None:
@@ -35,6 +38,22 @@ def _report_deaths(factory, ids: list[int]) -> None:
         ):
             death.report_death(session=s, principal=clerk, person_id=person_id, died_on=died_on)
         thresholds.load(session=s)
+
+
+def _supervisor(world: World, factory, username: str, office: str) -> None:
+    """A supervisor (基金监管员) of one of the world's offices."""
+    with unit_of_work(factory) as s:
+        operator = orgs.create_operator(
+            session=s,
+            principal=None,
+            actor=Actor.system(),
+            username=username,
+            full_name=username,
+            role=Role.SUPERVISOR,
+            office_id=world.offices[office].id,
+            password=PASSWORD,
+        )
+        world.operator_ids[username] = operator.id
 
 
 def _run(factory, rule: str, as_of: dt.date) -> dict[str, int]:
@@ -143,6 +162,41 @@ def test_dead_more_than_a_year_with_enrolment_and_balance_open_and_county_thresh
         local = thresholds.thresholds_on(session=s, region_code="654226001", on=dt.date(2028, 1, 1))
     assert national.thresholds.dead_open_after_days == 365
     assert local.thresholds.dead_open_after_days == 30 and local.version_id != national.version_id
+
+    # Read over the API, scoped: a province supervisor sees both findings, a supervisor of
+    # another township and another county's administrator see none, a clerk is refused.
+    for username, office in (("supervisor_prov", "province"), ("supervisor_hbk", "hbk")):
+        _supervisor(world, session_factory, username, office)
+    url = "/api/v1/supervision/findings"
+    r = world.client.get(url, headers=world.headers("supervisor_prov"))
+    assert r.status_code == 200, r.text
+    assert [(f["rule"], f["subject_id"], f["status"]) for f in r.json()] == [
+        ("dead_still_open", ids[0], "open"),
+        ("dead_still_open", ids[1], "open"),
+    ]
+    assert r.json()[0]["rule_label"] == "死亡超过期限仍未注销参保、账户或社保卡"
+    assert r.json()[0]["evidence"]["account"]["balance_fen"] == r.json()[0]["amount_fen"]
+    finding_id = r.json()[0]["id"]
+    filtered = world.client.get(
+        url,
+        params={"rule": "paid_after_death", "region": "654226200", "status": "open"},
+        headers=world.headers("supervisor_prov"),
+    )
+    assert filtered.status_code == 200 and filtered.json() == []
+    bad = world.client.get(url, params={"status": "closed"}, headers=world.headers("admin_county"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
+    assert world.client.get(url, headers=world.headers("supervisor_hbk")).json() == []
+    assert world.client.get(url, headers=world.headers("admin_emin")).json() == []
+    outside = world.client.get(
+        url, params={"region": "654226"}, headers=world.headers("admin_emin")
+    )
+    assert outside.status_code == 404
+    one = f"{url}/{finding_id}"
+    assert world.client.get(one, headers=world.headers("admin_county")).status_code == 200
+    assert world.client.get(one, headers=world.headers("supervisor_hbk")).status_code == 404
+    assert world.client.get(one, headers=world.headers("clerk_xzg")).status_code == 403
+    runs = world.client.get("/api/v1/supervision/runs", headers=world.headers("supervisor_prov"))
+    assert [run["summary"]["dead_still_open"]["new_count"] for run in runs.json()] == [1, 1, 0]
 
 
 def test_an_interrupted_run_resumes_where_it_stopped_and_the_command_reports_it(
