@@ -27,6 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from backend.accounts.models import Account, AccountEntry
 from backend.benefits.models import Computation, DeathCase, Pension
+from backend.cards.models import Card, CardEvent
 from backend.contributions.models import Assessment
 from backend.errors import FieldError, InvalidInput
 from backend.ledger import chart
@@ -36,9 +37,11 @@ from backend.registry.models import Enrolment, Person
 
 # Bump whenever a definition below changes: reports store it so that a recomputation
 # under another definition is recognised as such.
-QUERY_VERSION = "2026-12-02.2"
+QUERY_VERSION = "2026-12-02.3"
 
 ELIGIBLE_AGE = 16
+# Business days are Beijing days; timestamps are stored in UTC.
+BEIJING = dt.timezone(dt.timedelta(hours=8))
 # Age bands of the statistical forms (lower bounds; the last is open).
 AGE_BANDS = (16, 30, 45, 60, 70, 80)
 
@@ -76,6 +79,10 @@ INDICATORS: dict[str, str] = {
     "payouts_paid_fen": "发放成功金额",
     "payouts_failed": "发放失败笔数",
     "payouts_failed_fen": "发放失败金额",
+    "cards_issued": "本期发卡张数",
+    "cards_active": "期末启用卡张数",
+    "cards_lost": "本期挂失张数",
+    "cards_replaced": "本期补换卡张数",
     "fund_income_fen": "基金收入",
     "fund_expenditure_fen": "基金支出",
     "fund_balance_fen": "期末基金结余",
@@ -215,6 +222,7 @@ def compute(*, session: Session, prefix: str, key_length: int, period: Period) -
     _population(session, figures, prefix, key_length, end)
     _contributions(session, figures, prefix, key_length, period)
     _pensions(session, figures, prefix, key_length, period)
+    _cards(session, figures, prefix, key_length, period)
     if key_length <= 6:
         _fund(session, figures, prefix, key_length, period)
     return {key: dict(values) for key, values in sorted(figures.items())}
@@ -418,6 +426,44 @@ def _pensions(session: Session, figures: Figures, prefix: str, length: int, peri
         session.execute(payouts),
         ("payouts_paid", "payouts_paid_fen", "payouts_failed", "payouts_failed_fen"),
     )
+
+
+def _beijing_midnight_utc(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=BEIJING).astimezone(dt.UTC)
+
+
+def _cards(session: Session, figures: Figures, prefix: str, length: int, period: Period) -> None:
+    key = _key(Card.region_code, length)
+    start = _beijing_midnight_utc(period.start)
+    end = _beijing_midnight_utc(period.end + dt.timedelta(days=1))
+    in_period = and_(CardEvent.at >= start, CardEvent.at < end)
+    flows = (
+        select(
+            key,
+            func.count(case((and_(in_period, CardEvent.to_state == "issued"), 1))),
+            func.count(case((and_(in_period, CardEvent.action == "report_loss"), 1))),
+            func.count(case((and_(in_period, CardEvent.action == "replace"), 1))),
+        )
+        .join(Card, Card.id == CardEvent.card_id)
+        .where(Card.region_code.startswith(prefix), CardEvent.at < end)
+        .group_by(key)
+    )
+    _add(figures, session.execute(flows), ("cards_issued", "cards_lost", "cards_replaced"))
+    # Active at the end: the card's last event by then left it active.
+    last = (
+        select(CardEvent.card_id, func.max(CardEvent.id).label("event_id"))
+        .where(CardEvent.at < end)
+        .group_by(CardEvent.card_id)
+        .subquery()
+    )
+    active = (
+        select(key, func.count())
+        .join(last, last.c.card_id == Card.id)
+        .join(CardEvent, CardEvent.id == last.c.event_id)
+        .where(Card.region_code.startswith(prefix), CardEvent.to_state == "active")
+        .group_by(key)
+    )
+    _add(figures, session.execute(active), ("cards_active",))
 
 
 def _fund(session: Session, figures: Figures, prefix: str, length: int, period: Period) -> None:

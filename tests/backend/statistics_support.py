@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from backend.audit.service import Actor
+from backend.cards.models import CardEvent
 from backend.contributions import service as contrib
 from backend.db import unit_of_work
 from backend.orgs.models import Operator
@@ -15,6 +16,7 @@ from backend.orgs.service import Principal
 from backend.registry.models import Enrolment, Person
 from backend.seed.service import seed_residents
 from tests.backend.benefits_support import three_pensioners
+from tests.backend.card_support import add_card
 from tests.backend.payroll_support import pay_month
 from tests.conftest import World
 
@@ -25,7 +27,8 @@ GRADES = (10000, 30000, 50000)
 
 
 def statistics_county(world: World, session_factory, tmp_path: Path) -> None:
-    """Three pensioners paid June 2026, 150 seeded residents, eight collections, one reversed."""
+    """Three pensioners paid June 2026, 150 seeded residents, eight collections (one
+    reversed), two cards issued in March, one of them lost in July."""
     three_pensioners(world, session_factory)
     with unit_of_work(session_factory) as s:
         seed_residents(session=s, county=COUNTY, residents=150, seed=16, actor=Actor.system("t"))
@@ -65,3 +68,20 @@ def statistics_county(world: World, session_factory, tmp_path: Path) -> None:
             collection_id=collections[2].id,
         )
     pay_month(world, session_factory, "2026-06", tmp_path)
+    # Two cards issued and activated in March; one reported lost at 01:00 on 1 July,
+    # Beijing time (still 30 June in UTC): a July loss.
+    cards = [add_card(session_factory, person_id, state="personalised") for person_id in payers[:2]]
+    march = dt.datetime(2026, 3, 5, 2, 0, tzinfo=dt.UTC)
+    with unit_of_work(session_factory) as s:
+        for card in cards:
+            s.add(CardEvent(card_id=card.id, action="issue", to_state="issued", at=march))
+            s.add(CardEvent(card_id=card.id, action="activate", to_state="active", at=march))
+        s.add(
+            CardEvent(
+                card_id=cards[0].id,
+                action="report_loss",
+                from_state="active",
+                to_state="lost",
+                at=dt.datetime(2026, 6, 30, 17, 0, tzinfo=dt.UTC),
+            )
+        )

@@ -62,6 +62,11 @@ def _every_region_totals_the_sum_of_its_children(session_factory) -> None:
     assert june["payouts_paid"] == 3 and "payouts_failed" not in june
     assert june["payouts_paid_fen"] == june["pension_total_fen"]
     assert "certification_overdue" not in june
+    # Cards: the loss at 01:00 Beijing time on 1 July is July's, not June's.
+    assert june["cards_active"] == 2 and "cards_lost" not in june
+    with unit_of_work(session_factory) as s:
+        july = compute(session=s, prefix=COUNTY, key_length=6, period=Period(2026, 7))[COUNTY]
+    assert july["cards_active"] == 1 and july["cards_lost"] == 1
     assert june["fund_income_fen"] == 75000 + june["subsidy_fen"] + june["government_paid_fen"]
     with unit_of_work(session_factory) as s:
         year = compute(session=s, prefix=COUNTY, key_length=6, period=Period(2026))[COUNTY]
@@ -77,6 +82,7 @@ def _every_region_totals_the_sum_of_its_children(session_factory) -> None:
         "grade_50000": 1,
     }
     assert year["contribution_fen"] == 10000 + 30000 + 10000 + 25000 + 50000 + 10000 + 30000
+    assert year["cards_issued"] == 2 and year["cards_lost"] == 1
     assert year["fund_expenditure_fen"] > 0  # the June payroll, paid out in November
 
 
