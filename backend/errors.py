@@ -109,11 +109,8 @@ def invalid(field_name: str, message: str, code: str = "invalid") -> InvalidInpu
     )
 
 
-def rejection_reason(*, approve: bool, reason: str | None) -> str | None:
-    """A maker-checker decision's words: none when approving; when rejecting the reason,
-    required (field ``reason``)."""
-    if approve:
-        return None
+def rejection_reason(reason: str | None) -> str:
+    """A maker-checker rejection's reason, stripped; required (field ``reason``)."""
     if not (reason or "").strip():
         raise invalid("reason", "驳回须说明原因", "required")
     return (reason or "").strip()

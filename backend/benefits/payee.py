@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend import errors
 from backend.audit.service import record
 from backend.benefits.models import PayeeBankChange, Pension
 from backend.benefits.service import get_pension
@@ -204,15 +205,14 @@ def reject_bank_change(
     *, session: Session, principal: Principal, change_id: int, reason: str
 ) -> PayeeBankChange:
     """A reviewer rejects, saying why; the pension stays paid to its account."""
-    if not reason.strip():
-        raise invalid("reason", "驳回须说明原因", "required")
-    change = _decide(session, principal, change_id, ChangeStatus.REJECTED, reason.strip())
+    reason = errors.rejection_reason(reason)
+    change = _decide(session, principal, change_id, ChangeStatus.REJECTED, reason)
     record(
         session=session,
         actor=principal.actor,
         action="benefit.bank_change.reject",
         object_type="pension",
         object_id=change.pension_id,
-        detail={"change_id": change.id, "maker_id": change.maker_id, "reason": reason.strip()},
+        detail={"change_id": change.id, "maker_id": change.maker_id, "reason": reason},
     )
     return change

@@ -489,7 +489,7 @@ def decide_refund(
     """A reviewer (not the maker) approves — the money goes back — or rejects a refund,
     saying why (``reason``, required to reject)."""
     principal.require(Permission.REFUND_APPROVE)
-    rejection_reason = errors.rejection_reason(approve=approve, reason=reason)
+    rejection_reason = None if approve else errors.rejection_reason(reason)
     refund = session.get(Refund, refund_id)
     if refund is None:
         raise NotFound(detail=f"退费申请{refund_id}不存在", code="refund_not_found")

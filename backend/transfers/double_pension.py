@@ -154,7 +154,7 @@ def decide(
     """A checker confirms — pension ended, overpayment recovered, balance sent on — or
     rejects, saying why (``reason``, required to reject)."""
     principal.require(Permission.BENEFIT_APPROVE)
-    rejection_reason = errors.rejection_reason(approve=accept, reason=reason)
+    rejection_reason = None if accept else errors.rejection_reason(reason)
     case = get_case(session=session, principal=principal, case_id=case_id)
     session.refresh(case, with_for_update=True)
     if case.status != "pending":
