@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import case, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from backend.audit.service import Actor, record
 from backend.auth.models import OperatorSession
@@ -192,29 +192,51 @@ def login(
 def _count_failure(
     session: Session, settings: Settings, operator: Operator, reason: str
 ) -> dict[str, object]:
-    """Count one failed factor and lock at the limit, in one conditional statement.
+    """Count one failed factor of an operator's log-in and lock at the limit."""
+    detail = count_failure(
+        session,
+        settings,
+        failures=Operator.failed_logins,
+        locked_until=Operator.locked_until,
+        row_id=operator.id,
+    )
+    session.expire(operator, ["failed_logins", "locked_until"])
+    return {"reason": reason, **detail}
+
+
+def count_failure(
+    session: Session,
+    settings: Settings,
+    *,
+    failures: InstrumentedAttribute[int],
+    locked_until: InstrumentedAttribute[dt.datetime | None],
+    row_id: int,
+) -> dict[str, object]:
+    """Count one failed try of a secret and lock at ``login_max_failures``, in one statement.
 
     The increment happens in the database under the row's lock, so concurrent failures
-    are all counted and exactly one of them starts the lockout.
+    are all counted and exactly one of them starts the lockout (``lockout_minutes``); the
+    count starts afresh with the lock. ``failures`` and ``locked_until`` are the columns of
+    the row (``id`` ``row_id``) that holds the secret; the caller expires them if loaded.
     """
-    reaches_limit = Operator.failed_logins + 1 >= settings.login_max_failures
+    model = failures.class_
+    reaches_limit = failures + 1 >= settings.login_max_failures
     until = utcnow() + dt.timedelta(minutes=settings.lockout_minutes)
-    failures, locked_until = session.execute(
-        update(Operator)
-        .where(Operator.id == operator.id)
+    count, locked = session.execute(
+        update(model)
+        .where(model.id == row_id)
         .values(
-            failed_logins=case((reaches_limit, 0), else_=Operator.failed_logins + 1),
-            locked_until=case((reaches_limit, until), else_=Operator.locked_until),
+            {
+                failures: case((reaches_limit, 0), else_=failures + 1),
+                locked_until: case((reaches_limit, until), else_=locked_until),
+            }
         )
-        .returning(Operator.failed_logins, Operator.locked_until)
+        .returning(failures, locked_until)
         .execution_options(synchronize_session=False)
     ).one()
-    session.expire(operator, ["failed_logins", "locked_until"])
-    detail: dict[str, object] = {"reason": reason, "failures": failures}
-    if failures == 0 and locked_until is not None:
-        detail["failures"] = settings.login_max_failures
-        detail["locked_until"] = locked_until.isoformat()
-    return detail
+    if count == 0 and locked is not None:
+        return {"failures": settings.login_max_failures, "locked_until": locked.isoformat()}
+    return {"failures": count}
 
 
 def _refuse(

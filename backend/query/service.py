@@ -14,13 +14,13 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.accounts.models import SOURCE_LABELS, Account, Source
 from backend.accounts.service import balances_by_source
 from backend.audit.service import Actor, record
-from backend.auth.service import hash_secret, verify_secret
+from backend.auth.service import count_failure, hash_secret, verify_secret
 from backend.benefits.models import Pension
 from backend.config import Settings
 from backend.contributions.models import Assessment, Collection
@@ -122,7 +122,16 @@ def identify(
     if reason is not None:
         detail["reason"] = reason
         if reason == "bad_password" and row is not None:
-            detail.update(_count_failure(session, settings, row))
+            detail.update(
+                count_failure(
+                    session,
+                    settings,
+                    failures=QueryPassword.failures,
+                    locked_until=QueryPassword.locked_until,
+                    row_id=row.id,
+                )
+            )
+            session.expire(row, ["failures", "locked_until"])
         record(
             session=session,
             actor=actor,
@@ -146,26 +155,6 @@ def identify(
         detail=detail,
     )
     return found
-
-
-def _count_failure(session: Session, settings: Settings, row: QueryPassword) -> dict[str, object]:
-    """One more failure, locking at the limit, in one conditional statement (as log-in does)."""
-    reaches_limit = QueryPassword.failures + 1 >= settings.login_max_failures
-    until = utcnow() + dt.timedelta(minutes=settings.lockout_minutes)
-    failures, locked_until = session.execute(
-        update(QueryPassword)
-        .where(QueryPassword.id == row.id)
-        .values(
-            failures=case((reaches_limit, 0), else_=QueryPassword.failures + 1),
-            locked_until=case((reaches_limit, until), else_=QueryPassword.locked_until),
-        )
-        .returning(QueryPassword.failures, QueryPassword.locked_until)
-        .execution_options(synchronize_session=False)
-    ).one()
-    session.expire(row, ["failures", "locked_until"])
-    if failures == 0 and locked_until is not None:
-        return {"failures": settings.login_max_failures, "locked_until": locked_until.isoformat()}
-    return {"failures": failures}
 
 
 @dataclass(frozen=True)
