@@ -10,14 +10,15 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import extract, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.accounts.models import Account, AccountEntry
 from backend.benefits.models import DeathCase, PayeeBankChange, Pension
 from backend.cards.models import Card
+from backend.contributions.models import Assessment
 from backend.payroll.models import Payroll, PayrollLine
-from backend.registry.models import Enrolment
+from backend.registry.models import Enrolment, Person
 from backend.supervision.framework import Candidate, Rule
 from backend.supervision.thresholds import Thresholds
 
@@ -277,9 +278,66 @@ def payee_changed_before_back_pay(
         )
 
 
+def contribution_outside_age(
+    session: Session, county_code: str, as_of: dt.date, thresholds: Thresholds
+) -> Iterator[Candidate]:
+    """Contributions paid for a year the person was under the minimum age all year, or for a
+    year after the year the pension started (implausible records, issue 15 rule 5)."""
+    birth_year = extract("year", Person.birth_date)
+    start_year = extract("year", Pension.start_month)
+    before_age = Assessment.year < birth_year + thresholds.min_contribution_age
+    after_start = Pension.id.is_not(None) & (Assessment.year > start_year)
+    rows = session.execute(
+        select(
+            Assessment.person_id,
+            Assessment.id,
+            Assessment.year,
+            Assessment.paid_fen,
+            Assessment.region_code,
+            Person.birth_date,
+            Pension.start_month,
+            before_age.label("before_age"),
+        )
+        .join(Person, Person.id == Assessment.person_id)
+        .outerjoin(Pension, Pension.person_id == Assessment.person_id)
+        .where(Assessment.county_code == county_code, Assessment.paid_fen > 0)
+        .where(or_(before_age, after_start))
+        .order_by(Assessment.person_id, Assessment.year, Assessment.id)
+    ).all()
+    by_person: dict[int, list[Any]] = {}
+    for row in rows:
+        by_person.setdefault(row.person_id, []).append(row)
+    for person_id, years in by_person.items():
+        first = years[0]
+        yield Candidate(
+            subject_type="person",
+            subject_id=person_id,
+            region_code=first.region_code,
+            evidence={
+                "birth_year": first.birth_date.year,
+                "pension_start_month": (
+                    first.start_month.strftime("%Y-%m") if first.start_month else None
+                ),
+                "assessments": [
+                    {
+                        "id": row.id,
+                        "year": row.year,
+                        "paid_fen": row.paid_fen,
+                        "why": "under_min_age" if row.before_age else "after_pension_start",
+                    }
+                    for row in years
+                ],
+            },
+            amount_fen=sum(row.paid_fen for row in years),
+        )
+
+
 RULES: tuple[Rule, ...] = (
     Rule("paid_after_death", 1, "死亡后仍发放养老金", paid_after_death),
     Rule("dead_still_open", 1, "死亡超过期限仍未注销参保、账户或社保卡", dead_still_open),
+    Rule(
+        "contribution_outside_age", 1, "未到缴费年龄或领取养老金后仍缴费", contribution_outside_age
+    ),
     Rule("back_pay_above_threshold", 1, "一次补发金额超过阈值", back_pay_above_threshold),
     Rule(
         "payee_changed_before_back_pay",

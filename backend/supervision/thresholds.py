@@ -30,6 +30,7 @@ class Thresholds:
     dead_open_after_days: int  # rule 2: days dead before an open record is flagged
     back_pay_fen: int  # rule 8: back pay of one pension in one payroll above this
     payee_change_days: int  # rule 6: payee account changed this many days before back pay
+    min_contribution_age: int  # rule 5: contributions for years before this age
 
 
 FIELDS = tuple(Thresholds.__dataclass_fields__)

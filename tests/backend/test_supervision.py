@@ -14,16 +14,19 @@ from backend.audit.service import Actor
 from backend.benefits import death
 from backend.benefits.models import DeathCase
 from backend.config import get_settings
+from backend.contributions.models import Assessment
 from backend.db import unit_of_work
 from backend.errors import Conflict, InvalidInput
 from backend.orgs import service as orgs
 from backend.orgs.permissions import Role
 from backend.payroll.models import PayrollLine
+from backend.policy import service as policy
 from backend.supervision import framework, thresholds
 from backend.supervision.framework import FindingStatus
 from backend.supervision.models import Finding, Run
 from backend.supervision.rules import BY_NAME, RULES
 from tests.backend.benefits_support import change_payee_account, three_pensioners
+from tests.backend.money_world import VILLAGE, add_resident
 from tests.backend.payroll_support import pay_month, principal
 from tests.conftest import PASSWORD, World
 
@@ -150,7 +153,8 @@ def test_dead_more_than_a_year_with_enrolment_and_balance_open_and_county_thresh
     county.write_text(
         '[[version]]\nregion = "654226"\nvalid_from = 2028-01-01\nname = "县阈值"\n'
         'source = "测试"\n[version.values]\ndeath_paid_min_months = 1\n'
-        "dead_open_after_days = 30\nback_pay_fen = 200000\npayee_change_days = 30\n",
+        "dead_open_after_days = 30\nback_pay_fen = 200000\npayee_change_days = 30\n"
+        "min_contribution_age = 16\n",
         encoding="utf-8",
     )
     with unit_of_work(session_factory) as s:
@@ -253,7 +257,7 @@ def test_bad_threshold_files_are_refused_whole(session_factory, tmp_path: Path) 
     bad.write_text(
         '[[version]]\nregion = ""\nvalid_from = 2030-01-01\nname = "a"\nsource = "b"\n'
         "[version.values]\ndeath_paid_min_months = -1\ndead_open_after_days = 30\n"
-        "back_pay_fen = 200000\npayee_change_days = 30\n",
+        "back_pay_fen = 200000\npayee_change_days = 30\nmin_contribution_age = 16\n",
         encoding="utf-8",
     )
     with unit_of_work(session_factory) as s, pytest.raises(InvalidInput) as refused:
@@ -288,6 +292,7 @@ def _county_thresholds(factory, tmp_path: Path, versions: list[tuple[str, int, i
         f'[[version]]\nregion = "654226"\nvalid_from = {valid_from}\nname = "县阈值"\n'
         f'source = "测试"\n[version.values]\ndeath_paid_min_months = 1\n'
         f"dead_open_after_days = 365\nback_pay_fen = {back_pay}\npayee_change_days = {days}\n"
+        "min_contribution_age = 16\n"
         for valid_from, back_pay, days in versions
     )
     path = tmp_path / "county.toml"
@@ -346,3 +351,47 @@ def test_back_pay_above_threshold_and_payee_changed_just_before_it(
     assert evidence["maker_id"] != evidence["checker_id"]
     summary = _run(session_factory, rules[1], dt.date(2026, 11, 1))
     assert (summary["new_count"], summary["resolved_count"]) == (0, 1)
+
+
+def _paid_year(s, person_id: int, year: int, paid_fen: int) -> None:
+    version_id = policy.version_on(session=s, region_code=VILLAGE, on=dt.date(year, 12, 31)).id
+    s.add(
+        Assessment(
+            person_id=person_id,
+            county_code=VILLAGE[:6],
+            region_code=VILLAGE,
+            year=year,
+            grade_fen=10000,
+            own_due_fen=10000,
+            policy_version_id=version_id,
+            paid_fen=paid_fen,
+            settled=paid_fen > 0,
+        )
+    )
+
+
+def test_contributions_before_the_minimum_age_or_after_the_pension_started(
+    world: World, session_factory
+) -> None:
+    ids = three_pensioners(world, session_factory)  # paid from 2026-06, years 2010-2024
+    with unit_of_work(session_factory) as s:
+        thresholds.load(session=s)
+        # Born on the last day of 2000: 16 during 2016, so 2016 is plausible, 2015 is not;
+        # an assessment not paid is no contribution.
+        young = add_resident(s, sequence=71, birth=dt.date(2000, 12, 31)).id
+        for year, paid in ((2014, 0), (2015, 10000), (2016, 10000)):
+            _paid_year(s, young, year, paid)
+        # A pensioner from June 2026 paying for 2026 is plausible; for 2027 is not.
+        _paid_year(s, ids[0], 2026, 20000)
+        _paid_year(s, ids[0], 2027, 30000)
+    summary = _run(session_factory, "contribution_outside_age", dt.date(2027, 3, 1))
+    assert summary["new_count"] == 2 and summary["new_fen"] == 40000
+    found = {
+        f.subject_id: json.loads(f.evidence_json)
+        for f in _findings(session_factory, "contribution_outside_age")
+    }
+    assert [(a["year"], a["why"]) for a in found[young]["assessments"]] == [(2015, "under_min_age")]
+    assert [(a["year"], a["why"]) for a in found[ids[0]]["assessments"]] == [
+        (2027, "after_pension_start")
+    ]
+    assert found[ids[0]]["pension_start_month"] == "2026-06"
