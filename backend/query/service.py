@@ -132,14 +132,8 @@ def identify(
                 )
             )
             session.expire(row, ["failures", "locked_until"])
-        record(
-            session=session,
-            actor=actor,
-            action="query.identify",
-            object_type="person" if person else None,
-            object_id=person.id if person else None,
-            result="denied",
-            detail=detail,
+        record_refusal(
+            session=session, actor=actor, action="query.identify", person=person, detail=detail
         )
         return None
     assert person is not None and row is not None
@@ -155,6 +149,26 @@ def identify(
         detail=detail,
     )
     return found
+
+
+def record_refusal(
+    *,
+    session: Session,
+    actor: Actor,
+    action: str,
+    person: Person | None,
+    detail: dict[str, object],
+) -> None:
+    """Audit a refused identification with its real reason (the caller was told nothing)."""
+    record(
+        session=session,
+        actor=actor,
+        action=action,
+        object_type="person" if person else None,
+        object_id=person.id if person else None,
+        result="denied",
+        detail=detail,
+    )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from backend.db import utcnow
 from backend.keys.fields import lookup
 from backend.query.models import QueryCode, QueryWebSession
 from backend.query.sender import CodeSender
+from backend.query.service import record_refusal
 from backend.registry.models import Person
 
 CODE_MINUTES = 5
@@ -76,13 +77,11 @@ def send_code(
     elif _recent_failures(session, settings, person.id) >= settings.login_max_failures:
         reason = "locked"
     if reason is not None or person is None or person.phone is None:
-        record(
+        record_refusal(
             session=session,
             actor=actor,
             action="query.code_send",
-            object_type="person" if person else None,
-            object_id=person.id if person else None,
-            result="denied",
+            person=person,
             detail={"reason": reason},
         )
         return
@@ -147,13 +146,11 @@ def verify_code(
                 .execution_options(synchronize_session=False)
             )
     if reason is not None or person is None or latest is None:
-        record(
+        record_refusal(
             session=session,
             actor=actor,
             action="query.web_login",
-            object_type="person" if person else None,
-            object_id=person.id if person else None,
-            result="denied",
+            person=person,
             detail={"reason": reason},
         )
         return None
