@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -516,6 +516,29 @@ def fund_flows(
     return dict(flows)
 
 
+def _enrolled_and_pensioners(
+    session: Session, prefix: str, period: Period, *columns: Any
+) -> Iterator[tuple[str, Sequence[Any]]]:
+    """Enrolled residents and pensioners at the end of ``period`` grouped by ``columns``
+    of ``Person``: ``(indicator, (*column values, count))`` rows."""
+    end = period.end
+    enrolled = (
+        select(*columns, func.count(distinct(Person.id)))
+        .join(Enrolment, Enrolment.person_id == Person.id)
+        .where(Enrolment.region_code.startswith(prefix), enrolled_on(end), alive_on(end))
+        .group_by(*columns)
+    )
+    pensioners = (
+        select(*columns, func.count(distinct(Person.id)))
+        .join(Pension, Pension.person_id == Person.id)
+        .where(Pension.region_code.startswith(prefix), _receiving_in(period.last_month))
+        .group_by(*columns)
+    )
+    for name, query in (("enrolled", enrolled), ("pensioners", pensioners)):
+        for row in session.execute(query):
+            yield name, tuple(row)
+
+
 def by_sex_and_age(*, session: Session, prefix: str, period: Period) -> dict[str, dict[str, int]]:
     """Enrolled residents and pensioners at the end of ``period`` by sex and age band.
 
@@ -523,25 +546,23 @@ def by_sex_and_age(*, session: Session, prefix: str, period: Period) -> dict[str
     ``AGE_BANDS``; age is the age reached in the period's year). Grouped in SQL by sex and
     birth year; the bands are folded from those few rows.
     """
-    end = period.end
     birth_year = extract("year", Person.birth_date)
-    enrolled = (
-        select(Person.gender, birth_year, func.count(distinct(Person.id)))
-        .join(Enrolment, Enrolment.person_id == Person.id)
-        .where(Enrolment.region_code.startswith(prefix), enrolled_on(end), alive_on(end))
-        .group_by(Person.gender, birth_year)
-    )
-    pensioners = (
-        select(Person.gender, birth_year, func.count(distinct(Person.id)))
-        .join(Pension, Pension.person_id == Person.id)
-        .where(Pension.region_code.startswith(prefix), _receiving_in(period.last_month))
-        .group_by(Person.gender, birth_year)
-    )
     result: dict[str, dict[str, int]] = defaultdict(dict)
-    for name, query in (("enrolled", enrolled), ("pensioners", pensioners)):
-        for gender, year, count in session.execute(query):
-            group = f"{gender}/{age_band(period.year - int(year))}"
-            result[group][name] = result[group].get(name, 0) + int(count)
+    for name, (gender, year, count) in _enrolled_and_pensioners(
+        session, prefix, period, Person.gender, birth_year
+    ):
+        group = f"{gender}/{age_band(period.year - int(year))}"
+        result[group][name] = result[group].get(name, 0) + int(count)
+    return {group: dict(values) for group, values in sorted(result.items())}
+
+
+def by_ethnicity(*, session: Session, prefix: str, period: Period) -> dict[str, dict[str, int]]:
+    """Enrolled residents and pensioners at the end of ``period`` by ethnicity (GB 3304)."""
+    result: dict[str, dict[str, int]] = defaultdict(dict)
+    for name, (ethnicity, count) in _enrolled_and_pensioners(
+        session, prefix, period, Person.ethnicity
+    ):
+        result[ethnicity][name] = int(count)
     return {group: dict(values) for group, values in sorted(result.items())}
 
 

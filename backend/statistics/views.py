@@ -16,10 +16,10 @@ from pydantic import BaseModel, Field
 from backend.deps import DbSession, IdempotencyKey, Requires
 from backend.errors import NotFound
 from backend.idempotency import respond_once
-from backend.orgs.permissions import Permission
+from backend.orgs.permissions import Permission, Scope
 from backend.orgs.service import Principal
 from backend.statistics import forms, reports
-from backend.statistics.indicators import Period
+from backend.statistics.indicators import Period, by_ethnicity, by_sex_and_age
 from backend.statistics.models import StatisticsReport
 
 router = APIRouter(prefix="/statistics", tags=["statistics"])
@@ -114,6 +114,40 @@ def indicators(
         session=session, region_code=code, period=parsed, today=dt.date.today()
     )
     return IndicatorsOut(period=str(parsed), region_code=code, figures=figures)
+
+
+class GroupsOut(BaseModel):
+    """Enrolled residents and pensioners of a region by sex and age band or by ethnicity."""
+
+    period: str
+    region_code: str
+    grouping: str
+    groups: dict[str, dict[str, int]]
+
+
+_GROUPINGS = {"sex_age": by_sex_and_age, "ethnicity": by_ethnicity}
+
+
+@router.get("/groups", response_model=GroupsOut, summary="参保与领取人员构成")
+def groups(
+    session: DbSession,
+    principal: Reader,
+    period: Annotated[str, Query(description="YYYY-MM 或 YYYY")],
+    grouping: Annotated[Literal["sex_age", "ethnicity"], Query()] = "sex_age",
+    region_code: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
+) -> GroupsOut:
+    """Enrolled and pensioners at the period's end by sex and age band (``<gender>/<band>``)
+    or by ethnicity (GB 3304 code), for a region of the caller's scope."""
+    parsed = Period.parse(period)
+    code = region_code or principal.scope.prefix.ljust(12, "0")
+    if not principal.scope.covers(code):
+        raise NotFound(detail=f"区划{code}不存在或不在本机构范围内", code="region_not_found")
+    found = _GROUPINGS[grouping](
+        session=session, prefix=Scope.of_region(code).prefix, period=parsed
+    )
+    if not found:
+        raise NotFound(detail=f"统计期{parsed}在该区划没有参保人员", code="period_without_data")
+    return GroupsOut(period=str(parsed), region_code=code, grouping=grouping, groups=found)
 
 
 @router.post("/reports", response_model=ReportOut, status_code=201, summary="编制统计报表")

@@ -190,6 +190,7 @@ GET    /api/v1/persons/{person_id}/contribution-certificate.pdf   clerk    ok   
 GET    /api/v1/ledger/check                                       clerk    403  403  403  403  ok   401  401  403  401
 GET    /api/v1/ledger/balances                                    clerk    403  403  403  403  ok   401  401  403  401
 GET    /api/v1/statistics/indicators                              reviewer ok   ok   ok   ok   ok   401  401  403  401
+GET    /api/v1/statistics/groups                                  reviewer ok   ok   ok   ok   ok   401  401  403  401
 POST   /api/v1/statistics/reports                                 reviewer ok   404  404  ok   ok   401  401  403  401
 GET    /api/v1/statistics/reports                                 reviewer ok   ok   ok   ok   ok   401  401  403  401
 GET    /api/v1/statistics/reports/{report_id}                     reviewer ok   404  404  ok   ok   401  401  403  401

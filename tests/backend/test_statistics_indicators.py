@@ -9,7 +9,14 @@ import pytest
 
 from backend.db import unit_of_work
 from backend.errors import InvalidInput
-from backend.statistics.indicators import Figures, Period, by_sex_and_age, compute, fund_flows
+from backend.statistics.indicators import (
+    Figures,
+    Period,
+    by_ethnicity,
+    by_sex_and_age,
+    compute,
+    fund_flows,
+)
 from tests.backend.statistics_support import COUNTY, statistics_county
 from tests.conftest import World
 
@@ -110,6 +117,11 @@ def _enrolled_and_pensioners_by_sex_and_age_band_total_the_region(session_factor
     assert sum(g.get("enrolled", 0) for g in groups.values()) == total["enrolled"]
     assert sum(g.get("pensioners", 0) for g in groups.values()) == total["pensioners"] == 3
     assert {key for key, g in groups.items() if g.get("pensioners")} <= {"1/60", "2/60"}
+    with unit_of_work(session_factory) as s:
+        peoples = by_ethnicity(session=s, prefix=COUNTY, period=Period(2026, 6))
+    assert len(peoples) > 1
+    assert sum(g.get("enrolled", 0) for g in peoples.values()) == total["enrolled"]
+    assert sum(g.get("pensioners", 0) for g in peoples.values()) == 3
 
 
 @pytest.mark.parametrize("text", ["2026-13", "26-01", "2008", "abcd", "2026-1"])

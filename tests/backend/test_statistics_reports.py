@@ -161,3 +161,15 @@ def test_reports_are_scoped_and_a_period_without_data_says_so(world: World, sess
         headers=world.headers("reviewer_county"),
     )
     assert r.status_code == 200 and r.json()["figures"]["654226"]["pensioners"] == 3
+    r = world.client.get(
+        "/api/v1/statistics/groups",
+        params={"period": "2026-06", "region_code": "654226200000"},
+        headers=world.headers("reviewer_xzg"),
+    )
+    assert r.status_code == 200 and sum(g["pensioners"] for g in r.json()["groups"].values()) == 3
+    r = world.client.get(
+        "/api/v1/statistics/groups",
+        params={"period": "2026-06", "grouping": "ethnicity", "region_code": COUNTY_REGION},
+        headers=world.headers("reviewer_xzg"),
+    )
+    assert r.status_code == 404
