@@ -20,6 +20,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from backend.audit.service import Actor
+from backend.config import Settings
 from backend.deps import AppSettings, DbSession, PublicActor, capped_body
 from backend.query import service, web
 from backend.query.ivr import answer_text
@@ -63,11 +64,12 @@ def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def _sender(request: Request) -> CodeSender:
+def _sender(request: Request, settings: Settings) -> CodeSender | None:
+    """The installed SMS gateway client; the log-file sender only outside production."""
     sender: CodeSender | None = getattr(request.app.state, "query_code_sender", None)
-    if sender is not None:
-        return sender
-    return LogFileSender(DEV_CODE_LOG)
+    if sender is None and settings.env != "production":
+        return LogFileSender(DEV_CODE_LOG)
+    return sender
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -125,10 +127,17 @@ async def send_code(
         return _page(
             "查询本人参保信息", '<p class="error">请填写身份证号码和姓名。</p>', status=422
         )
+    sender = _sender(request, settings)
+    if sender is None:
+        return _page(
+            "查询本人参保信息",
+            '<p class="error">短信服务暂不可用，请稍后再试，或拨打12333电话查询。</p>',
+            status=503,
+        )
     web.send_code(
         session=session,
         settings=settings,
-        sender=_sender(request),
+        sender=sender,
         id_number=id_number,
         name=name,
         request_key=request_key,

@@ -166,3 +166,15 @@ def test_an_expired_code_is_refused(
     assert _log_in(world, number, _code(sink)).status_code == 401
     with session_factory() as s:
         assert s.scalar(select(Person.phone)) == PHONE
+
+
+def test_production_without_an_sms_gateway_says_so_and_sends_nothing(
+    world: World, session_factory: sessionmaker[Session], settings
+):
+    number = _resident(world, session_factory)
+    app = world.client.app  # type: ignore[attr-defined]
+    app.state.settings = settings.model_copy(update={"env": "production"})
+    page = _ask_code(world, number)
+    assert page.status_code == 503 and "短信服务暂不可用" in page.text
+    with session_factory() as s:
+        assert s.scalar(select(QueryCode)) is None
