@@ -18,6 +18,7 @@ from backend.benefits.models import DeathCase, PayeeBankChange, Pension
 from backend.cards.models import Card
 from backend.contributions.models import Assessment
 from backend.payroll.models import Payroll, PayrollLine
+from backend.policy import service as policy
 from backend.registry.models import Enrolment, Person
 from backend.supervision.framework import Candidate, Rule
 from backend.supervision.thresholds import Thresholds
@@ -332,12 +333,72 @@ def contribution_outside_age(
         )
 
 
+def pension_before_age(
+    session: Session, county_code: str, as_of: dt.date, thresholds: Thresholds
+) -> Iterator[Candidate]:
+    """A pension whose first month is not after the month the pension age was reached (the
+    age of the policy version in force at the county in that first month); the amount at
+    stake is what was paid for those early months."""
+    start_months = session.scalars(
+        select(Pension.start_month).where(Pension.county_code == county_code).distinct()
+    ).all()
+    months_by_age: dict[int, list[dt.date]] = {}
+    for month in start_months:
+        age = policy.rules_on(session=session, region_code=county_code, on=month).rules.pension_age
+        months_by_age.setdefault(age, []).append(month)
+    for age, months in sorted(months_by_age.items()):
+        # Months counted as year * 12 + month: the birthday's month must be passed.
+        birthday_month = (extract("year", Person.birth_date) + age) * 12 + extract(
+            "month", Person.birth_date
+        )
+        early_line = (
+            (PayrollLine.pension_id == Pension.id)
+            & (PayrollLine.state == "paid")
+            & (PayrollLine.kind != "recovery")
+            & (
+                extract("year", PayrollLine.month) * 12 + extract("month", PayrollLine.month)
+                <= birthday_month
+            )
+        )
+        for row in session.execute(
+            select(
+                Pension.id,
+                Pension.region_code,
+                Pension.start_month,
+                Person.birth_date,
+                func.coalesce(func.sum(PayrollLine.amount_fen), 0).label("early_fen"),
+            )
+            .join(Person, Person.id == Pension.person_id)
+            .outerjoin(PayrollLine, early_line)
+            .where(
+                Pension.county_code == county_code,
+                Pension.start_month.in_(months),
+                extract("year", Pension.start_month) * 12 + extract("month", Pension.start_month)
+                <= birthday_month,
+            )
+            .group_by(Pension.id, Pension.region_code, Pension.start_month, Person.birth_date)
+            .order_by(Pension.id)
+        ):
+            yield Candidate(
+                subject_type="pension",
+                subject_id=row.id,
+                region_code=row.region_code,
+                evidence={
+                    "birth_month": row.birth_date.strftime("%Y-%m"),
+                    "pension_age": age,
+                    "start_month": row.start_month.strftime("%Y-%m"),
+                },
+                amount_fen=int(row.early_fen),
+            )
+
+
 RULES: tuple[Rule, ...] = (
     Rule("paid_after_death", 1, "死亡后仍发放养老金", paid_after_death),
     Rule("dead_still_open", 1, "死亡超过期限仍未注销参保、账户或社保卡", dead_still_open),
     Rule(
         "contribution_outside_age", 1, "未到缴费年龄或领取养老金后仍缴费", contribution_outside_age
     ),
+    Rule("pension_before_age", 1, "未到领取年龄即开始领取养老金", pension_before_age),
     Rule("back_pay_above_threshold", 1, "一次补发金额超过阈值", back_pay_above_threshold),
     Rule(
         "payee_changed_before_back_pay",

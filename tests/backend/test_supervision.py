@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from backend.audit.service import Actor
 from backend.benefits import death
-from backend.benefits.models import DeathCase
+from backend.benefits.models import DeathCase, Pension
 from backend.config import get_settings
 from backend.contributions.models import Assessment
 from backend.db import unit_of_work
@@ -395,3 +395,44 @@ def test_contributions_before_the_minimum_age_or_after_the_pension_started(
         (2027, "after_pension_start")
     ]
     assert found[ids[0]]["pension_start_month"] == "2026-06"
+
+
+def test_a_pension_starting_in_the_month_of_the_60th_birthday_is_found(
+    world: World, session_factory, tmp_path: Path
+) -> None:
+    ids = three_pensioners(world, session_factory)  # born May 1966: first month June 2026
+    pay_month(world, session_factory, "2026-06", tmp_path)
+    with unit_of_work(session_factory) as s:
+        thresholds.load(session=s)
+        # A falsified record: the second pension moved to start in May, the birthday month.
+        pension = s.scalars(select(Pension).where(Pension.person_id == ids[1])).one()
+        pension.start_month = dt.date(2026, 5, 1)
+        [june] = s.scalars(select(PayrollLine).where(PayrollLine.pension_id == pension.id))
+        # ... and a May line paid with June's payroll, as the falsified start would give.
+        early = PayrollLine(
+            payroll_id=june.payroll_id,
+            pension_id=pension.id,
+            person_id=june.person_id,
+            county_code=june.county_code,
+            bank_code=june.bank_code,
+            bank_account=june.bank_account,
+            kind="back_pay",
+            month=dt.date(2026, 5, 1),
+            amount_fen=june.amount_fen,
+            basic_fen=june.basic_fen,
+            account_fen=june.account_fen,
+            computation_id=june.computation_id,
+            policy_version_id=june.policy_version_id,
+            state="paid",
+        )
+        s.add(early)
+    summary = _run(session_factory, "pension_before_age", dt.date(2026, 7, 1))
+    [finding] = _findings(session_factory, "pension_before_age")
+    assert (finding.subject_type, finding.subject_id) == ("pension", pension.id)
+    assert json.loads(finding.evidence_json) == {
+        "birth_month": "1966-05",
+        "pension_age": 60,
+        "start_month": "2026-05",
+    }
+    # Only May was paid before the first payable month (June is not counted).
+    assert finding.amount_fen == early.amount_fen == summary["new_fen"]
