@@ -45,11 +45,12 @@ def _canonical(figures: Figures) -> str:
     return json.dumps(figures, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def _region_in_scope(session: Session, principal: Principal, region_code: str) -> Region:
-    region = session.get(Region, region_code)
-    if region is None or not principal.scope.covers(region_code):
-        raise NotFound(detail=f"区划{region_code}不存在或不在本机构范围内", code="region_not_found")
-    return region
+def scoped_region(*, session: Session, principal: Principal, region_code: str | None) -> str:
+    """The region asked for (default: the operator's own), 404 unless known and in scope."""
+    code = region_code or principal.scope.prefix.ljust(12, "0")
+    if session.get(Region, code) is None or not principal.scope.covers(code):
+        raise NotFound(detail=f"区划{code}不存在或不在本机构范围内", code="region_not_found")
+    return code
 
 
 def figures_for(*, session: Session, region_code: str, period: Period) -> tuple[Figures, int]:
@@ -110,7 +111,7 @@ def make(
             code="invalid_period",
             fields=[FieldError("period", "月报填YYYY-MM，年报填YYYY")],
         )
-    _region_in_scope(session, principal, region_code)
+    scoped_region(session=session, principal=principal, region_code=region_code)
     now = now or utcnow()
     figures, row_length = figures_with_data(
         session=session, region_code=region_code, period=period, today=now.date()

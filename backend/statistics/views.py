@@ -107,9 +107,7 @@ def indicators(
 ) -> IndicatorsOut:
     """Every indicator of a period for a region of the caller's scope (default: the scope)."""
     parsed = Period.parse(period)
-    code = region_code or principal.scope.prefix.ljust(12, "0")
-    if not principal.scope.covers(code):
-        raise NotFound(detail=f"区划{code}不存在或不在本机构范围内", code="region_not_found")
+    code = reports.scoped_region(session=session, principal=principal, region_code=region_code)
     figures, _ = reports.figures_with_data(
         session=session, region_code=code, period=parsed, today=dt.date.today()
     )
@@ -139,9 +137,7 @@ def groups(
     """Enrolled and pensioners at the period's end by sex and age band (``<gender>/<band>``)
     or by ethnicity (GB 3304 code), for a region of the caller's scope."""
     parsed = Period.parse(period)
-    code = region_code or principal.scope.prefix.ljust(12, "0")
-    if not principal.scope.covers(code):
-        raise NotFound(detail=f"区划{code}不存在或不在本机构范围内", code="region_not_found")
+    code = reports.scoped_region(session=session, principal=principal, region_code=region_code)
     found = _GROUPINGS[grouping](
         session=session, prefix=Scope.of_region(code).prefix, period=parsed
     )
