@@ -14,9 +14,10 @@ from sqlalchemy import extract, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.accounts.models import Account, AccountEntry
-from backend.benefits.models import DeathCase, PayeeBankChange, Pension
+from backend.benefits.models import DeathCase, PayeeBankChange, Pension, SurvivalCertification
 from backend.cards.models import Card
 from backend.contributions.models import Assessment
+from backend.orgs.models import Office, Operator
 from backend.payroll.models import Payroll, PayrollLine
 from backend.policy import service as policy
 from backend.registry.models import Enrolment, Person
@@ -392,6 +393,47 @@ def pension_before_age(
             )
 
 
+def operator_certifies_many(
+    session: Session, county_code: str, as_of: dt.date, thresholds: Thresholds
+) -> Iterator[Candidate]:
+    """One operator certifying the survival of more people in one day than the threshold, up
+    to the run date (kiosk devices are not counted yet). One finding per operator and day."""
+    counted = (
+        select(
+            SurvivalCertification.operator_id,
+            SurvivalCertification.certified_on,
+            func.count(SurvivalCertification.id).label("certified"),
+            func.min(SurvivalCertification.id).label("first_id"),
+            func.max(SurvivalCertification.id).label("last_id"),
+        )
+        .where(
+            SurvivalCertification.county_code == county_code,
+            SurvivalCertification.operator_id.is_not(None),
+            SurvivalCertification.certified_on <= as_of,
+        )
+        .group_by(SurvivalCertification.operator_id, SurvivalCertification.certified_on)
+        .having(func.count(SurvivalCertification.id) > thresholds.certification_max)
+        .subquery()
+    )
+    for row in session.execute(
+        select(counted, Office.region_code)
+        .join(Operator, Operator.id == counted.c.operator_id)
+        .join(Office, Office.id == Operator.office_id)
+        .order_by(counted.c.operator_id, counted.c.certified_on)
+    ):
+        yield Candidate(
+            subject_type="operator",
+            subject_id=row.operator_id,
+            region_code=row.region_code,
+            evidence={
+                "certified_on": row.certified_on.isoformat(),
+                "certified": row.certified,
+                "first_and_last_certification_id": [row.first_id, row.last_id],
+            },
+            amount_fen=0,
+        )
+
+
 RULES: tuple[Rule, ...] = (
     Rule("paid_after_death", 1, "死亡后仍发放养老金", paid_after_death),
     Rule("dead_still_open", 1, "死亡超过期限仍未注销参保、账户或社保卡", dead_still_open),
@@ -399,6 +441,7 @@ RULES: tuple[Rule, ...] = (
         "contribution_outside_age", 1, "未到缴费年龄或领取养老金后仍缴费", contribution_outside_age
     ),
     Rule("pension_before_age", 1, "未到领取年龄即开始领取养老金", pension_before_age),
+    Rule("operator_certifies_many", 1, "同一经办员短期内认证人数异常", operator_certifies_many),
     Rule("back_pay_above_threshold", 1, "一次补发金额超过阈值", back_pay_above_threshold),
     Rule(
         "payee_changed_before_back_pay",

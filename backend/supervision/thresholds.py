@@ -31,6 +31,7 @@ class Thresholds:
     back_pay_fen: int  # rule 8: back pay of one pension in one payroll above this
     payee_change_days: int  # rule 6: payee account changed this many days before back pay
     min_contribution_age: int  # rule 5: contributions for years before this age
+    certification_max: int  # rule 7: more survival certifications by one operator in a day
 
 
 FIELDS = tuple(Thresholds.__dataclass_fields__)

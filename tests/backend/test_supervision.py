@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from backend.audit.service import Actor
 from backend.benefits import death
-from backend.benefits.models import DeathCase, Pension
+from backend.benefits.models import DeathCase, Pension, SurvivalCertification
 from backend.config import get_settings
 from backend.contributions.models import Assessment
 from backend.db import unit_of_work
@@ -154,7 +154,7 @@ def test_dead_more_than_a_year_with_enrolment_and_balance_open_and_county_thresh
         '[[version]]\nregion = "654226"\nvalid_from = 2028-01-01\nname = "县阈值"\n'
         'source = "测试"\n[version.values]\ndeath_paid_min_months = 1\n'
         "dead_open_after_days = 30\nback_pay_fen = 200000\npayee_change_days = 30\n"
-        "min_contribution_age = 16\n",
+        "min_contribution_age = 16\ncertification_max = 200\n",
         encoding="utf-8",
     )
     with unit_of_work(session_factory) as s:
@@ -257,7 +257,8 @@ def test_bad_threshold_files_are_refused_whole(session_factory, tmp_path: Path) 
     bad.write_text(
         '[[version]]\nregion = ""\nvalid_from = 2030-01-01\nname = "a"\nsource = "b"\n'
         "[version.values]\ndeath_paid_min_months = -1\ndead_open_after_days = 30\n"
-        "back_pay_fen = 200000\npayee_change_days = 30\nmin_contribution_age = 16\n",
+        "back_pay_fen = 200000\npayee_change_days = 30\nmin_contribution_age = 16\n"
+        "certification_max = 200\n",
         encoding="utf-8",
     )
     with unit_of_work(session_factory) as s, pytest.raises(InvalidInput) as refused:
@@ -292,7 +293,7 @@ def _county_thresholds(factory, tmp_path: Path, versions: list[tuple[str, int, i
         f'[[version]]\nregion = "654226"\nvalid_from = {valid_from}\nname = "县阈值"\n'
         f'source = "测试"\n[version.values]\ndeath_paid_min_months = 1\n'
         f"dead_open_after_days = 365\nback_pay_fen = {back_pay}\npayee_change_days = {days}\n"
-        "min_contribution_age = 16\n"
+        "min_contribution_age = 16\ncertification_max = 200\n"
         for valid_from, back_pay, days in versions
     )
     path = tmp_path / "county.toml"
@@ -436,3 +437,44 @@ def test_a_pension_starting_in_the_month_of_the_60th_birthday_is_found(
     }
     # Only May was paid before the first payable month (June is not counted).
     assert finding.amount_fen == early.amount_fen == summary["new_fen"]
+
+
+def test_an_operator_certifying_more_people_in_a_day_than_the_threshold(
+    world: World, session_factory, tmp_path: Path
+) -> None:
+    ids = three_pensioners(world, session_factory)
+    county = tmp_path / "county.toml"
+    county.write_text(
+        '[[version]]\nregion = "654226"\nvalid_from = 2026-01-01\nname = "县阈值"\n'
+        'source = "测试"\n[version.values]\ndeath_paid_min_months = 1\n'
+        "dead_open_after_days = 365\nback_pay_fen = 200000\npayee_change_days = 30\n"
+        "min_contribution_age = 16\ncertification_max = 2\n",
+        encoding="utf-8",
+    )
+    clerk_id = world.operator_ids["clerk_xzg"]
+    with unit_of_work(session_factory) as s:
+        thresholds.load(session=s, path=county)
+        pensions = s.scalars(select(Pension.id).where(Pension.person_id.in_(ids))).all()
+        # Three on 10 July (above two), two on 11 July (not above), one the next month.
+        for pension_id, on in [(p, dt.date(2026, 7, 10)) for p in pensions] + [
+            (pensions[0], dt.date(2026, 7, 11)),
+            (pensions[1], dt.date(2026, 7, 11)),
+            (pensions[2], dt.date(2026, 8, 1)),
+        ]:
+            s.add(
+                SurvivalCertification(
+                    pension_id=pension_id,
+                    county_code="654226",
+                    certified_on=on,
+                    method="counter",
+                    operator_id=clerk_id,
+                    next_due=on.replace(year=on.year + 1),
+                )
+            )
+    summary = _run(session_factory, "operator_certifies_many", dt.date(2026, 7, 31))
+    [finding] = _findings(session_factory, "operator_certifies_many")
+    assert (finding.subject_type, finding.subject_id) == ("operator", clerk_id)
+    assert finding.region_code == "654226200000"  # the operator's office
+    evidence = json.loads(finding.evidence_json)
+    assert (evidence["certified_on"], evidence["certified"]) == ("2026-07-10", 3)
+    assert summary["new_count"] == 1
