@@ -124,7 +124,7 @@ class StatementLine:
     policy_version_id: int | None
     reverses_id: int | None
     #: The business the entry came from (``payroll``, ``transfer``, ``job_chunk`` …).
-    ref_type: str
+    ref_type: str | None
 
 
 @dataclass(frozen=True)

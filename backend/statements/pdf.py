@@ -289,7 +289,7 @@ def statement_pdf(annual: AnnualStatement) -> bytes:
     if s.lines:
         rows = [["记账日期", "资金来源", "金额", "说明"]]
         for line in s.lines:
-            note = "冲正" if line.reverses_id else _ENTRY_NOTES.get(line.ref_type, "")
+            note = "冲正" if line.reverses_id else _ENTRY_NOTES.get(line.ref_type or "", "")
             if line.source == Source.INTEREST.value and not line.reverses_id:
                 note = "年末结息"
             rows.append(
