@@ -94,6 +94,11 @@ def _open_case(
         status="pending",
         maker_id=maker_id,
     )
+    if evidence:
+        case.evidence_kind = evidence["kind"]
+        case.evidence_number = evidence["number"]
+        case.evidence_reported_by = evidence["reported_by"]
+        case.evidence_relationship = evidence["relationship"]
     if pension is not None and pension.status != PensionStatus.TERMINATED:
         pension.status = PensionStatus.SUSPENDED
         pension.status_code = "death_reported" if source == "counter" else "death_match"
@@ -131,8 +136,8 @@ def report_death(
 ) -> DeathCase:
     """A counter report of a death (the maker); the pension is suspended at once.
 
-    ``evidence`` (kind and number of the document, who reported it) is kept with the
-    report's audit record for the checker and any later review.
+    ``evidence`` (kind and number of the document, who reported it and how related) is
+    kept on the case for the checker's inbox and in the report's audit record.
     """
     principal.require(Permission.BENEFIT_APPLY)
     person = get_person(session=session, principal=principal, person_id=person_id)

@@ -233,6 +233,14 @@ class DeathCase(Base):
     policy_version_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("policy_versions.id"))
     heir_name: Mapped[str | None] = mapped_column(Encrypted("name"))
     heir_id_number: Mapped[str | None] = mapped_column(Encrypted("id_number"))
+    # The document a counter report was made with, for the checker (lists carry none).
+    evidence_kind: Mapped[str | None] = mapped_column(
+        String(32),
+        comment="death_certificate | cremation_certificate | household_cancellation | other",
+    )
+    evidence_number: Mapped[str | None] = mapped_column(Encrypted("document_number"))
+    evidence_reported_by: Mapped[str | None] = mapped_column(Encrypted("name"))
+    evidence_relationship: Mapped[str | None] = mapped_column(String(20))
     maker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
     checker_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("operators.id"))
     journal_entry_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journal_entries.id"))

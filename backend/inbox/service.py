@@ -131,6 +131,16 @@ def _deaths(session: Session, principal: Principal) -> Iterable[InboxItem]:
             changes=[
                 Change("died_on", None, case.died_on.isoformat()),
                 Change("death_source", None, case.source),
+                *(
+                    [
+                        Change("evidence_kind", None, case.evidence_kind),
+                        Change("evidence_number", None, case.evidence_number),
+                        Change("reported_by", None, case.evidence_reported_by),
+                        Change("relationship", None, case.evidence_relationship),
+                    ]
+                    if case.evidence_kind
+                    else []
+                ),
             ],
         )
 

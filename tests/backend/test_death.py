@@ -188,6 +188,23 @@ def test_a_counter_report_keeps_its_evidence_with_the_record(
             select(AuditRecord.detail).where(AuditRecord.action == "death.report")
         ).all()
     assert json.loads(detail)["evidence"] == evidence
+    # The checker sees the document in the inbox, next to the date and the source.
+    (item,) = [
+        i
+        for i in world.client.get("/api/v1/inbox", headers=world.headers("reviewer_xzg")).json()[
+            "items"
+        ]
+        if i["kind"] == "death"
+    ]
+    shown = {c["field"]: c["after"] for c in item["changes"]}
+    assert shown == {
+        "died_on": "2026-05-02",
+        "death_source": "counter",
+        "evidence_kind": "death_certificate",
+        "evidence_number": "M6542262026001",
+        "reported_by": "阿依古丽",
+        "relationship": "女儿",
+    }
 
 
 def test_a_death_report_is_rejected_only_with_a_reason_and_payment_resumes(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 07:52:14.753913
+Create Date: 2026-12-02 08:26:57.082063
 """
 
 from collections.abc import Sequence
@@ -2206,6 +2206,15 @@ def upgrade() -> None:
         ),
         sa.Column("heir_name", sa.LargeBinary(), nullable=True),
         sa.Column("heir_id_number", sa.LargeBinary(), nullable=True),
+        sa.Column(
+            "evidence_kind",
+            sa.String(length=32),
+            nullable=True,
+            comment="death_certificate | cremation_certificate | household_cancellation | other",
+        ),
+        sa.Column("evidence_number", sa.LargeBinary(), nullable=True),
+        sa.Column("evidence_reported_by", sa.LargeBinary(), nullable=True),
+        sa.Column("evidence_relationship", sa.String(length=20), nullable=True),
         sa.Column("maker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column(
             "checker_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True

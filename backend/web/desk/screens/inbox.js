@@ -16,10 +16,15 @@ const KINDS = {
 const FIELD_NAMES = {
   ...LABELS.changeField, refund_reason: "退费原因", year: "年度", start_month: "起始月份",
   contribution_years: "缴费年限", died_on: "死亡日期", death_source: "信息来源",
+  evidence_kind: "证明材料", evidence_number: "证明编号", reported_by: "报告人", relationship: "与死者关系",
 };
 const VALUES = {
   refund_reason: { duplicate: "重复缴费", employee_overlap: "已参加职工养老保险" },
   death_source: { counter: "柜面报告", public_security: "公安户籍", civil_affairs: "民政", cremation: "火化信息" },
+  evidence_kind: {
+    death_certificate: "居民死亡医学证明", cremation_certificate: "火化证明",
+    household_cancellation: "户籍注销证明", other: "其他证明",
+  },
 };
 
 async function shown(change) {
