@@ -100,9 +100,10 @@ class Limit:
 def limits_of(settings: Settings) -> list[Limit]:
     """The limited endpoint groups and their figures from the settings.
 
-    Everything anyone may call without a log-in lives under ``/api/v1/public/`` (the
-    receipt check, the residents' queries) or ``/pki/`` and is limited here; a public
-    endpoint elsewhere needs its prefix added.
+    Everything anyone may call without an operator's log-in lives under
+    ``/api/v1/public/`` (the receipt check), ``/12333/`` (the residents' web query: its
+    sign-in sends text messages) or ``/pki/`` and is limited here; a public endpoint
+    elsewhere needs its prefix added.
     """
     return [
         Limit(

@@ -69,6 +69,7 @@ def test_answers_over_tls_carry_hsts(app):
         ("post", "/api/v1/auth/login", {"username": "nobody", "password": "wrong-password"}),
         ("post", "/api/v1/auth/challenge", {"username": "nobody"}),
         ("post", "/api/v1/public/receipts/verify", {"token": "not-a-token"}),
+        ("get", "/12333/", None),
         ("get", "/pki/crl", None),
         ("post", "/api/v1/benefits/kiosk/challenges", {"identification_code": "00"}),
     ],
