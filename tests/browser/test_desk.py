@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -49,7 +50,10 @@ class Desk:
 
     # -- browser --
     def wait(self, seconds: float = 10) -> WebDriverWait:
-        return WebDriverWait(self.browser, seconds)
+        """Wait, reading again an element that a re-render replaced meanwhile."""
+        return WebDriverWait(
+            self.browser, seconds, ignored_exceptions=(StaleElementReferenceException,)
+        )
 
     def el(self, css: str) -> Any:
         return self.browser.find_element(By.CSS_SELECTOR, css)

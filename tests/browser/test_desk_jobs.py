@@ -64,8 +64,19 @@ class Jobs(Desk):
 
     def go(self, person_id: int, job: str) -> None:
         """Open a job of a resident without reloading the page (the visit's checks stay)."""
-        self.browser.execute_script("location.hash = arguments[0]", f"#/person/{person_id}/{job}")
-        self.wait(15).until(lambda _: self.has(f"#tab-{job}[aria-selected=true]"))
+        target = f"#/person/{person_id}/{job}"
+
+        def opened(_: Any) -> bool:
+            if self.has(f"#tab-{job}[aria-selected=true]"):
+                return True
+            # The visit's last read (F3) may still be reopening the workspace on its
+            # overview: ask again until the job is the one shown.
+            self.browser.execute_script(
+                "if (location.hash !== arguments[0]) location.hash = arguments[0]", target
+            )
+            return False
+
+        self.wait(15).until(opened)
 
     def visit(self) -> None:
         """Log in, put the ID card on the scanner, F2 (card online) and F3 (ID card)."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from backend.app import create_app
 from backend.db import make_session_factory, unit_of_work
@@ -53,11 +54,14 @@ def test_a_resident_signs_in_on_a_phone_and_reads_the_records(
         browser.find_element(By.ID, "name").send_keys("巴特尔")
         screenshot(browser, "12333-web-sign-in")
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        # A click submits the form; the next page arrives when it arrives.
+        WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.ID, "code"))
         assert "验证码已发送到您登记的手机" in browser.find_element(By.TAG_NAME, "main").text
         code = re.search(r"验证码是(\d{6})", sink.messages[-1][1])
         assert code is not None
         browser.find_element(By.ID, "code").send_keys(code.group(1))
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/12333/me"))
         main = browser.find_element(By.TAG_NAME, "main").text
         assert "个人账户余额：300.00 元" in main and "个人缴费" in main
         assert browser.current_url.endswith("/12333/me")
