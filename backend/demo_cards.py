@@ -24,6 +24,7 @@ from backend.benefits.service import PensionStatus
 from backend.cards import personalisation, production
 from backend.cards import service as cards
 from backend.cards.lifecycle import CardAction
+from backend.contributions.demo import DEMO_BANK
 from backend.db import unit_of_work
 from backend.demo_pensions import principal
 from backend.keys.vault import KeyVault
@@ -35,7 +36,6 @@ from card_services.virtual_card import CardState
 
 #: The township whose clerk (clerk_hbk) the demo's counter agent serves.
 TOWNSHIP = "654226100"
-DEMO_BANK = "DEMOBANK"
 
 
 @dataclass(frozen=True)

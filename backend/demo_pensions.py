@@ -23,6 +23,7 @@ from backend.benefits import applications
 from backend.benefits import service as benefits
 from backend.benefits.models import Pension
 from backend.contributions import service as contrib
+from backend.contributions.demo import DEMO_BANK
 from backend.contributions.models import Assessment
 from backend.db import unit_of_work
 from backend.orgs.models import Operator
@@ -32,7 +33,6 @@ from backend.policy.rules import fen_to_yuan
 from backend.registry.codes import EnrolmentStatus
 from backend.registry.models import Enrolment, Person
 
-DEMO_BANK = "DEMOBANK"
 MAKE_UP_ON = dt.date(2026, 5, 12)  # the counter visit: missing years paid (补缴)
 APPLIED_ON = dt.date(2026, 5, 20)  # applications; 60 by this day qualifies
 # Born on or before this day the resident was already 60 when the county was seeded
